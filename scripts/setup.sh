@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-time set-up, safe to re-run: a project-local .venv with PyTorch 2.11.0
+# (libtorch for tch 0.24, full CUDA build so a GPU is used where there is one),
+# and Fashion-MNIST from Debian's dataset-fashion-mnist package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION=2.11.0
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  echo "setup: installing torch==$TORCH_VERSION and numpy into .venv (several GB, one time)"
+  .venv/bin/pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy
+fi
+# A fixed path for cargo (.cargo/config.toml points LIBTORCH here).
+torch_dir=$(.venv/bin/python -c "import torch, os; print(os.path.dirname(torch.__file__))")
+ln -sfn "$torch_dir" .venv/libtorch
+
+# Fashion-MNIST: the dataset every test and demo relies on.
+fm=/usr/share/datasets/fashion-mnist
+if [ ! -f "$fm/train-images-idx3-ubyte.gz" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian package dataset-fashion-mnist"
+    apt-get install -y -qq dataset-fashion-mnist >/dev/null || {
+      apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+  else
+    echo "setup: Fashion-MNIST is missing. Run:  sudo apt-get install dataset-fashion-mnist" >&2
+    exit 1
+  fi
+fi
+mkdir -p data results
+[ -e data/fashion-mnist ] || ln -s "$fm" data/fashion-mnist
+echo "setup: ready (libtorch at .venv/libtorch, Fashion-MNIST at data/fashion-mnist)"
