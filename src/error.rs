@@ -37,28 +37,48 @@ pub type Result<T> = std::result::Result<T, anyhow::Error>;
 
 /// A usage error (exit 2): bad flag, preset or run directory.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    Error { kind: Kind::Usage, message: message.into() }.into()
+    Error {
+        kind: Kind::Usage,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// A data error (exit 2): a dataset or checkpoint file is missing or malformed.
 pub fn data(message: impl Into<String>) -> anyhow::Error {
-    Error { kind: Kind::Data, message: message.into() }.into()
+    Error {
+        kind: Kind::Data,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// A failure while running (exit 1).
 pub fn run(message: impl Into<String>) -> anyhow::Error {
-    Error { kind: Kind::Run, message: message.into() }.into()
+    Error {
+        kind: Kind::Run,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// The run was interrupted by Ctrl-C after saving a checkpoint (exit 130).
 pub fn interrupted(message: impl Into<String>) -> anyhow::Error {
-    Error { kind: Kind::Interrupted, message: message.into() }.into()
+    Error {
+        kind: Kind::Interrupted,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// The process exit code for an error chain: the first paperlab [`Error`] in it
 /// decides; anything else (libtorch, I/O) is a run failure.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    match err.chain().find_map(|e| e.downcast_ref::<Error>()).map(|e| e.kind) {
+    match err
+        .chain()
+        .find_map(|e| e.downcast_ref::<Error>())
+        .map(|e| e.kind)
+    {
         Some(Kind::Usage) | Some(Kind::Data) => 2,
         Some(Kind::Interrupted) => 130,
         Some(Kind::Run) | None => 1,

@@ -1,7 +1,15 @@
 //! paperlab: reproduce five deep-learning papers end to end on libtorch.
 //!
-//! Shared runner parts live in their own modules; reusable layers in
+//! Shared runner parts live in [`runner`] and [`data`]; reusable layers in
 //! [`layers`]; one module per paper holds its models, training and evaluation.
 
+pub mod augment;
+pub mod cli;
+pub mod data;
 pub mod error;
+pub mod fmp;
+pub mod info;
+pub mod layers;
+pub mod optim;
 pub mod rng;
+pub mod runner;

@@ -1,4 +1,25 @@
+//! The `paperlab` binary: parse, dispatch, and turn errors into one message
+//! and an exit code (2 usage/data, 1 failure while running, 130 interrupted).
+
 fn main() {
-    let t = tch::Tensor::from_slice(&[1f32, 2., 3.]);
-    println!("{} cuda={}", t.sum(tch::Kind::Float).double_value(&[]), tch::Cuda::is_available());
+    // Last resort: a libtorch or internal failure prints one line, no backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        let first = msg.lines().next().unwrap_or(msg);
+        eprintln!("paperlab: internal error: {first}");
+        std::process::exit(1);
+    }));
+    let code = match paperlab::cli::run(std::env::args_os().collect()) {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            paperlab::error::exit_code(&err)
+        }
+    };
+    std::process::exit(code);
 }

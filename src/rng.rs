@@ -12,7 +12,9 @@ impl Rng {
     /// A stream for `seed`, kept apart from other streams by `stream`
     /// (for example an epoch number or a step number).
     pub fn new(seed: u64, stream: u64) -> Self {
-        let mut rng = Rng { state: seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03) };
+        let mut rng = Rng {
+            state: seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        };
         rng.next_u64();
         rng
     }

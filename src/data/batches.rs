@@ -1,0 +1,42 @@
+//! Cutting a dataset into shuffled batches on the training device.
+
+use tch::{Device, Kind, Tensor};
+
+use super::Dataset;
+use crate::rng::Rng;
+
+/// The order of examples for one epoch: a pure function of (seed, epoch) so a resumed run repeats itself.
+pub fn epoch_order(n: i64, seed: u64, epoch: u64) -> Vec<i64> {
+    Rng::new(seed, epoch).permutation(n as usize)
+}
+
+/// One batch moved to the device: images as float in [0, 1], labels int64.
+#[derive(Debug)]
+pub struct Batch {
+    pub images: Tensor,
+    pub labels: Tensor,
+}
+
+/// The examples at `indices`. They are gathered and moved as uint8 and only
+/// converted to float on the device: a quarter of the host work and transfer.
+pub fn batch(ds: &Dataset, indices: &[i64], device: Device) -> Batch {
+    let index = Tensor::from_slice(indices);
+    let images = ds.images.index_select(0, &index).to_device(device);
+    Batch {
+        images: images.to_kind(Kind::Float) / 255.0,
+        labels: ds.labels.index_select(0, &index).to_device(device),
+    }
+}
+
+/// Zero-pads [B, C, H, W] images to size x size, centred (an odd extra pixel
+/// goes to the bottom/right), as the FMP network wants larger inputs.
+pub fn pad_to(images: &Tensor, size: i64) -> Tensor {
+    let shape = images.size();
+    let (height, width) = (shape[2], shape[3]);
+    assert!(
+        size >= height && size >= width,
+        "pad_to: {size} is smaller than {height}x{width}"
+    );
+    let (top, left) = ((size - height) / 2, (size - width) / 2);
+    images.constant_pad_nd([left, size - width - left, top, size - height - top])
+}

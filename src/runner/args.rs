@@ -1,0 +1,56 @@
+//! Options shared by every training and evaluation subcommand.
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct Common {
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Seed for every random choice (initialisation, shuffles, dropout, FMP sequences).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// CPU threads for libtorch (default: libtorch's choice).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Where datasets live (see data/README.md).
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Where run directories are written: <out>/<subcommand>/<name>/.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Run name (default: the preset's file name, else "default").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A TOML preset from experiments/; flags given on the command line override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Stop after this many optimizer steps (a checkpoint is written; --resume continues).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// No progress bar or per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Continue the run in <out>/<subcommand>/<name> from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace an existing run directory.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+}
+
+impl Common {
+    /// The run's name: --name, else the preset's file stem, else "default".
+    pub fn run_name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        self.config
+            .as_ref()
+            .and_then(|c| c.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "default".into())
+    }
+}

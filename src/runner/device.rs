@@ -1,0 +1,38 @@
+//! The --device flag.
+
+use crate::error::{usage, Result};
+use tch::Device;
+
+/// auto = CUDA when available; cpu; cuda (device 0); cuda:N.
+pub fn parse(spec: &str) -> Result<Device> {
+    let cuda = |n: usize| {
+        if n < tch::Cuda::device_count() as usize {
+            Ok(Device::Cuda(n))
+        } else {
+            Err(usage(format!(
+                "--device {spec}: this machine has {} CUDA device(s) visible to libtorch; use --device cpu or auto",
+                tch::Cuda::device_count()
+            )))
+        }
+    };
+    match spec {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => cuda(0),
+        _ => match spec.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => cuda(n),
+            None => Err(usage(format!(
+                "--device {spec}: expected auto, cpu, cuda or cuda:N"
+            ))),
+        },
+    }
+}
+
+/// A short name for config.json and logs.
+pub fn name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(n) => format!("cuda:{n}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}

@@ -1,0 +1,81 @@
+//! metrics.csv: a header and one row per epoch (or eval interval), flushed row
+//! by row so a killed run leaves a valid file.
+
+use crate::error::{run, Result};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+pub struct Metrics {
+    path: PathBuf,
+    writer: csv::Writer<File>,
+    columns: usize,
+    rows: usize,
+}
+
+impl Metrics {
+    /// Start a new file with `header`. When `keep_rows` is given (a resumed
+    /// run), the existing file is cut back to that many rows first, so rows
+    /// written after the checkpoint being resumed are not duplicated.
+    pub fn open(path: &Path, header: &[&str], keep_rows: Option<usize>) -> Result<Metrics> {
+        let err = |e: &dyn std::fmt::Display| run(format!("cannot write {}: {e}", path.display()));
+        let kept: Vec<csv::StringRecord> = match keep_rows {
+            Some(n) if path.exists() => {
+                let mut reader = csv::Reader::from_path(path).map_err(|e| err(&e))?;
+                reader
+                    .records()
+                    .take(n)
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| err(&e))?
+            }
+            _ => vec![],
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| err(&e))?;
+        let mut writer = csv::Writer::from_writer(file);
+        writer.write_record(header).map_err(|e| err(&e))?;
+        for record in &kept {
+            writer.write_record(record).map_err(|e| err(&e))?;
+        }
+        writer.flush().map_err(|e| err(&e))?;
+        Ok(Metrics {
+            path: path.to_path_buf(),
+            writer,
+            columns: header.len(),
+            rows: kept.len(),
+        })
+    }
+
+    /// Append one row (same order as the header) and flush it to disk.
+    pub fn write(&mut self, values: &[f64]) -> Result<()> {
+        assert_eq!(
+            values.len(),
+            self.columns,
+            "metrics row does not match the header"
+        );
+        let err =
+            |e: &dyn std::fmt::Display| run(format!("cannot write {}: {e}", self.path.display()));
+        let cells: Vec<String> = values.iter().map(|v| format_value(*v)).collect();
+        self.writer.write_record(&cells).map_err(|e| err(&e))?;
+        self.writer.flush().map_err(|e| err(&e))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Rows written so far (kept rows included); checkpoints record it.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+/// Integers without a decimal point, everything else with full precision.
+fn format_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}

@@ -1,0 +1,155 @@
+//! A training session: the run directory, config.json, metrics.csv,
+//! checkpoints, progress and the stop conditions (Ctrl-C, --max-steps), shared
+//! by classifiers trained by epoch and GANs trained by iteration.
+
+use super::args::Common;
+use super::checkpoint::{Checkpoint, Loaded, Position};
+use super::metrics::Metrics;
+use super::progress::Progress;
+use super::run_dir::RunDir;
+use super::{device, interrupt};
+use crate::error::{interrupted, Result};
+use crate::rng::Rng;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use tch::Device;
+
+/// A subcommand's full configuration (its clap Args), saved to config.json.
+pub trait RunConfig: Serialize + DeserializeOwned + Clone {
+    fn common(&self) -> &Common;
+    fn common_mut(&mut self) -> &mut Common;
+}
+
+/// What config.json holds.
+#[derive(Serialize, Deserialize)]
+pub struct SavedConfig<C> {
+    pub command: String,
+    pub paperlab_version: String,
+    pub git_commit: String,
+    pub device: String,
+    pub seed: u64,
+    pub config: C,
+}
+
+pub struct Session {
+    pub dir: RunDir,
+    pub device: Device,
+    pub seed: u64,
+    pub max_steps: Option<u64>,
+    pub position: Position,
+    pub metrics: Metrics,
+    pub progress: Progress,
+    resumed: Option<Loaded>,
+}
+
+impl Session {
+    /// Open a new run, or (--resume) reopen one; returns the config in force,
+    /// which for a resumed run is the saved one with only the runtime options
+    /// (device, threads, quiet, max-steps) taken from this command line.
+    pub fn start<C: RunConfig>(command: &str, config: C, header: &[&str]) -> Result<(Session, C)> {
+        let common = config.common().clone();
+        let device = device::parse(&common.device)?;
+        if let Some(n) = common.threads {
+            tch::set_num_threads(n);
+        }
+        let dir = RunDir::open(
+            &common.out,
+            command,
+            &common.run_name(),
+            common.resume,
+            common.force,
+        )?;
+        let (config, resumed, position) = if common.resume {
+            let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
+            let c = saved.config.common_mut();
+            (c.device, c.threads, c.quiet, c.max_steps) = (
+                common.device.clone(),
+                common.threads,
+                common.quiet,
+                common.max_steps,
+            );
+            c.resume = true;
+            let loaded = Loaded::open(&dir.last_checkpoint())?;
+            let position = loaded.position()?;
+            (saved.config, Some(loaded), position)
+        } else {
+            let saved = SavedConfig {
+                command: command.into(),
+                paperlab_version: env!("CARGO_PKG_VERSION").into(),
+                git_commit: env!("PAPERLAB_GIT_COMMIT").into(),
+                device: device::name(device),
+                seed: common.seed,
+                config: config.clone(),
+            };
+            dir.write_json("config.json", &saved)?;
+            (config, None, Position::start())
+        };
+        let keep = resumed.as_ref().map(|_| position.rows as usize);
+        let metrics = Metrics::open(&dir.file("metrics.csv"), header, keep)?;
+        let c = config.common();
+        tch::manual_seed(c.seed as i64);
+        interrupt::install();
+        let session = Session {
+            dir,
+            device,
+            seed: c.seed,
+            max_steps: c.max_steps,
+            position,
+            metrics,
+            progress: Progress::new(c.quiet),
+            resumed,
+        };
+        Ok((session, config))
+    }
+
+    /// The checkpoint this run resumes from, if any.
+    pub fn resumed(&self) -> Option<&Loaded> {
+        self.resumed.as_ref()
+    }
+
+    /// Seed torch's generators from (seed, step), so dropout and FMP draws
+    /// depend only on the step: a resumed run repeats an uninterrupted one.
+    pub fn seed_step(&self) {
+        tch::manual_seed((Rng::new(self.seed, self.position.step as u64).next_u64() >> 1) as i64);
+    }
+
+    /// Ctrl-C was pressed or --max-steps is reached.
+    pub fn should_stop(&self) -> bool {
+        interrupt::requested()
+            || self
+                .max_steps
+                .is_some_and(|m| self.position.step as u64 >= m)
+    }
+
+    /// Write checkpoints/last.safetensors, and best.safetensors when `best`.
+    pub fn save(&mut self, checkpoint: Checkpoint, best: bool) -> Result<()> {
+        self.position.rows = self.metrics.rows() as i64;
+        checkpoint.save(&self.dir.last_checkpoint())?;
+        if best {
+            checkpoint.save(&self.dir.best_checkpoint())?;
+        }
+        Ok(())
+    }
+
+    /// The error to return after a stop that is not the end of training: exit
+    /// 130 for Ctrl-C; for --max-steps, Ok.
+    pub fn stopped(&mut self) -> Result<()> {
+        let last = self.dir.last_checkpoint();
+        if interrupt::requested() {
+            return Err(interrupted(format!(
+                "interrupted at step {}; checkpoint saved to {}; continue with --resume",
+                self.position.step,
+                last.display()
+            )));
+        }
+        self.progress.line(&format!(
+            "stopped after --max-steps {} steps; checkpoint saved to {}; continue with --resume",
+            self.position.step,
+            last.display()
+        ));
+        Ok(())
+    }
+
+    pub fn write_summary(&self, summary: &impl Serialize) -> Result<()> {
+        self.dir.write_json("summary.json", summary)
+    }
+}

@@ -1,0 +1,869 @@
+//! Our optimizers against tch's (libtorch's C++ ones) on identical gradients,
+//! plus hand-written oracles, state round trips and gradient clipping.
+
+use paperlab::optim::{clip_grad_norm, params_of, Adam, Optimizer, Param, RmsProp, Sgd};
+use tch::nn::{self, Module, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+/// A small regression problem: inputs, targets (fixed by the seed).
+struct Data {
+    x: Tensor,
+    y: Tensor,
+}
+
+fn data(seed: i64) -> Data {
+    tch::manual_seed(seed);
+    let x = Tensor::randn([64, 5], (Kind::Float, Device::Cpu));
+    let y = Tensor::randn([64, 3], (Kind::Float, Device::Cpu));
+    Data { x, y }
+}
+
+/// Two linear layers (a two-layer net keeps the loss non-quadratic).
+struct Net {
+    l1: nn::Linear,
+    l2: nn::Linear,
+}
+
+fn net(vs: &nn::VarStore) -> Net {
+    let root = vs.root();
+    Net {
+        l1: nn::linear(&root / "l1", 5, 8, Default::default()),
+        l2: nn::linear(&root / "l2", 8, 3, Default::default()),
+    }
+}
+
+impl Net {
+    fn loss(&self, d: &Data) -> Tensor {
+        let h = self.l1.forward(&d.x).tanh();
+        (self.l2.forward(&h) - &d.y).square().mean(Kind::Float)
+    }
+}
+
+/// A VarStore with a fresh net, and a second one with the same values.
+fn twin_stores(seed: i64) -> (nn::VarStore, Net, nn::VarStore, Net) {
+    tch::manual_seed(seed);
+    let vs_a = nn::VarStore::new(Device::Cpu);
+    let net_a = net(&vs_a);
+    let mut vs_b = nn::VarStore::new(Device::Cpu);
+    let net_b = net(&vs_b);
+    vs_b.copy(&vs_a).unwrap();
+    (vs_a, net_a, vs_b, net_b)
+}
+
+fn copy_store(src: &nn::VarStore) -> (nn::VarStore, Net) {
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let n = net(&vs);
+    vs.copy(src).unwrap();
+    (vs, n)
+}
+
+fn assert_close(a: &nn::VarStore, b: &nn::VarStore, rel: f64, what: &str) {
+    let va = a.variables();
+    let vb = b.variables();
+    assert_eq!(va.len(), vb.len());
+    for (name, ta) in &va {
+        let tb = &vb[name];
+        let diff = (ta - tb).abs().max().double_value(&[]);
+        let scale = tb.abs().max().double_value(&[]).max(1e-3);
+        assert!(
+            diff <= rel * scale,
+            "{what}: {name} differs by {diff:e} (scale {scale:e})"
+        );
+    }
+}
+
+fn assert_equal(a: &nn::VarStore, b: &nn::VarStore, what: &str) {
+    let va = a.variables();
+    let vb = b.variables();
+    for (name, ta) in &va {
+        assert!(ta.equal(&vb[name]), "{what}: {name} is not bit-identical");
+    }
+}
+
+fn assert_differ(a: &nn::VarStore, b: &nn::VarStore, what: &str) {
+    let va = a.variables();
+    let vb = b.variables();
+    assert!(
+        va.iter().any(|(name, ta)| !ta.equal(&vb[name])),
+        "{what}: expected a difference"
+    );
+}
+
+/// Runs `steps` steps of ours on (vs_a, net_a) and tch's on (vs_b, net_b).
+/// `lr_at(step)` changes both learning rates mid-run (via set_lr).
+fn race(
+    ours: &mut dyn Optimizer,
+    net_a: &Net,
+    theirs: &mut nn::Optimizer,
+    net_b: &Net,
+    d: &Data,
+    steps: usize,
+    lr_at: impl Fn(usize) -> f64,
+) {
+    for i in 0..steps {
+        ours.set_lr(lr_at(i));
+        theirs.set_lr(lr_at(i));
+        ours.zero_grad();
+        net_a.loss(d).backward();
+        ours.step();
+        theirs.zero_grad();
+        net_b.loss(d).backward();
+        theirs.step();
+    }
+}
+
+const STEPS: usize = 20;
+const REL: f64 = 1e-5;
+
+fn check_against_tch(
+    what: &str,
+    make_ours: impl FnOnce(Vec<Param>) -> Box<dyn Optimizer>,
+    make_theirs: impl FnOnce(&nn::VarStore) -> nn::Optimizer,
+    base_lr: f64,
+) {
+    let d = data(1);
+    let (vs_a, net_a, vs_b, net_b) = twin_stores(2);
+    let mut ours = make_ours(params_of(&vs_a));
+    let mut theirs = make_theirs(&vs_b);
+    let before = copy_store(&vs_a).0;
+    // Halve the learning rate half way, to check set_lr.
+    race(&mut *ours, &net_a, &mut theirs, &net_b, &d, STEPS, |i| {
+        if i < STEPS / 2 {
+            base_lr
+        } else {
+            base_lr / 2.0
+        }
+    });
+    assert_close(&vs_a, &vs_b, REL, what);
+    assert_differ(&vs_a, &before, what);
+    assert_eq!(ours.lr(), base_lr / 2.0);
+}
+
+#[test]
+fn params_of_lists_trainable_variables_sorted() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _n = net(&vs);
+    let _frozen = vs.root().zeros_no_train("running_mean", &[3]);
+    let params = params_of(&vs);
+    let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["l1.bias", "l1.weight", "l2.bias", "l2.weight"]);
+    // The tensors are the VarStore's (shared storage).
+    let w = vs.variables()["l1.weight"].shallow_clone();
+    assert_eq!(params[1].tensor.data_ptr(), w.data_ptr());
+    assert!(params.iter().all(|p| p.tensor.requires_grad()));
+}
+
+#[test]
+fn sgd_plain_matches_tch() {
+    check_against_tch(
+        "sgd plain",
+        |p| Box::new(Sgd::new(p, 0.1)),
+        |vs| nn::Sgd::default().build(vs, 0.1).unwrap(),
+        0.1,
+    );
+}
+
+#[test]
+fn sgd_momentum_matches_tch() {
+    check_against_tch(
+        "sgd momentum",
+        |p| Box::new(Sgd::new(p, 0.05).with_momentum(0.9)),
+        |vs| {
+            nn::Sgd {
+                momentum: 0.9,
+                ..Default::default()
+            }
+            .build(vs, 0.05)
+            .unwrap()
+        },
+        0.05,
+    );
+}
+
+#[test]
+fn sgd_momentum_dampening_matches_tch() {
+    check_against_tch(
+        "sgd momentum+dampening",
+        |p| Box::new(Sgd::new(p, 0.05).with_momentum(0.9).with_dampening(0.3)),
+        |vs| {
+            nn::Sgd {
+                momentum: 0.9,
+                dampening: 0.3,
+                ..Default::default()
+            }
+            .build(vs, 0.05)
+            .unwrap()
+        },
+        0.05,
+    );
+}
+
+#[test]
+fn sgd_nesterov_matches_tch() {
+    check_against_tch(
+        "sgd nesterov",
+        |p| Box::new(Sgd::new(p, 0.05).with_momentum(0.9).with_nesterov(true)),
+        |vs| {
+            nn::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+                ..Default::default()
+            }
+            .build(vs, 0.05)
+            .unwrap()
+        },
+        0.05,
+    );
+}
+
+#[test]
+fn sgd_weight_decay_matches_tch() {
+    check_against_tch(
+        "sgd weight decay",
+        |p| Box::new(Sgd::new(p, 0.05).with_weight_decay(0.01)),
+        |vs| {
+            nn::Sgd {
+                wd: 0.01,
+                ..Default::default()
+            }
+            .build(vs, 0.05)
+            .unwrap()
+        },
+        0.05,
+    );
+    check_against_tch(
+        "sgd nesterov + weight decay",
+        |p| {
+            Box::new(
+                Sgd::new(p, 0.05)
+                    .with_momentum(0.9)
+                    .with_nesterov(true)
+                    .with_weight_decay(5e-4),
+            )
+        },
+        |vs| {
+            nn::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+                wd: 5e-4,
+                ..Default::default()
+            }
+            .build(vs, 0.05)
+            .unwrap()
+        },
+        0.05,
+    );
+}
+
+#[test]
+fn rmsprop_plain_matches_tch() {
+    check_against_tch(
+        "rmsprop plain",
+        |p| Box::new(RmsProp::new(p, 0.01)),
+        |vs| nn::RmsProp::default().build(vs, 0.01).unwrap(),
+        0.01,
+    );
+}
+
+#[test]
+fn rmsprop_momentum_matches_tch() {
+    check_against_tch(
+        "rmsprop momentum",
+        |p| {
+            Box::new(
+                RmsProp::new(p, 0.01)
+                    .with_alpha(0.9)
+                    .with_eps(1e-6)
+                    .with_momentum(0.9),
+            )
+        },
+        |vs| {
+            nn::RmsProp {
+                alpha: 0.9,
+                eps: 1e-6,
+                momentum: 0.9,
+                ..Default::default()
+            }
+            .build(vs, 0.01)
+            .unwrap()
+        },
+        0.01,
+    );
+}
+
+#[test]
+fn rmsprop_centered_matches_tch() {
+    check_against_tch(
+        "rmsprop centered",
+        |p| Box::new(RmsProp::new(p, 0.01).with_centered(true)),
+        |vs| {
+            nn::RmsProp {
+                centered: true,
+                ..Default::default()
+            }
+            .build(vs, 0.01)
+            .unwrap()
+        },
+        0.01,
+    );
+    check_against_tch(
+        "rmsprop centered + momentum + weight decay",
+        |p| {
+            Box::new(
+                RmsProp::new(p, 0.01)
+                    .with_centered(true)
+                    .with_momentum(0.5)
+                    .with_weight_decay(1e-3),
+            )
+        },
+        |vs| {
+            nn::RmsProp {
+                centered: true,
+                momentum: 0.5,
+                wd: 1e-3,
+                ..Default::default()
+            }
+            .build(vs, 0.01)
+            .unwrap()
+        },
+        0.01,
+    );
+}
+
+#[test]
+fn adam_matches_tch() {
+    check_against_tch(
+        "adam",
+        |p| Box::new(Adam::new(p, 1e-2)),
+        |vs| nn::Adam::default().build(vs, 1e-2).unwrap(),
+        1e-2,
+    );
+    check_against_tch(
+        "adam betas/eps",
+        |p| Box::new(Adam::new(p, 1e-2).with_betas(0.5, 0.99).with_eps(1e-6)),
+        |vs| {
+            nn::Adam {
+                beta1: 0.5,
+                beta2: 0.99,
+                eps: 1e-6,
+                ..Default::default()
+            }
+            .build(vs, 1e-2)
+            .unwrap()
+        },
+        1e-2,
+    );
+}
+
+#[test]
+fn adam_weight_decay_matches_tch() {
+    check_against_tch(
+        "adam weight decay",
+        |p| Box::new(Adam::new(p, 1e-2).with_weight_decay(0.1)),
+        |vs| {
+            nn::Adam {
+                wd: 0.1,
+                ..Default::default()
+            }
+            .build(vs, 1e-2)
+            .unwrap()
+        },
+        1e-2,
+    );
+}
+
+// ---------- f64 scalar oracles ----------
+
+/// A parameter vector in f64 with loss sum(c/2 p² + b p + sin p), so that
+/// grad = c p + b + cos p, computed here on host f64 as well.
+struct Quad {
+    p: Tensor,
+    c: Vec<f64>,
+    b: Vec<f64>,
+}
+
+fn quad() -> Quad {
+    let init = vec![0.5, -1.5, 2.0, 0.1];
+    let p = Tensor::from_slice(&init).set_requires_grad(true);
+    Quad {
+        p,
+        c: vec![1.0, 3.0, 0.2, 10.0],
+        b: vec![-0.3, 0.7, 0.0, 1.2],
+    }
+}
+
+impl Quad {
+    fn backward(&self) {
+        let c = Tensor::from_slice(&self.c);
+        let b = Tensor::from_slice(&self.b);
+        let loss = (&c * self.p.square() * 0.5 + &b * &self.p + self.p.sin()).sum(Kind::Double);
+        loss.backward();
+    }
+
+    fn grad(&self, p: &[f64]) -> Vec<f64> {
+        p.iter()
+            .zip(&self.c)
+            .zip(&self.b)
+            .map(|((p, c), b)| c * p + b + p.cos())
+            .collect()
+    }
+
+    fn param(&self) -> Vec<Param> {
+        vec![Param::new("p", self.p.shallow_clone())]
+    }
+
+    fn values(&self) -> Vec<f64> {
+        Vec::<f64>::try_from(&self.p.detach()).unwrap()
+    }
+}
+
+fn assert_vec_close(ours: &[f64], oracle: &[f64], tol: f64, what: &str) {
+    for (i, (a, b)) in ours.iter().zip(oracle).enumerate() {
+        assert!(
+            (a - b).abs() <= tol * b.abs().max(1.0),
+            "{what}: element {i}: ours {a}, oracle {b}"
+        );
+    }
+}
+
+/// TensorFlow's RMSProp (square average starts at one, eps inside the root,
+/// lr inside the momentum buffer), as plain f64 loops.
+fn tf_rmsprop_oracle(
+    q: &Quad,
+    steps: usize,
+    lr: f64,
+    decay: f64,
+    momentum: f64,
+    eps: f64,
+    centered: bool,
+) -> Vec<f64> {
+    let mut p: Vec<f64> = vec![0.5, -1.5, 2.0, 0.1];
+    let mut v = vec![1.0; p.len()];
+    let mut mg = vec![0.0; p.len()];
+    let mut mom = vec![0.0; p.len()];
+    for _ in 0..steps {
+        let g = q.grad(&p);
+        for i in 0..p.len() {
+            v[i] = decay * v[i] + (1.0 - decay) * g[i] * g[i];
+            let denom = if centered {
+                mg[i] = decay * mg[i] + (1.0 - decay) * g[i];
+                (v[i] - mg[i] * mg[i] + eps).sqrt()
+            } else {
+                (v[i] + eps).sqrt()
+            };
+            mom[i] = momentum * mom[i] + lr * g[i] / denom;
+            p[i] -= mom[i];
+        }
+    }
+    p
+}
+
+#[test]
+fn rmsprop_tf_style_matches_oracle() {
+    for &(momentum, eps, centered) in &[(0.9, 1.0, false), (0.0, 1.0, false), (0.9, 1e-3, true)] {
+        let q = quad();
+        let mut opt = RmsProp::new(q.param(), 0.05)
+            .with_alpha(0.9)
+            .with_momentum(momentum)
+            .with_eps(eps)
+            .with_centered(centered)
+            .with_tf_style(true);
+        let steps = 8;
+        for _ in 0..steps {
+            opt.zero_grad();
+            q.backward();
+            opt.step();
+        }
+        let oracle = tf_rmsprop_oracle(&q, steps, 0.05, 0.9, momentum, eps, centered);
+        let what = format!("tf rmsprop momentum {momentum} eps {eps} centered {centered}");
+        assert_vec_close(&q.values(), &oracle, 1e-12, &what);
+        // And it is not PyTorch's RMSprop: the two differ.
+        let q2 = quad();
+        let mut torch_style = RmsProp::new(q2.param(), 0.05)
+            .with_alpha(0.9)
+            .with_momentum(momentum)
+            .with_eps(eps)
+            .with_centered(centered);
+        for _ in 0..steps {
+            torch_style.zero_grad();
+            q2.backward();
+            torch_style.step();
+        }
+        assert!(!q.p.equal(&q2.p), "{what}: same as torch style");
+    }
+}
+
+/// Adam as plain f64 loops, with beta1 changed to 0.5 from step `switch` on.
+fn adam_oracle(q: &Quad, steps: usize, switch: usize, lr: f64, wd: f64) -> Vec<f64> {
+    let (beta2, eps) = (0.999, 1e-8);
+    let mut p: Vec<f64> = vec![0.5, -1.5, 2.0, 0.1];
+    let mut m = vec![0.0; p.len()];
+    let mut v = vec![0.0; p.len()];
+    for t in 1..=steps {
+        let beta1 = if t > switch { 0.5 } else { 0.9 };
+        let g = q.grad(&p);
+        for i in 0..p.len() {
+            let g = g[i] + wd * p[i];
+            m[i] = beta1 * m[i] + (1.0 - beta1) * g;
+            v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
+            let bc1 = 1.0 - f64::powf(beta1, t as f64);
+            let bc2 = 1.0 - f64::powf(beta2, t as f64);
+            p[i] -= lr / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + eps);
+        }
+    }
+    p
+}
+
+#[test]
+fn adam_beta1_change_matches_oracle() {
+    let q = quad();
+    let mut opt = Adam::new(q.param(), 0.05).with_weight_decay(0.01);
+    for t in 1..=10 {
+        if t > 5 {
+            opt.beta1 = 0.5;
+        }
+        opt.zero_grad();
+        q.backward();
+        opt.step();
+    }
+    let oracle = adam_oracle(&q, 10, 5, 0.05, 0.01);
+    assert_vec_close(&q.values(), &oracle, 1e-12, "adam beta1 0.9 -> 0.5");
+}
+
+#[test]
+fn params_without_grad_are_skipped() {
+    let q = quad();
+    let idle = Tensor::from_slice(&[1.0f64, 2.0]).set_requires_grad(true);
+    let params = vec![
+        Param::new("p", q.p.shallow_clone()),
+        Param::new("idle", idle.shallow_clone()),
+    ];
+    let mut opt = Sgd::new(params, 0.1)
+        .with_momentum(0.9)
+        .with_weight_decay(0.1);
+    for _ in 0..3 {
+        opt.zero_grad();
+        q.backward();
+        opt.step();
+    }
+    assert_eq!(
+        Vec::<f64>::try_from(&idle.detach()).unwrap(),
+        vec![1.0, 2.0]
+    );
+    let state = opt.state();
+    let keys: Vec<&str> = state.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["step", "step.p", "momentum.p", "step.idle"]);
+    assert_eq!(state[0].1.int64_value(&[]), 3);
+    assert_eq!(state[3].1.int64_value(&[]), 0);
+}
+
+// ---------- state round trips ----------
+
+type Make = fn(Vec<Param>) -> Box<dyn Optimizer>;
+
+fn configs() -> Vec<(&'static str, Make)> {
+    vec![
+        ("sgd momentum", |p| {
+            Box::new(Sgd::new(p, 0.05).with_momentum(0.9).with_dampening(0.1))
+        }),
+        ("sgd nesterov wd", |p| {
+            Box::new(
+                Sgd::new(p, 0.05)
+                    .with_momentum(0.9)
+                    .with_nesterov(true)
+                    .with_weight_decay(1e-3),
+            )
+        }),
+        ("rmsprop centered momentum", |p| {
+            Box::new(RmsProp::new(p, 0.01).with_centered(true).with_momentum(0.9))
+        }),
+        ("rmsprop tf", |p| {
+            Box::new(
+                RmsProp::new(p, 0.01)
+                    .with_alpha(0.9)
+                    .with_momentum(0.9)
+                    .with_eps(1.0)
+                    .with_tf_style(true),
+            )
+        }),
+        ("adam wd", |p| {
+            Box::new(Adam::new(p, 1e-2).with_weight_decay(1e-2))
+        }),
+    ]
+}
+
+fn run(opt: &mut dyn Optimizer, n: &Net, d: &Data, steps: usize) {
+    for _ in 0..steps {
+        opt.zero_grad();
+        n.loss(d).backward();
+        opt.step();
+    }
+}
+
+#[test]
+fn state_round_trip_resumes_bit_exactly() {
+    let d = data(3);
+    for (what, make) in configs() {
+        let (vs_a, net_a, _, _) = twin_stores(4);
+        let mut a = make(params_of(&vs_a));
+        run(&mut *a, &net_a, &d, 5);
+
+        // Through a file, as a checkpoint would.
+        let state = a.state();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("optim.pt");
+        Tensor::save_multi(
+            &state
+                .iter()
+                .map(|(k, t)| (k.as_str(), t))
+                .collect::<Vec<_>>(),
+            &path,
+        )
+        .unwrap();
+        let loaded = Tensor::load_multi(&path).unwrap();
+
+        let (vs_b, net_b) = copy_store(&vs_a);
+        let mut b = make(params_of(&vs_b));
+        b.load_state(&loaded).unwrap();
+        // A fresh optimizer without the state, for contrast.
+        let (vs_c, net_c) = copy_store(&vs_a);
+        let mut c = make(params_of(&vs_c));
+
+        run(&mut *a, &net_a, &d, 5);
+        run(&mut *b, &net_b, &d, 5);
+        run(&mut *c, &net_c, &d, 5);
+        assert_equal(&vs_a, &vs_b, what);
+        assert_differ(&vs_a, &vs_c, what);
+        // The states agree too, and state() returned copies (unchanged by later steps).
+        let (sa, sb) = (a.state(), b.state());
+        assert_eq!(sa.len(), sb.len(), "{what}");
+        for ((ka, ta), (kb, tb)) in sa.iter().zip(&sb) {
+            assert_eq!(ka, kb, "{what}");
+            assert!(ta.equal(tb), "{what}: state {ka} differs");
+        }
+        assert_eq!(state[0].0, "step");
+        assert_eq!(state[0].1.int64_value(&[]), 5, "{what}");
+        assert_eq!(sa[0].1.int64_value(&[]), 10, "{what}");
+        let moved = state
+            .iter()
+            .zip(&sa)
+            .any(|((_, t0), (_, t1))| t0.size() == t1.size() && !t0.equal(t1));
+        assert!(
+            moved,
+            "{what}: saved state changed along with the optimizer"
+        );
+    }
+}
+
+#[test]
+fn adam_state_has_step() {
+    let d = data(5);
+    let (vs, n, _, _) = twin_stores(6);
+    let mut opt = Adam::new(params_of(&vs), 1e-3);
+    run(&mut opt, &n, &d, 3);
+    let state = opt.state();
+    let keys: Vec<&str> = state.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "step",
+            "step.l1.bias",
+            "exp_avg.l1.bias",
+            "exp_avg_sq.l1.bias",
+            "step.l1.weight",
+            "exp_avg.l1.weight",
+            "exp_avg_sq.l1.weight",
+            "step.l2.bias",
+            "exp_avg.l2.bias",
+            "exp_avg_sq.l2.bias",
+            "step.l2.weight",
+            "exp_avg.l2.weight",
+            "exp_avg_sq.l2.weight",
+        ]
+    );
+    for (k, t) in &state {
+        if k.starts_with("step") {
+            assert_eq!(t.size(), Vec::<i64>::new(), "{k}");
+            assert_eq!(t.int64_value(&[]), 3, "{k}");
+        }
+    }
+}
+
+#[test]
+fn fresh_state_loads_into_fresh_optimizer() {
+    // A checkpoint taken before the first step has no buffers.
+    for (what, make) in configs() {
+        let (vs, n, vs2, n2) = twin_stores(7);
+        let a = make(params_of(&vs));
+        let state = a.state();
+        let mut b = make(params_of(&vs2));
+        b.load_state(&state)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let mut a = a;
+        let d = data(8);
+        run(&mut *a, &n, &d, 3);
+        run(&mut *b, &n2, &d, 3);
+        assert_equal(&vs, &vs2, what);
+    }
+}
+
+fn load_error(make: Make, edit: impl Fn(&mut Vec<(String, Tensor)>)) -> anyhow::Error {
+    let d = data(9);
+    let (vs, n, vs2, _) = twin_stores(10);
+    let mut a = make(params_of(&vs));
+    run(&mut *a, &n, &d, 2);
+    let mut state = a.state();
+    edit(&mut state);
+    let mut b = make(params_of(&vs2));
+    let before = b.state();
+    let err = b.load_state(&state).unwrap_err();
+    assert_eq!(paperlab::error::exit_code(&err), 2, "{err}");
+    // A failed load changes nothing.
+    let after = b.state();
+    assert_eq!(before.len(), after.len());
+    err
+}
+
+fn remove(key: &'static str) -> impl Fn(&mut Vec<(String, Tensor)>) {
+    move |s| {
+        let before = s.len();
+        s.retain(|(k, _)| k != key);
+        assert_eq!(s.len(), before - 1, "no {key} to remove");
+    }
+}
+
+fn replace(key: &'static str, t: impl Fn() -> Tensor) -> impl Fn(&mut Vec<(String, Tensor)>) {
+    move |s| {
+        let e = s
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("no {key}"));
+        e.1 = t();
+    }
+}
+
+#[test]
+fn load_state_names_missing_or_misshaped_entries() {
+    let sgd: Make = |p| Box::new(Sgd::new(p, 0.1).with_momentum(0.9));
+    let rms: Make = |p| Box::new(RmsProp::new(p, 0.1).with_centered(true));
+    let adam: Make = |p| Box::new(Adam::new(p, 0.1));
+
+    let err = load_error(sgd, remove("momentum.l1.weight")).to_string();
+    assert!(
+        err.contains("\"momentum.l1.weight\"") && err.contains("missing"),
+        "{err}"
+    );
+    let err = load_error(rms, remove("grad_avg.l2.bias")).to_string();
+    assert!(err.contains("\"grad_avg.l2.bias\""), "{err}");
+    let err = load_error(adam, remove("exp_avg_sq.l2.weight")).to_string();
+    assert!(err.contains("\"exp_avg_sq.l2.weight\""), "{err}");
+    let err = load_error(adam, remove("step")).to_string();
+    assert!(err.contains("\"step\""), "{err}");
+    let err = load_error(adam, remove("step.l1.bias")).to_string();
+    assert!(err.contains("\"step.l1.bias\""), "{err}");
+
+    let err = load_error(
+        sgd,
+        replace("momentum.l2.weight", || {
+            Tensor::zeros([8, 3], (Kind::Float, Device::Cpu))
+        }),
+    )
+    .to_string();
+    assert!(
+        err.contains("\"momentum.l2.weight\"") && err.contains("[8, 3]") && err.contains("[3, 8]"),
+        "{err}"
+    );
+    let err = load_error(
+        adam,
+        replace("exp_avg.l1.bias", || {
+            Tensor::zeros([9], (Kind::Float, Device::Cpu))
+        }),
+    )
+    .to_string();
+    assert!(err.contains("\"exp_avg.l1.bias\""), "{err}");
+    let err = load_error(
+        adam,
+        replace("step", || Tensor::zeros([2], (Kind::Int64, Device::Cpu))),
+    )
+    .to_string();
+    assert!(err.contains("\"step\""), "{err}");
+    let err = load_error(adam, replace("step.l2.bias", || Tensor::from(-1i64))).to_string();
+    assert!(err.contains("\"step.l2.bias\""), "{err}");
+}
+
+// ---------- gradient clipping ----------
+
+fn grads_of(params: &[Param]) -> Vec<Vec<f64>> {
+    params
+        .iter()
+        .map(|p| {
+            Vec::<f64>::try_from(&p.tensor.grad().to_kind(Kind::Double).flatten(0, -1)).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn clip_grad_norm_matches_direct_computation() {
+    let d = data(11);
+    let (vs, n, _, _) = twin_stores(12);
+    let params = params_of(&vs);
+    n.loss(&d).backward();
+    let g0 = grads_of(&params);
+    let norm: f64 = g0.iter().flatten().map(|x| x * x).sum::<f64>().sqrt();
+    assert!(norm > 0.1, "norm {norm}");
+
+    // Above max_norm: scaled to max_norm.
+    let max_norm = norm / 4.0;
+    let total = clip_grad_norm(&params, max_norm);
+    assert!((total.double_value(&[]) - norm).abs() <= 1e-5 * norm);
+    let coef = max_norm / (norm + 1e-6);
+    let g1 = grads_of(&params);
+    for (a, b) in g1.iter().flatten().zip(g0.iter().flatten()) {
+        assert!(
+            (a - b * coef).abs() <= 1e-6 * (1.0 + b.abs()),
+            "{a} vs {}",
+            b * coef
+        );
+    }
+    let clipped: f64 = g1.iter().flatten().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((clipped - max_norm).abs() <= 1e-5 * max_norm);
+
+    // Below max_norm: untouched (bit for bit).
+    let before: Vec<Tensor> = params.iter().map(|p| p.tensor.grad().copy()).collect();
+    let total = clip_grad_norm(&params, clipped * 2.0);
+    assert!((total.double_value(&[]) - clipped).abs() <= 1e-5 * clipped);
+    for (p, b) in params.iter().zip(&before) {
+        assert!(p.tensor.grad().equal(b));
+    }
+
+    // Against tch's own clip_grad_norm (which syncs with the host).
+    let (vs2, n2) = copy_store(&vs);
+    let params2 = params_of(&vs2);
+    let opt2 = nn::Sgd::default().build(&vs2, 0.1).unwrap();
+    n2.loss(&d).backward();
+    let p0 = grads_of(&params2);
+    opt2.clip_grad_norm(norm / 3.0);
+    let theirs = grads_of(&params2);
+    // Re-set the original gradients and clip with ours.
+    for (p, g) in params2.iter().zip(&p0) {
+        let mut grad = p.tensor.grad();
+        grad.copy_(
+            &Tensor::from_slice(g)
+                .view(grad.size().as_slice())
+                .to_kind(grad.kind()),
+        );
+    }
+    clip_grad_norm(&params2, norm / 3.0);
+    let ours = grads_of(&params2);
+    for (a, b) in ours.iter().flatten().zip(theirs.iter().flatten()) {
+        assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn clip_grad_norm_without_grads_is_a_no_op() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _n = net(&vs);
+    let total = clip_grad_norm(&params_of(&vs), 1.0);
+    assert_eq!(total.double_value(&[]), 0.0);
+}
