@@ -3,8 +3,9 @@
 
 use crate::error::Result;
 use crate::fmp::args::{EvalFmpArgs, TrainFmpArgs};
+use crate::gan::args::{EvalParzenArgs, TrainGanArgs};
 use crate::runner::preset;
-use crate::{fmp, info};
+use crate::{fmp, gan, info};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 
@@ -28,6 +29,11 @@ enum Command {
     TrainFmp(TrainFmpArgs),
     /// Reload a train-fmp run and write tests.csv: test error against the number of averaged passes.
     EvalFmp(EvalFmpArgs),
+    /// Train a generative adversarial net (Goodfellow et al. 2014).
+    #[command(args_override_self = true)]
+    TrainGan(TrainGanArgs),
+    /// Reload a train-gan run's G and report the Parzen-window log-likelihood of the test set.
+    EvalParzen(EvalParzenArgs),
 }
 
 /// Parse `argv` and run the subcommand. Clap's own errors (unknown flags,
@@ -38,5 +44,7 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
         Command::Info(a) => info::run(a),
         Command::TrainFmp(a) => fmp::train::run(a),
         Command::EvalFmp(a) => fmp::eval::run(a),
+        Command::TrainGan(a) => gan::train::run(a),
+        Command::EvalParzen(a) => gan::parzen::run(a),
     }
 }

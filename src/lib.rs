@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod fmp;
+pub mod gan;
 pub mod info;
 pub mod layers;
 pub mod optim;

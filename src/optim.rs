@@ -75,9 +75,15 @@ pub fn params_of(vs: &nn::VarStore) -> Vec<Param> {
 /// if concatenated) is at most `max_norm`, like
 /// `torch.nn.utils.clip_grad_norm_`: the gradients are multiplied by
 /// `min(1, max_norm / (norm + 1e-6))`, computed on the device (no host sync).
-/// Parameters with an undefined gradient are ignored. Returns the total norm
-/// before clipping (a scalar tensor on the gradients' device).
-pub fn clip_grad_norm(params: &[Param], max_norm: f64) -> Tensor {
+/// Parameters with an undefined gradient are ignored.
+pub fn clip_grad_norm(params: &[Param], max_norm: f64) {
+    let _ = clip_grad_norm_total(params, max_norm);
+}
+
+/// [`clip_grad_norm`], returning the total norm before clipping (a scalar
+/// tensor on the gradients' device; reading it is the caller's host sync), as
+/// `torch.nn.utils.clip_grad_norm_` does. Zero (on the CPU) without gradients.
+pub fn clip_grad_norm_total(params: &[Param], max_norm: f64) -> Tensor {
     tch::no_grad(|| {
         let grads: Vec<Tensor> = params
             .iter()

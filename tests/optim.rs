@@ -1,7 +1,9 @@
 //! Our optimizers against tch's (libtorch's C++ ones) on identical gradients,
 //! plus hand-written oracles, state round trips and gradient clipping.
 
-use paperlab::optim::{clip_grad_norm, params_of, Adam, Optimizer, Param, RmsProp, Sgd};
+use paperlab::optim::{
+    clip_grad_norm, clip_grad_norm_total, params_of, Adam, Optimizer, Param, RmsProp, Sgd,
+};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -608,19 +610,12 @@ fn state_round_trip_resumes_bit_exactly() {
         let mut a = make(params_of(&vs_a));
         run(&mut *a, &net_a, &d, 5);
 
-        // Through a file, as a checkpoint would.
+        // Through a safetensors file, as runner::checkpoint does.
         let state = a.state();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("optim.pt");
-        Tensor::save_multi(
-            &state
-                .iter()
-                .map(|(k, t)| (k.as_str(), t))
-                .collect::<Vec<_>>(),
-            &path,
-        )
-        .unwrap();
-        let loaded = Tensor::load_multi(&path).unwrap();
+        let path = dir.path().join("optim.safetensors");
+        Tensor::write_safetensors(&state, &path).unwrap();
+        let loaded = Tensor::read_safetensors(&path).unwrap();
 
         let (vs_b, net_b) = copy_store(&vs_a);
         let mut b = make(params_of(&vs_b));
@@ -814,7 +809,7 @@ fn clip_grad_norm_matches_direct_computation() {
 
     // Above max_norm: scaled to max_norm.
     let max_norm = norm / 4.0;
-    let total = clip_grad_norm(&params, max_norm);
+    let total = clip_grad_norm_total(&params, max_norm);
     assert!((total.double_value(&[]) - norm).abs() <= 1e-5 * norm);
     let coef = max_norm / (norm + 1e-6);
     let g1 = grads_of(&params);
@@ -830,7 +825,7 @@ fn clip_grad_norm_matches_direct_computation() {
 
     // Below max_norm: untouched (bit for bit).
     let before: Vec<Tensor> = params.iter().map(|p| p.tensor.grad().copy()).collect();
-    let total = clip_grad_norm(&params, clipped * 2.0);
+    let total = clip_grad_norm_total(&params, clipped * 2.0);
     assert!((total.double_value(&[]) - clipped).abs() <= 1e-5 * clipped);
     for (p, b) in params.iter().zip(&before) {
         assert!(p.tensor.grad().equal(b));
@@ -864,6 +859,6 @@ fn clip_grad_norm_matches_direct_computation() {
 fn clip_grad_norm_without_grads_is_a_no_op() {
     let vs = nn::VarStore::new(Device::Cpu);
     let _n = net(&vs);
-    let total = clip_grad_norm(&params_of(&vs), 1.0);
+    let total = clip_grad_norm_total(&params_of(&vs), 1.0);
     assert_eq!(total.double_value(&[]), 0.0);
 }

@@ -9,13 +9,13 @@ use crate::data::{self, batches::pad_to};
 use crate::error::{usage, Result};
 use crate::optim::{params_of, Sgd};
 use crate::runner::classify::{self, Trainer, HEADER};
-use crate::runner::session::Session;
+use crate::runner::session::{self, Session};
 use serde_json::json;
 use std::collections::BTreeMap;
 use tch::{nn::VarStore, Tensor};
 
 pub fn run(args: TrainFmpArgs) -> Result<()> {
-    let (mut s, args) = Session::start("train-fmp", args, &HEADER)?;
+    let args = session::resolve("train-fmp", args)?;
     let splits = data::load(&args.dataset, &args.common.data_dir)?;
     let (train, test) = (
         splits.train.limit(args.train_limit),
@@ -30,6 +30,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             args.layers, args.alpha, args.dataset
         )));
     }
+    let mut s = Session::open("train-fmp", &args, &HEADER)?;
     let vs = VarStore::new(s.device);
     let model = net(&vs.root(), &cfg);
     let mut opt = Sgd::new(params_of(&vs), args.lr);

@@ -3,3 +3,4 @@
 
 pub mod activation;
 pub mod fmp;
+pub mod maxout;

@@ -123,8 +123,11 @@ impl Loaded {
                 self.path.display()
             ))
         };
-        let mut vars = vs.variables();
-        for (name, var) in vars.iter_mut() {
+        let vars = vs.variables();
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &vars[name];
             let key = format!("{prefix}{name}");
             let saved = self
                 .tensors
@@ -137,7 +140,7 @@ impl Loaded {
                     var.size()
                 )));
             }
-            tch::no_grad(|| var.copy_(saved));
+            tch::no_grad(|| var.shallow_clone().copy_(saved));
         }
         let extra = self
             .section(prefix)

@@ -100,9 +100,13 @@ impl Sums {
     fn check_finite(&self, s: &Session) -> Result<()> {
         let bad = self.first_bad_step.int64_value(&[]);
         if bad >= 0 {
+            let last = s.dir.last_checkpoint();
+            let kept = match last.exists() {
+                true => format!("the last good checkpoint stays at {}", last.display()),
+                false => "no checkpoint had been written yet".into(),
+            };
             return Err(run(format!(
-                "the training loss became NaN or infinite at step {bad}; the run stopped, and the last good checkpoint stays at {}",
-                s.dir.last_checkpoint().display()
+                "the training loss became NaN or infinite at step {bad}; the run stopped and {kept} (try a lower --lr)"
             )));
         }
         Ok(())

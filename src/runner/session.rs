@@ -41,54 +41,56 @@ pub struct Session {
     resumed: Option<Loaded>,
 }
 
+/// The configuration in force: for --resume, the run's saved config.json with
+/// only the runtime options (device, quiet, max-steps, and threads when given)
+/// taken from this command line; otherwise `config` itself. Call it before
+/// validating flags and loading data, so nothing is created for a bad command.
+pub fn resolve<C: RunConfig>(command: &str, config: C) -> Result<C> {
+    let common = config.common().clone();
+    if !common.resume {
+        return Ok(config);
+    }
+    let dir = RunDir::open(&common.out, command, &common.run_name(), true, false)?;
+    let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
+    let c = saved.config.common_mut();
+    (c.device, c.quiet, c.max_steps, c.resume) =
+        (common.device, common.quiet, common.max_steps, true);
+    c.threads = common.threads.or(c.threads);
+    Ok(saved.config)
+}
+
 impl Session {
-    /// Open a new run, or (--resume) reopen one; returns the config in force,
-    /// which for a resumed run is the saved one with only the runtime options
-    /// (device, threads, quiet, max-steps) taken from this command line.
-    pub fn start<C: RunConfig>(command: &str, config: C, header: &[&str]) -> Result<(Session, C)> {
-        let common = config.common().clone();
-        let device = device::parse(&common.device)?;
-        if let Some(n) = common.threads {
+    /// Open the run directory for `config` (from [`resolve`]): a new run writes
+    /// config.json; a resumed one reloads its last checkpoint and cuts
+    /// metrics.csv back to that checkpoint.
+    pub fn open<C: RunConfig>(command: &str, config: &C, header: &[&str]) -> Result<Session> {
+        let c = config.common();
+        let device = device::parse(&c.device)?;
+        if let Some(n) = c.threads {
             tch::set_num_threads(n);
         }
-        let dir = RunDir::open(
-            &common.out,
-            command,
-            &common.run_name(),
-            common.resume,
-            common.force,
-        )?;
-        let (config, resumed, position) = if common.resume {
-            let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
-            let c = saved.config.common_mut();
-            (c.device, c.threads, c.quiet, c.max_steps) = (
-                common.device.clone(),
-                common.threads,
-                common.quiet,
-                common.max_steps,
-            );
-            c.resume = true;
+        let dir = RunDir::open(&c.out, command, &c.run_name(), c.resume, c.force)?;
+        let (resumed, position) = if c.resume {
             let loaded = Loaded::open(&dir.last_checkpoint())?;
             let position = loaded.position()?;
-            (saved.config, Some(loaded), position)
+            (Some(loaded), position)
         } else {
             let saved = SavedConfig {
                 command: command.into(),
                 paperlab_version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: env!("PAPERLAB_GIT_COMMIT").into(),
                 device: device::name(device),
-                seed: common.seed,
+                seed: c.seed,
                 config: config.clone(),
             };
             dir.write_json("config.json", &saved)?;
-            (config, None, Position::start())
+            (None, Position::start())
         };
         let keep = resumed.as_ref().map(|_| position.rows as usize);
         let metrics = Metrics::open(&dir.file("metrics.csv"), header, keep)?;
-        let c = config.common();
         tch::manual_seed(c.seed as i64);
         interrupt::install();
-        let session = Session {
+        Ok(Session {
             dir,
             device,
             seed: c.seed,
@@ -97,8 +99,7 @@ impl Session {
             metrics,
             progress: Progress::new(c.quiet),
             resumed,
-        };
-        Ok((session, config))
+        })
     }
 
     /// The checkpoint this run resumes from, if any.

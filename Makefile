@@ -1,0 +1,27 @@
+# paperlab: `make demo` and `make test` are all a newcomer needs; both install
+# what is missing first (scripts/setup.sh is idempotent).
+SHELL := /bin/bash
+BIN := target/release/paperlab
+DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: setup build demo test bench-fmp clean-results
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	cargo build --release
+
+# Trains the Fashion-MNIST FMP demo (a few minutes on 2 CPU cores) into a new
+# run directory and prints its test error for 1 and 12 tests.
+demo: build
+	$(BIN) train-fmp --config experiments/fmp-demo.toml --name $(DEMO_NAME)
+	@echo "test error by number of tests (results/train-fmp/$(DEMO_NAME)/summary.json):"
+	@grep -A3 '"test_error_by_tests"' results/train-fmp/$(DEMO_NAME)/summary.json
+	@echo "results are in results/train-fmp/$(DEMO_NAME)/"
+
+test: setup
+	cargo test --release
+
+bench-fmp: setup
+	scripts/bench_fmp.sh

@@ -1,0 +1,205 @@
+//! The paper's Parzen-window log-likelihood (goodfeli/adversarial,
+//! parzen_ll.py), and `paperlab eval-parzen`.
+//!
+//! With centres mu_1..mu_M (G samples) and width sigma, the log-density of x
+//! in D dimensions is
+//! logsumexp_i(-||x - mu_i||^2 / (2 sigma^2)) - log M - D log(sigma sqrt(2 pi)).
+//! Squared distances come from one matrix product per chunk of x
+//! (||x||^2 + ||mu||^2 - 2 x.mu), on the device; sigma is chosen by the mean
+//! log-likelihood of validation images; the result is the mean over the test
+//! set with its standard error (population std / sqrt N, as numpy's std).
+
+use super::args::EvalParzenArgs;
+use super::nets::{self, GanRun};
+use super::samples::write_npy;
+use crate::data::{self, Dataset};
+use crate::error::{usage, Result};
+use crate::runner::device;
+use crate::runner::progress::Progress;
+use crate::runner::run_dir::write_atomic;
+use serde_json::{json, Map, Value};
+use std::f64::consts::PI;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// Values in one [rows, M] block of squared distances (40 MB as float32).
+const BLOCK: i64 = 10_000_000;
+
+/// Log-likelihood of each row of `x` [N, D] under the Parzen window centred on
+/// the rows of `centres` [M, D], for each of `sigmas`: [S, N], double.
+/// Distances are computed in the inputs' kind, after shifting both by the
+/// centres' mean: distances do not change, and the norms the expansion
+/// subtracts shrink, which keeps float32 accurate.
+pub fn log_likelihoods(x: &Tensor, centres: &Tensor, sigmas: &[f64]) -> Tensor {
+    let (m, d) = centres.size2().expect("centres must be [M, D]");
+    let (n, dx) = x.size2().expect("points must be [N, D]");
+    assert_eq!(d, dx, "points have {dx} dimensions, centres {d}");
+    tch::no_grad(|| {
+        let shift = centres.mean_dim(0, true, None);
+        let mu = centres - &shift;
+        let mu_t = mu.tr().contiguous();
+        let mu_sq = mu.square().sum_dim_intlist(1, false, None);
+        let constants: Vec<f64> = sigmas
+            .iter()
+            .map(|s| -(m as f64).ln() - d as f64 * (s * (2.0 * PI).sqrt()).ln())
+            .collect();
+        let rows = (BLOCK / m.max(1)).max(1);
+        let mut parts = vec![];
+        for start in (0..n).step_by(rows as usize) {
+            let xc = x.narrow(0, start, rows.min(n - start)) - &shift;
+            let x_sq = xc.square().sum_dim_intlist(1, true, None);
+            let mut d2 = xc.matmul(&mu_t);
+            let _ = d2.g_mul_scalar_(-2.0);
+            let _ = d2.g_add_(&x_sq);
+            let _ = d2.g_add_(&mu_sq);
+            let _ = d2.clamp_min_(0.0);
+            let per_sigma: Vec<Tensor> = sigmas
+                .iter()
+                .zip(&constants)
+                .map(|(s, c)| {
+                    (&d2 * (-0.5 / (s * s)))
+                        .logsumexp(1, false)
+                        .to_kind(Kind::Double)
+                        + *c
+                })
+                .collect();
+            parts.push(Tensor::stack(&per_sigma, 0));
+        }
+        if parts.is_empty() {
+            return Tensor::zeros([sigmas.len() as i64, 0], (Kind::Double, x.device()));
+        }
+        Tensor::cat(&parts, 1)
+    })
+}
+
+/// Mean of per-point log-likelihoods [N] and its standard error.
+pub fn mean_and_se(ll: &Tensor) -> (f64, f64) {
+    let n = ll.size()[0] as f64;
+    let mean = ll.mean(Kind::Double).double_value(&[]);
+    let std = ll.to_kind(Kind::Double).std(false).double_value(&[]);
+    (mean, std / n.sqrt())
+}
+
+/// Mean validation log-likelihood for each sigma, and the index of the best
+/// (the first of equals, as numpy.argmax).
+pub fn select_sigma(valid: &Tensor, centres: &Tensor, sigmas: &[f64]) -> (usize, Vec<f64>) {
+    let means = Vec::<f64>::try_from(
+        log_likelihoods(valid, centres, sigmas)
+            .mean_dim(1, false, Kind::Double)
+            .to_device(Device::Cpu),
+    )
+    .expect("double means convert to Vec<f64>");
+    let best = (0..means.len()).fold(0, |b, i| if means[i] > means[b] { i } else { b });
+    (best, means)
+}
+
+/// Images of `ds` as rows of floats in [0, 1] on `device`, [N, C*H*W].
+pub fn flat(ds: &Dataset, device: Device) -> Tensor {
+    ds.images
+        .flatten(1, -1)
+        .to_device(device)
+        .to_kind(Kind::Float)
+        / 255.0
+}
+
+/// The quick estimate of `train-gan --parzen-every`: sigma chosen on `select`,
+/// the mean log-likelihood of `eval`.
+pub fn estimate(centres: &Tensor, select: &Tensor, eval: &Tensor, sigmas: &[f64]) -> f64 {
+    let (best, _) = select_sigma(select, centres, sigmas);
+    mean_and_se(&log_likelihoods(eval, centres, &sigmas[best..=best]).get(0)).0
+}
+
+pub fn run(a: EvalParzenArgs) -> Result<()> {
+    if a.samples < 1 || a.valid_limit < 1 {
+        return Err(usage(format!(
+            "--samples {} and --valid-limit {}: expected positive integers",
+            a.samples, a.valid_limit
+        )));
+    }
+    if let Some(s) = a.sigma.filter(|s| !(*s > 0.0 && s.is_finite())) {
+        return Err(usage(format!("--sigma {s}: expected a positive number")));
+    }
+    let gan = GanRun::open(&a.run)?;
+    let (csv_path, npy_path) = (gan.dir.file("parzen.csv"), gan.dir.file("samples.npy"));
+    for p in [&csv_path, &npy_path] {
+        if p.exists() && !a.force {
+            return Err(usage(format!(
+                "{} exists; pass --force to replace it",
+                p.display()
+            )));
+        }
+    }
+    let device = device::parse(&a.device)?;
+    if let Some(n) = a.threads {
+        tch::set_num_threads(n);
+    }
+    let data_dir = a
+        .data_dir
+        .clone()
+        .unwrap_or(gan.args.common.data_dir.clone());
+    let splits = data::load(&gan.args.dataset(), &data_dir)?;
+    let valid = splits
+        .train
+        .split_last(gan.args.valid_size)
+        .1
+        .limit(Some(a.valid_limit));
+    if valid.is_empty() && a.sigma.is_none() {
+        return Err(usage(format!(
+            "--run {}: the run holds out no validation images (--valid-size 0) to choose sigma on; pass --sigma",
+            a.run.display()
+        )));
+    }
+    let test = splits.test.limit(a.test_limit);
+    let g = gan.generator(&a.checkpoint, test.image_shape(), device)?;
+    let mut progress = Progress::new(a.quiet);
+
+    tch::manual_seed(a.seed as i64);
+    let centres = nets::sample(g.as_ref(), &gan.args, a.samples, device).flatten(1, -1);
+    write_npy(&npy_path, &centres)?;
+
+    let candidates = a.sigma.map_or(a.sigmas.0.clone(), |s| vec![s]);
+    progress.line(&format!(
+        "choosing sigma among {} on {} validation images",
+        candidates.len(),
+        valid.len()
+    ));
+    let (best, valid_ll) = select_sigma(&flat(&valid, device), &centres, &candidates);
+    let mut table = String::from("sigma,valid_ll\n");
+    for (s, ll) in candidates.iter().zip(&valid_ll) {
+        table += &format!("{s},{ll}\n");
+    }
+    write_atomic(&csv_path, table.as_bytes())?;
+    let sigma = candidates[best];
+
+    let test_x = flat(&test, device);
+    let started = Instant::now();
+    let ll = log_likelihoods(&test_x, &centres, &[sigma]).get(0);
+    let (mean, se) = mean_and_se(&ll);
+    let seconds = started.elapsed().as_secs_f64();
+    progress.line(&format!(
+        "{} test images x {} centres in {seconds:.2} s",
+        test.len(),
+        a.samples
+    ));
+
+    let summary = gan.dir.file("summary.json");
+    let mut fields: Map<String, Value> = if summary.exists() {
+        gan.dir.read_json("summary.json")?
+    } else {
+        Map::new()
+    };
+    let checkpoint = gan.checkpoint(&a.checkpoint);
+    let entries = [
+        ("parzen_ll", json!(mean)),
+        ("parzen_se", json!(se)),
+        ("sigma", json!(sigma)),
+        ("parzen_samples", json!(a.samples)),
+        ("parzen_test_images", json!(test.len())),
+        ("parzen_checkpoint", json!(checkpoint.display().to_string())),
+        ("parzen_seconds", json!(seconds)),
+    ];
+    fields.extend(entries.map(|(k, v)| (k.to_string(), v)));
+    gan.dir.write_json("summary.json", &fields)?;
+    println!("Parzen log-likelihood: {mean:.1} +- {se:.1} (sigma {sigma:.4})");
+    Ok(())
+}

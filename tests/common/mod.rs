@@ -1,0 +1,78 @@
+//! Helpers for tests that drive the `paperlab` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const FASHION: &str = "/usr/share/datasets/fashion-mnist";
+
+/// A scratch directory with data/fashion-mnist linked to the Debian package.
+pub fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::os::unix::fs::symlink(FASHION, dir.path().join("data/fashion-mnist")).unwrap();
+    dir
+}
+
+/// Run `paperlab ARGS` in `cwd`.
+pub fn paperlab(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_paperlab"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Assert success, showing stderr otherwise.
+pub fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "paperlab failed ({:?}):\n{}",
+        out.status.code(),
+        stderr(&out)
+    );
+    out
+}
+
+/// Assert exit code `code` and that stderr mentions every one of `words`.
+pub fn fails(out: Output, code: i32, words: &[&str]) {
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(code), "stderr:\n{err}");
+    for w in words {
+        assert!(err.contains(w), "stderr should mention {w:?}:\n{err}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "panic:\n{err}"
+    );
+}
+
+pub fn run_dir(cwd: &Path, command: &str, name: &str) -> PathBuf {
+    cwd.join("results").join(command).join(name)
+}
+
+/// metrics.csv rows without the timing columns (seconds, images_per_sec and
+/// the like), which differ from run to run.
+pub fn metrics_without_timing(path: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !["seconds", "images_per_sec"].contains(&header[i].as_str()))
+        .collect();
+    reader
+        .records()
+        .map(|r| {
+            keep.iter()
+                .map(|&i| r.as_ref().unwrap()[i].to_string())
+                .collect()
+        })
+        .collect()
+}
+
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

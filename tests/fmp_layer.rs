@@ -1,0 +1,258 @@
+//! Fractional max-pooling against a plain loop-per-region oracle, plus the
+//! sequence rules of REFERENCE.md section 1 and the network's input sizes.
+
+use paperlab::fmp::model::{NetConfig, Pool};
+use paperlab::layers::fmp::{Fmp, Regions, Sequence, Share};
+use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
+
+fn to_vec_f64(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap()
+}
+
+fn to_vec_i64(t: &Tensor) -> Vec<i64> {
+    Vec::<i64>::try_from(t.flatten(0, -1)).unwrap()
+}
+
+/// Region i as the paper defines it, from a boundary sequence.
+fn region(a: &[i64], i: usize, n_in: i64, regions: Regions) -> std::ops::RangeInclusive<i64> {
+    match regions {
+        Regions::Disjoint => a[i]..=a[i + 1] - 1,
+        Regions::Overlapping => a[i]..=a[i + 1].min(n_in - 1),
+    }
+}
+
+/// Output and input-gradient (for upstream gradient `g`) by looping over
+/// every image, channel and region.
+fn oracle(
+    x: &[f64],
+    g: &[f64],
+    dims: [usize; 4],
+    rows: &[Vec<i64>],
+    cols: &[Vec<i64>],
+    regions: Regions,
+) -> (Vec<f64>, Vec<f64>) {
+    let [b, c, h, w] = dims;
+    let (ho, wo) = (rows[0].len() - 1, cols[0].len() - 1);
+    let mut out = vec![0.0; b * c * ho * wo];
+    let mut grad = vec![0.0; x.len()];
+    for n in 0..b {
+        let (r, q) = (&rows[n.min(rows.len() - 1)], &cols[n.min(cols.len() - 1)]);
+        for ch in 0..c {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let mut best = (f64::NEG_INFINITY, 0usize);
+                    for y in region(r, i, h as i64, regions) {
+                        for xx in region(q, j, w as i64, regions) {
+                            let k = ((n * c + ch) * h + y as usize) * w + xx as usize;
+                            if x[k] > best.0 {
+                                best = (x[k], k);
+                            }
+                        }
+                    }
+                    let o = ((n * c + ch) * ho + i) * wo + j;
+                    out[o] = best.0;
+                    grad[best.1] += g[o];
+                }
+            }
+        }
+    }
+    (out, grad)
+}
+
+fn rows_of(t: &Tensor) -> Vec<Vec<i64>> {
+    let n = t.size()[1] as usize;
+    to_vec_i64(t).chunks(n).map(|c| c.to_vec()).collect()
+}
+
+fn assert_close(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() < 1e-6, "{what}: element {i}: {x} vs {y}");
+    }
+}
+
+/// Every variant, sizes with alpha sqrt 2, 2^(1/3), 2 and odd sizes.
+#[test]
+fn fmp_matches_loop_oracle_outputs_and_gradients() {
+    tch::manual_seed(1);
+    let sizes = [
+        (35, 25),
+        (24, 17),
+        (94, 75),
+        (10, 5),
+        (7, 3),
+        (9, 4),
+        (13, 7),
+    ];
+    for (n_in, n_out) in sizes {
+        for sequence in [Sequence::Random, Sequence::Pseudorandom] {
+            for regions in [Regions::Disjoint, Regions::Overlapping] {
+                for share in [Share::Image, Share::Batch] {
+                    let fmp = Fmp {
+                        share,
+                        output: Some((n_out, n_out)),
+                        ..Fmp::new(n_in as f64 / n_out as f64, sequence, regions)
+                    };
+                    let (b, c) = (3, 2);
+                    let count = if share == Share::Image { b } else { 1 };
+                    let rows = fmp.boundaries(n_in, n_out, count, Device::Cpu);
+                    let cols = fmp.boundaries(n_in, n_out, count, Device::Cpu);
+                    let x = Tensor::randn([b, c, n_in, n_in], (Kind::Double, Device::Cpu))
+                        .set_requires_grad(true);
+                    let out = fmp.forward_with(&x, &rows, &cols);
+                    assert_eq!(out.size(), [b, c, n_out, n_out]);
+                    let g = Tensor::randn(out.size(), (Kind::Double, Device::Cpu));
+                    (&out * &g).sum(Kind::Double).backward();
+                    let dims = [b as usize, c as usize, n_in as usize, n_in as usize];
+                    let (want, want_grad) = oracle(
+                        &to_vec_f64(&x),
+                        &to_vec_f64(&g),
+                        dims,
+                        &rows_of(&rows),
+                        &rows_of(&cols),
+                        regions,
+                    );
+                    let what = format!("{n_in}->{n_out} {sequence:?} {regions:?} {share:?}");
+                    assert_close(&to_vec_f64(&out), &want, &format!("{what} output"));
+                    assert_close(
+                        &to_vec_f64(&x.grad()),
+                        &want_grad,
+                        &format!("{what} gradient"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn forward_draws_fresh_sequences_per_image_and_per_call() {
+    let fmp = Fmp::new(2f64.sqrt(), Sequence::Random, Regions::Disjoint);
+    // One image repeated: per-image sequences make the copies differ.
+    let x = Tensor::randn([1, 1, 35, 35], (Kind::Float, Device::Cpu)).repeat([16, 1, 1, 1]);
+    let a = fmp.forward(&x);
+    assert_eq!(a.size(), [16, 1, 25, 25]);
+    assert!(
+        a.get(0).ne_tensor(&a.get(1)).any().int64_value(&[]) == 1,
+        "images share a sequence"
+    );
+    let b = fmp.forward(&x);
+    assert!(
+        a.ne_tensor(&b).any().int64_value(&[]) == 1,
+        "sequences repeat between calls"
+    );
+    let batch = Fmp {
+        share: Share::Batch,
+        ..fmp
+    }
+    .forward(&x);
+    assert!(
+        batch
+            .get(0)
+            .eq_tensor(&batch.get(15))
+            .all()
+            .int64_value(&[])
+            == 1,
+        "--fmp-share batch differs per image"
+    );
+}
+
+#[test]
+fn alpha_two_disjoint_is_two_by_two_max_pooling() {
+    for sequence in [Sequence::Random, Sequence::Pseudorandom] {
+        let fmp = Fmp::new(2.0, sequence, Regions::Disjoint);
+        let x = Tensor::randn([2, 3, 16, 10], (Kind::Float, Device::Cpu));
+        let want = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+        assert!(fmp.forward(&x).equal(&want), "{sequence:?}");
+    }
+}
+
+#[test]
+fn random_sequences_draw_exactly_the_right_counts() {
+    for (n_in, n_out) in [(35, 25), (94, 75), (25, 12), (30, 10)] {
+        let fmp = Fmp::new(0.0, Sequence::Random, Regions::Disjoint);
+        let a = rows_of(&fmp.boundaries(n_in, n_out, 200, Device::Cpu));
+        let floor = n_in / n_out;
+        let n_ceil = (n_in - floor * n_out) as usize;
+        let mut first_is_ceil = 0;
+        for row in &a {
+            assert_eq!((row[0], *row.last().unwrap()), (0, n_in));
+            let steps: Vec<i64> = row.windows(2).map(|w| w[1] - w[0]).collect();
+            assert!(
+                steps.iter().all(|&s| s == floor || s == floor + 1),
+                "{steps:?}"
+            );
+            assert_eq!(steps.iter().filter(|&&s| s == floor + 1).count(), n_ceil);
+            first_is_ceil += (steps[0] == floor + 1) as usize;
+        }
+        // A uniformly random permutation puts a ceil step first with
+        // probability n_ceil / n_out; 200 draws land well within +-0.15.
+        let p = first_is_ceil as f64 / 200.0;
+        assert!(
+            (p - n_ceil as f64 / n_out as f64).abs() < 0.15,
+            "{n_in}->{n_out}: {p}"
+        );
+    }
+}
+
+#[test]
+fn pseudorandom_sequences_follow_the_formula() {
+    for (n_in, n_out) in [(35, 25), (94, 75), (11, 7)] {
+        let fmp = Fmp::new(0.0, Sequence::Pseudorandom, Regions::Overlapping);
+        let alpha = n_in as f64 / n_out as f64;
+        for row in rows_of(&fmp.boundaries(n_in, n_out, 20, Device::Cpu)) {
+            // Some u in (0, 1) must give a_i = ceil(alpha (i + u)) - ceil(alpha u).
+            let fits = (1..10_000).map(|k| k as f64 / 10_000.0).any(|u| {
+                (0..=n_out as usize).all(|i| {
+                    let a = (alpha * (i as f64 + u)).ceil() - (alpha * u).ceil();
+                    a as i64 == row[i]
+                })
+            });
+            assert!(fits, "{n_in}->{n_out}: {row:?} fits no u");
+        }
+    }
+}
+
+fn config(layers: i64, alpha: f64, pool: Pool) -> NetConfig {
+    NetConfig {
+        layers,
+        filters: 4,
+        pool,
+        fmp: Fmp::new(alpha, Sequence::Pseudorandom, Regions::Overlapping),
+        dropout: NetConfig::linear_dropout(layers, 0.5),
+        slope: 0.333,
+        in_channels: 1,
+        classes: 10,
+    }
+}
+
+#[test]
+fn network_input_sizes_match_the_paper() {
+    assert_eq!(config(6, 2f64.sqrt(), Pool::Fmp).input_size(), 36);
+    assert_eq!(config(12, 2f64.powf(1.0 / 3.0), Pool::Fmp).input_size(), 94);
+    // The 2x2 max-pooling baseline at the same depth: pools after layers 2, 4, 6.
+    assert_eq!(config(6, 2f64.sqrt(), Pool::Max2).input_size(), 30);
+    let d = NetConfig::linear_dropout(6, 0.5);
+    assert_eq!(d.len(), 8);
+    assert!((d[7] - 0.5).abs() < 1e-12 && d[0] == 0.0);
+}
+
+#[test]
+fn networks_reduce_their_input_to_one_pixel() {
+    for (layers, alpha, pool) in [
+        (6, 2f64.sqrt(), Pool::Fmp),
+        (12, 2f64.powf(1.0 / 3.0), Pool::Fmp),
+        (6, 2f64.sqrt(), Pool::Max2),
+    ] {
+        let cfg = config(layers, alpha, pool);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = paperlab::fmp::model::net(&vs.root(), &cfg);
+        let size = cfg.input_size();
+        let x = Tensor::rand([2, 1, size, size], (Kind::Float, Device::Cpu));
+        assert_eq!(
+            net.forward_t(&x, true).size(),
+            [2, 10],
+            "{pool:?} L={layers}"
+        );
+    }
+}
