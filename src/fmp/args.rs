@@ -5,11 +5,10 @@ use super::model::{NetConfig, Pool};
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::layers::fmp::{Fmp, Regions, Sequence, Share};
-use crate::runner::args::Common;
+use crate::runner::args::{Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct TrainFmpArgs {
@@ -181,33 +180,14 @@ pub fn check_tests(tests: &[i64]) -> Result<()> {
 
 #[derive(Args, Debug, Clone)]
 pub struct EvalFmpArgs {
-    /// The run directory written by train-fmp (results/train-fmp/NAME).
-    #[arg(long)]
-    pub run: PathBuf,
-    /// best, last, or a path to a checkpoint of this run's model.
-    #[arg(long, default_value = "best")]
-    pub checkpoint: String,
+    #[command(flatten)]
+    pub common: EvalCommon,
     /// Numbers of passes R to average the softmax over.
     #[arg(long, value_delimiter = ',', default_value = "1,2,6,12")]
     pub tests: Vec<i64>,
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Seed for the pooling regions drawn during evaluation.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long)]
-    pub threads: Option<i32>,
-    /// Overrides the run's --data-dir.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
     /// Use only the first N test images (default: the run's --test-limit).
     #[arg(long)]
     pub test_limit: Option<i64>,
     #[arg(long, default_value_t = 100)]
     pub batch_size: i64,
-    /// Replace an existing tests.csv in the run directory.
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long)]
-    pub quiet: bool,
 }

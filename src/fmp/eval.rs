@@ -5,14 +5,12 @@
 use super::args::{check_tests, EvalFmpArgs, TrainFmpArgs};
 use super::model::net;
 use crate::data::{self, batches::pad_to, Dataset};
-use crate::error::{usage, Result};
+use crate::error::Result;
 use crate::rng::Rng;
-use crate::runner::checkpoint::Loaded;
 use crate::runner::classify::{error_rate, softmax_sums, Prepare};
-use crate::runner::device;
 use crate::runner::progress::Progress;
-use crate::runner::run_dir::{write_atomic, RunDir};
-use crate::runner::session::SavedConfig;
+use crate::runner::reopen::{reopen, Reopened};
+use crate::runner::run_dir::write_atomic;
 use std::path::Path;
 use tch::{nn::ModuleT, nn::VarStore, Device};
 
@@ -66,57 +64,30 @@ pub fn write_tests(path: &Path, errors: &[(i64, f64)]) -> Result<()> {
 
 pub fn run(args: EvalFmpArgs) -> Result<()> {
     check_tests(&args.tests)?;
-    let dir = RunDir::existing(&args.run)?;
-    let saved: SavedConfig<TrainFmpArgs> = dir.read_json("config.json")?;
-    if saved.command != "train-fmp" {
-        return Err(usage(format!(
-            "--run {}: a {} run, not a train-fmp run",
-            args.run.display(),
-            saved.command
-        )));
-    }
-    let out = dir.file("tests.csv");
-    if out.exists() && !args.force {
-        return Err(usage(format!(
-            "{} exists; pass --force to replace it",
-            out.display()
-        )));
-    }
-    let train_args = saved.config;
-    let device = device::parse(&args.device)?;
-    if let Some(n) = args.threads {
-        tch::set_num_threads(n);
-    }
-    let data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or(train_args.common.data_dir.clone());
-    let test = data::load(&train_args.dataset, &data_dir)?
+    let run: Reopened<TrainFmpArgs> = reopen("train-fmp", &args.common, &["tests.csv"])?;
+    let train_args = &run.config;
+    let test = data::load(&train_args.dataset, &run.data_dir)?
         .test
         .limit(args.test_limit.or(train_args.test_limit));
     let [channels, _, _] = test.image_shape();
     let cfg = train_args.net_config(channels, test.classes)?;
     let size = cfg.input_size();
-    let vs = VarStore::new(device);
+    let vs = VarStore::new(run.device);
     let model = net(&vs.root(), &cfg);
-    let path = match args.checkpoint.as_str() {
-        "best" => dir.best_checkpoint(),
-        "last" => dir.last_checkpoint(),
-        other => other.into(),
-    };
-    Loaded::open(&path)?.load_vars("model.", &vs)?;
+    run.checkpoint.load_vars("model.", &vs)?;
     let prepare = |x: &tch::Tensor, _train: bool| pad_to(x, size);
-    let mut progress = Progress::new(args.quiet);
+    let mut progress = Progress::new(args.common.quiet);
     let errors = error_by_tests(
         &model,
         &prepare,
         &test,
         &args.tests,
         args.batch_size,
-        device,
-        args.seed,
+        run.device,
+        args.common.seed,
         &mut progress,
     );
+    let out = run.dir.file("tests.csv");
     write_tests(&out, &errors)?;
     for (r, e) in &errors {
         progress.line(&format!("test error, {r:>3} test(s): {:.2}%", 100.0 * e));

@@ -54,3 +54,31 @@ impl Common {
             .unwrap_or_else(|| "default".into())
     }
 }
+
+/// Options shared by evaluations that reload a finished run.
+#[derive(Args, Debug, Clone)]
+pub struct EvalCommon {
+    /// The run directory to evaluate (results/<subcommand>/NAME).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// best, last, or a path to a checkpoint of this run's model.
+    #[arg(long, default_value = "best")]
+    pub checkpoint: String,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Seed for the evaluation's random draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// CPU threads for libtorch.
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Overrides the run's --data-dir.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Replace this evaluation's existing output files in the run directory.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub quiet: bool,
+}

@@ -1,14 +1,21 @@
-//! The epoch loop for classifiers trained on an in-memory dataset, shared by
-//! every paper that trains one: shuffled batches, cross-entropy, one optimizer
-//! step per batch, a test evaluation and a metrics row per epoch, checkpoints
-//! that resume mid-epoch, NaN detection without a host sync per step.
+//! The epoch loop for classifiers, shared by every paper that trains one:
+//! shuffled batches, cross-entropy, one optimizer step per batch, a test
+//! evaluation and a metrics row per epoch, checkpoints that resume mid-epoch,
+//! NaN detection without a host sync per step.
+//!
+//! [`train`] is the plain loop on an in-memory dataset (train-fmp).
+//! [`train_with`] is the same loop over any [`Examples`] (for instance a
+//! folder decoded lazily) with [`Hooks`] for what a paper adds: its own
+//! forward and loss, work around the optimizer step (gradient clipping, a
+//! moving average of the weights), extra checkpointed state, and its own
+//! per-epoch evaluation and metrics columns.
 
-use super::checkpoint::{Checkpoint, Position};
+use super::checkpoint::{Checkpoint, Loaded, Position};
 use super::session::Session;
-use crate::data::batches::{batch, epoch_order};
+use crate::data::batches::{batch, epoch_order, Batch};
 use crate::data::Dataset;
 use crate::error::{run, Result};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, Param};
 use crate::rng::Rng;
 use std::time::Instant;
 use tch::{nn::ModuleT, nn::VarStore, Device, Kind, Tensor};
@@ -26,6 +33,83 @@ pub struct Trainer<'a> {
     pub lr: &'a dyn Fn(i64) -> f64,
     pub epochs: i64,
     pub batch_size: i64,
+}
+
+/// Where the epoch loop draws its training batches from.
+pub trait Examples {
+    fn len(&self) -> i64;
+    /// The examples at `indices` on `device`, images as float in [0, 1].
+    /// `seed` is for random choices made while loading (a pure function of
+    /// the run's seed and the step, so a resumed run repeats itself).
+    fn batch(&self, indices: &[i64], seed: u64, device: Device) -> Result<Batch>;
+}
+
+impl Examples for Dataset {
+    fn len(&self) -> i64 {
+        Dataset::len(self)
+    }
+
+    fn batch(&self, indices: &[i64], _seed: u64, device: Device) -> Result<Batch> {
+        Ok(batch(self, indices, device))
+    }
+}
+
+/// One per-epoch evaluation.
+pub struct Evaluation {
+    /// The selection metric (lower is better): decides best.safetensors.
+    pub error: f64,
+    /// metrics.csv values between train_error and seconds.
+    pub columns: Vec<f64>,
+    /// For the epoch's log line, e.g. "test error 1.23%".
+    pub line: String,
+}
+
+/// What a paper adds to the shared loop. Only [`Hooks::evaluate`] is required.
+pub trait Hooks {
+    /// Logits of a training batch.
+    fn forward(&mut self, model: &dyn ModuleT, x: &Tensor) -> Tensor {
+        model.forward_t(x, true)
+    }
+    /// The training loss.
+    fn loss(&self, logits: &Tensor, labels: &Tensor) -> Tensor {
+        logits.cross_entropy_for_logits(labels)
+    }
+    /// After backward, before the optimizer step (e.g. clip the gradients).
+    fn before_step(&mut self, _params: &[Param]) {}
+    /// After the optimizer step; `step` counts the steps taken so far.
+    fn after_step(&mut self, _step: i64) {}
+    /// Tensors saved with every checkpoint, keys prefixed by the hook
+    /// (e.g. "ema."); they must not start with model., optim., train. or sums.
+    fn state(&self) -> Vec<(String, Tensor)> {
+        vec![]
+    }
+    /// Restore what [`Hooks::state`] saved, on --resume.
+    fn load_state(&mut self, _checkpoint: &Loaded) -> Result<()> {
+        Ok(())
+    }
+    /// Evaluate after epoch `epoch` (1-based).
+    fn evaluate(&mut self, t: &Trainer, s: &mut Session, epoch: i64) -> Result<Evaluation>;
+}
+
+/// train-fmp's evaluation: one pass over the test set, test_error.
+struct TestSet<'a>(&'a Dataset);
+
+impl Hooks for TestSet<'_> {
+    fn evaluate(&mut self, t: &Trainer, s: &mut Session, epoch: i64) -> Result<Evaluation> {
+        let error = evaluate(
+            t.model,
+            t.prepare,
+            self.0,
+            t.batch_size,
+            s.device,
+            Rng::new(s.seed, epoch as u64 + (1 << 40)),
+        );
+        Ok(Evaluation {
+            error,
+            columns: vec![error],
+            line: format!("test error {:.2}%", 100.0 * error),
+        })
+    }
 }
 
 /// metrics.csv columns written by [`train`].
@@ -118,12 +202,26 @@ impl Sums {
 }
 
 /// Train for the remaining epochs of the session (resuming mid-epoch when the
-/// checkpoint says so).
+/// checkpoint says so), evaluating on `test` after each epoch; metrics.csv
+/// has [`HEADER`].
 pub fn train(s: &mut Session, t: &mut Trainer, train: &Dataset, test: &Dataset) -> Result<Outcome> {
+    train_with(s, t, train, &mut TestSet(test))
+}
+
+/// The loop of [`train`] over any [`Examples`], with `hooks`. Each metrics
+/// row is epoch, lr, train_loss, train_error, the evaluation's columns,
+/// seconds, images_per_sec: the session's header must match.
+pub fn train_with(
+    s: &mut Session,
+    t: &mut Trainer,
+    train: &dyn Examples,
+    hooks: &mut dyn Hooks,
+) -> Result<Outcome> {
     let mut sums = Sums::zeros(s.position.step, s.device);
     if let Some(ckpt) = s.resumed() {
         ckpt.load_vars("model.", t.vs)?;
         t.opt.load_state(&ckpt.section("optim."))?;
+        hooks.load_state(ckpt)?;
         sums = Sums::restore(&ckpt.section("sums."), s.position.step, s.device);
     }
     let n = train.len();
@@ -141,7 +239,7 @@ pub fn train(s: &mut Session, t: &mut Trainer, train: &Dataset, test: &Dataset) 
         for b in first..batches {
             if s.should_stop() {
                 sums.check_finite(s)?;
-                let ckpt = checkpoint(s.position, t).tensors("sums.", sums.named());
+                let ckpt = checkpoint(s.position, t, hooks).tensors("sums.", sums.named());
                 s.save(ckpt, false)?;
                 return Ok(Outcome {
                     finished: false,
@@ -151,12 +249,15 @@ pub fn train(s: &mut Session, t: &mut Trainer, train: &Dataset, test: &Dataset) 
             }
             s.seed_step();
             let idx = &order[(b * t.batch_size) as usize..((b + 1) * t.batch_size).min(n) as usize];
-            let data = batch(train, idx, s.device);
-            let logits = t.model.forward_t(&(t.prepare)(&data.images, true), true);
-            let loss = logits.cross_entropy_for_logits(&data.labels);
+            let load_seed = Rng::new(s.seed ^ 0x10ad, s.position.step as u64).next_u64();
+            let data = train.batch(idx, load_seed, s.device)?;
+            let logits = hooks.forward(t.model, &(t.prepare)(&data.images, true));
+            let loss = hooks.loss(&logits, &data.labels);
             t.opt.zero_grad();
             loss.backward();
+            hooks.before_step(t.opt.params());
             t.opt.step();
+            hooks.after_step(s.position.step + 1);
             tch::no_grad(|| {
                 let loss = loss.detach().to_kind(Kind::Double);
                 let bad = loss
@@ -191,31 +292,20 @@ pub fn train(s: &mut Session, t: &mut Trainer, train: &Dataset, test: &Dataset) 
         let epoch_seconds = started.elapsed().as_secs_f64();
         let epoch_images = n - first * t.batch_size;
         (images, seconds) = (images + epoch_images, seconds + epoch_seconds);
-        test_error = evaluate(
-            t.model,
-            t.prepare,
-            test,
-            t.batch_size,
-            s.device,
-            Rng::new(s.seed, epoch as u64 + (1 << 40)),
-        );
+        let eval = hooks.evaluate(t, s, epoch)?;
+        test_error = eval.error;
         let train_loss = sums.mean_loss();
         let train_error =
             sums.wrong.int64_value(&[]) as f64 / sums.seen.int64_value(&[]).max(1) as f64;
         let ips = epoch_images as f64 / epoch_seconds;
-        s.metrics.write(&[
-            epoch as f64,
-            lr,
-            train_loss,
-            train_error,
-            test_error,
-            epoch_seconds,
-            ips,
-        ])?;
+        let mut row = vec![epoch as f64, lr, train_loss, train_error];
+        row.extend(&eval.columns);
+        row.extend([epoch_seconds, ips]);
+        s.metrics.write(&row)?;
         s.progress.line(&format!(
-            "epoch {epoch:>3}  lr {lr:.5}  train loss {train_loss:.4}  train error {:.2}%  test error {:.2}%  {ips:.0} img/s",
+            "epoch {epoch:>3}  lr {lr:.5}  train loss {train_loss:.4}  train error {:.2}%  {}  {ips:.0} img/s",
             100.0 * train_error,
-            100.0 * test_error
+            eval.line
         ));
         let best = test_error < s.position.best;
         if best {
@@ -224,7 +314,7 @@ pub fn train(s: &mut Session, t: &mut Trainer, train: &Dataset, test: &Dataset) 
         s.position.epoch = epoch;
         s.position.batch = 0;
         sums = Sums::zeros(s.position.step, s.device);
-        let ckpt = checkpoint(s.position, t);
+        let ckpt = checkpoint(s.position, t, hooks);
         s.save(ckpt, best)?;
     }
     Ok(Outcome {
@@ -234,10 +324,11 @@ pub fn train(s: &mut Session, t: &mut Trainer, train: &Dataset, test: &Dataset) 
     })
 }
 
-fn checkpoint(position: Position, t: &Trainer) -> Checkpoint {
+fn checkpoint(position: Position, t: &Trainer, hooks: &dyn Hooks) -> Checkpoint {
     Checkpoint::new(&position)
         .vars("model.", t.vs)
         .tensors("optim.", t.opt.state())
+        .tensors("", hooks.state())
 }
 
 fn rate(images: i64, seconds: f64) -> f64 {

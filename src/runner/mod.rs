@@ -9,5 +9,6 @@ pub mod interrupt;
 pub mod metrics;
 pub mod preset;
 pub mod progress;
+pub mod reopen;
 pub mod run_dir;
 pub mod session;

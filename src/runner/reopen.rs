@@ -1,0 +1,70 @@
+//! Reopening a finished run for evaluation: its saved config, the chosen
+//! checkpoint and the device, with the checks every evaluation needs.
+
+use super::args::EvalCommon;
+use super::checkpoint::Loaded;
+use super::device;
+use super::run_dir::RunDir;
+use super::session::{RunConfig, SavedConfig};
+use crate::error::{usage, Result};
+use std::path::PathBuf;
+use tch::Device;
+
+pub struct Reopened<C> {
+    pub dir: RunDir,
+    /// The training run's configuration.
+    pub config: C,
+    pub checkpoint: Loaded,
+    pub device: Device,
+    /// --data-dir, else the run's own.
+    pub data_dir: PathBuf,
+}
+
+/// Reopen `args.run`, which must be a `command` run, and refuse to replace
+/// any of `outputs` (files in the run directory) unless --force.
+pub fn reopen<C: RunConfig>(
+    command: &str,
+    args: &EvalCommon,
+    outputs: &[&str],
+) -> Result<Reopened<C>> {
+    let dir = RunDir::existing(&args.run)?;
+    let saved: SavedConfig<serde_json::Value> = dir.read_json("config.json")?;
+    if saved.command != command {
+        return Err(usage(format!(
+            "--run {}: a {} run, not a {command} run",
+            args.run.display(),
+            saved.command
+        )));
+    }
+    let saved: SavedConfig<C> = dir.read_json("config.json")?;
+    for name in outputs {
+        let out = dir.file(name);
+        if out.exists() && !args.force {
+            return Err(usage(format!(
+                "{} exists; pass --force to replace it",
+                out.display()
+            )));
+        }
+    }
+    let device = device::parse(&args.device)?;
+    if let Some(n) = args.threads {
+        tch::set_num_threads(n);
+    }
+    let path = match args.checkpoint.as_str() {
+        "best" => dir.best_checkpoint(),
+        "last" => dir.last_checkpoint(),
+        other => other.into(),
+    };
+    let checkpoint = Loaded::open(&path)?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| saved.config.common().data_dir.clone());
+    Ok(Reopened {
+        dir,
+        config: saved.config,
+        checkpoint,
+        device,
+        data_dir,
+    })
+}
