@@ -110,18 +110,28 @@ pub trait Optimizer {
     /// Apply one update from the gradients currently in .grad() (params with an
     /// undefined grad are skipped).
     fn step(&mut self);
-    /// Zero the gradients (in place, as tch does: they stay defined).
-    fn zero_grad(&mut self);
     fn lr(&self) -> f64;
     fn set_lr(&mut self, lr: f64);
-    /// The parameters being optimised, in the order given to the constructor.
-    fn params(&self) -> &[Param];
-    /// Named state tensors (e.g. "momentum.<param name>"), for checkpoints.
-    /// They are copies: later steps do not change them.
-    fn state(&self) -> Vec<(String, Tensor)>;
     /// Restore from the tensors `state` returned; a missing or mis-shaped entry
     /// is an error naming it (nothing is changed then). Unknown keys are ignored.
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()>;
+    /// The parameters with their update counts and buffers.
+    fn slots(&self) -> &Slots;
+    fn slots_mut(&mut self) -> &mut Slots;
+
+    /// Zero the gradients (in place, as tch does: they stay defined).
+    fn zero_grad(&mut self) {
+        self.slots_mut().zero_grad()
+    }
+    /// The parameters being optimised, in the order given to the constructor.
+    fn params(&self) -> &[Param] {
+        &self.slots().params
+    }
+    /// Named state tensors (e.g. "momentum.<param name>"), for checkpoints.
+    /// They are copies: later steps do not change them.
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.slots().state()
+    }
 }
 
 /// A parameter's update count and lazily created buffers.
@@ -171,7 +181,7 @@ fn grad_of(p: &Tensor, weight_decay: f64) -> Option<Tensor> {
 }
 
 /// The parameters, update counts and buffers shared by all optimizers.
-struct Slots {
+pub struct Slots {
     params: Vec<Param>,
     states: Vec<PState>,
     steps: i64,
@@ -391,10 +401,6 @@ impl Optimizer for Sgd {
         self.slots.steps += 1;
     }
 
-    fn zero_grad(&mut self) {
-        self.slots.zero_grad()
-    }
-
     fn lr(&self) -> f64 {
         self.lr
     }
@@ -403,12 +409,12 @@ impl Optimizer for Sgd {
         self.lr = lr
     }
 
-    fn params(&self) -> &[Param] {
-        &self.slots.params
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots.state()
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
@@ -550,10 +556,6 @@ impl Optimizer for RmsProp {
         self.slots.steps += 1;
     }
 
-    fn zero_grad(&mut self) {
-        self.slots.zero_grad()
-    }
-
     fn lr(&self) -> f64 {
         self.lr
     }
@@ -562,12 +564,12 @@ impl Optimizer for RmsProp {
         self.lr = lr
     }
 
-    fn params(&self) -> &[Param] {
-        &self.slots.params
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots.state()
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
@@ -653,10 +655,6 @@ impl Optimizer for Adam {
         self.slots.steps += 1;
     }
 
-    fn zero_grad(&mut self) {
-        self.slots.zero_grad()
-    }
-
     fn lr(&self) -> f64 {
         self.lr
     }
@@ -665,12 +663,12 @@ impl Optimizer for Adam {
         self.lr = lr
     }
 
-    fn params(&self) -> &[Param] {
-        &self.slots.params
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots.state()
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
