@@ -131,6 +131,34 @@ fn resuming_after_a_kill_drops_rows_written_after_the_checkpoint() {
     );
 }
 
+/// kill -9 once the first epoch's checkpoint is on disk (so somewhere in
+/// epoch 2 or at its end), resume, and compare with an uninterrupted run.
+#[test]
+fn resuming_after_kill_9_repeats_an_uninterrupted_run() {
+    let ws = workspace();
+    let args = tiny(&["--train-limit", "1500", "--epochs", "3"]);
+    let with_name = |name: &'static str| [args.clone(), vec!["--name", name]].concat();
+    ok(paperlab(ws.path(), &with_name("whole")));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperlab"))
+        .current_dir(ws.path())
+        .args(with_name("killed"))
+        .spawn()
+        .unwrap();
+    let dir = run_dir(ws.path(), "train-fmp", "killed");
+    let rows = || std::fs::read_to_string(dir.join("metrics.csv")).map_or(0, |t| t.lines().count().saturating_sub(1));
+    let saved = || dir.join("checkpoints/last.safetensors").exists();
+    while (rows() < 1 || !saved()) && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    if !dir.join("summary.json").exists() {
+        ok(paperlab(ws.path(), &["train-fmp", "--name", "killed", "--resume", "--quiet"]));
+    }
+    let whole = run_dir(ws.path(), "train-fmp", "whole");
+    assert_eq!(metrics_without_timing(&whole.join("metrics.csv")), metrics_without_timing(&dir.join("metrics.csv")));
+}
+
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_exits_130() {
     let ws = workspace();

@@ -4,11 +4,11 @@
 
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
-use crate::runner::args::Common;
+use crate::runner::args::{Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Which generator/discriminator pair to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -228,12 +228,8 @@ fn default_dataset(data_dir: &Path) -> DatasetName {
 
 #[derive(Args, Debug, Clone)]
 pub struct EvalParzenArgs {
-    /// The run directory written by train-gan (results/train-gan/NAME).
-    #[arg(long)]
-    pub run: PathBuf,
-    /// best, last, or a path to a checkpoint of this run's model.
-    #[arg(long, default_value = "best")]
-    pub checkpoint: String,
+    #[command(flatten)]
+    pub common: EvalCommon,
     /// G samples used as the Parzen window's centres.
     #[arg(long, default_value_t = 10_000)]
     pub samples: i64,
@@ -249,21 +245,6 @@ pub struct EvalParzenArgs {
     /// Use only the first N test images.
     #[arg(long)]
     pub test_limit: Option<i64>,
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Seed for the noise of the G samples.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long)]
-    pub threads: Option<i32>,
-    /// Overrides the run's --data-dir.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Replace an existing parzen.csv and samples.npy in the run directory.
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 /// The candidate sigmas of --sigmas (a newtype, so clap takes one value).

@@ -1,5 +1,5 @@
 //! The generator/discriminator pair of each --model, and what every model
-//! shares: the noise, sampling G in chunks, reloading a trained G from a run.
+//! shares: the noise, sampling G in chunks, reloading a trained G.
 //! Adding a model is adding a module with `generator` and `discriminator`
 //! builders and an arm to the two matches here.
 //!
@@ -9,11 +9,8 @@
 use super::args::{Model, Noise, TrainGanArgs};
 use super::mlp;
 use crate::data::Dataset;
-use crate::error::{usage, Result};
-use crate::runner::checkpoint::Loaded;
-use crate::runner::run_dir::RunDir;
-use crate::runner::session::SavedConfig;
-use std::path::Path;
+use crate::error::Result;
+use crate::runner::reopen::Reopened;
 use tch::nn::{self, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
@@ -79,52 +76,13 @@ pub fn marginals(ds: &Dataset) -> Tensor {
     (sum / (255.0 * ds.len().max(1) as f64)).to_kind(Kind::Float)
 }
 
-/// A train-gan run reopened for evaluation.
-pub struct GanRun {
-    pub dir: RunDir,
-    pub args: TrainGanArgs,
-}
-
-impl GanRun {
-    /// Open `path`; a run of another subcommand is a usage error.
-    pub fn open(path: &Path) -> Result<GanRun> {
-        let dir = RunDir::existing(path)?;
-        let saved: SavedConfig<serde_json::Value> = dir.read_json("config.json")?;
-        if saved.command != "train-gan" {
-            return Err(usage(format!(
-                "--run {}: a {} run, not a train-gan run",
-                path.display(),
-                saved.command
-            )));
-        }
-        let args = serde_json::from_value(saved.config).map_err(|e| {
-            crate::error::data(format!(
-                "{}: not a train-gan config this paperlab understands: {e}",
-                dir.file("config.json").display()
-            ))
-        })?;
-        Ok(GanRun { dir, args })
-    }
-
-    /// best, last or a path, as --checkpoint gives it.
-    pub fn checkpoint(&self, spec: &str) -> std::path::PathBuf {
-        match spec {
-            "best" => self.dir.best_checkpoint(),
-            "last" => self.dir.last_checkpoint(),
-            other => other.into(),
-        }
-    }
-
-    /// The run's G for images of `shape`, loaded from checkpoint `spec`.
-    pub fn generator(
-        &self,
-        spec: &str,
-        shape: [i64; 3],
-        device: Device,
-    ) -> Result<Box<dyn ModuleT>> {
-        let vs = VarStore::new(device);
-        let g = generator(&vs.root(), &self.args, shape, None);
-        Loaded::open(&self.checkpoint(spec))?.load_vars("g.", &vs)?;
-        Ok(g)
-    }
+/// The G of a reopened train-gan run, for images of `shape`.
+pub fn trained_generator(
+    run: &Reopened<TrainGanArgs>,
+    shape: [i64; 3],
+) -> Result<Box<dyn ModuleT>> {
+    let vs = VarStore::new(run.device);
+    let g = generator(&vs.root(), &run.config, shape, None);
+    run.checkpoint.load_vars("g.", &vs)?;
+    Ok(g)
 }

@@ -4,32 +4,36 @@
 //! With centres mu_1..mu_M (G samples) and width sigma, the log-density of x
 //! in D dimensions is
 //! logsumexp_i(-||x - mu_i||^2 / (2 sigma^2)) - log M - D log(sigma sqrt(2 pi)).
-//! Squared distances come from one matrix product per chunk of x
-//! (||x||^2 + ||mu||^2 - 2 x.mu), on the device; sigma is chosen by the mean
+//! All of it is one matrix product and a few elementwise passes per chunk of
+//! x, on the device (see [`log_likelihoods`]); sigma is chosen by the mean
 //! log-likelihood of validation images; the result is the mean over the test
 //! set with its standard error (population std / sqrt N, as numpy's std).
 
-use super::args::EvalParzenArgs;
-use super::nets::{self, GanRun};
+use super::args::{EvalParzenArgs, TrainGanArgs};
+use super::nets::{self, trained_generator};
 use super::samples::write_npy;
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
-use crate::runner::device;
 use crate::runner::progress::Progress;
+use crate::runner::reopen::{reopen, Reopened};
 use crate::runner::run_dir::write_atomic;
 use serde_json::{json, Map, Value};
 use std::f64::consts::PI;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
-/// Values in one [rows, M] block of squared distances (40 MB as float32).
+/// Values in one [rows, M] block of inner products (40 MB as float32).
 const BLOCK: i64 = 10_000_000;
 
 /// Log-likelihood of each row of `x` [N, D] under the Parzen window centred on
 /// the rows of `centres` [M, D], for each of `sigmas`: [S, N], double.
-/// Distances are computed in the inputs' kind, after shifting both by the
-/// centres' mean: distances do not change, and the norms the expansion
-/// subtracts shrink, which keeps float32 accurate.
+///
+/// The exponent for centre i is -||x - mu_i||^2 / (2 s^2) =
+/// (x.mu_i - ||mu_i||^2 / 2) / s^2 - ||x||^2 / (2 s^2): the last term is the
+/// same for every centre, so it leaves the log-sum-exp, and one matrix
+/// product (with the ||mu||^2 / 2 bias added by the same call) gives the rest
+/// for every sigma. Both sides are first shifted by the centres' mean, which
+/// changes no distance but shrinks the norms, so float32 stays accurate.
 pub fn log_likelihoods(x: &Tensor, centres: &Tensor, sigmas: &[f64]) -> Tensor {
     let (m, d) = centres.size2().expect("centres must be [M, D]");
     let (n, dx) = x.size2().expect("points must be [N, D]");
@@ -38,7 +42,7 @@ pub fn log_likelihoods(x: &Tensor, centres: &Tensor, sigmas: &[f64]) -> Tensor {
         let shift = centres.mean_dim(0, true, None);
         let mu = centres - &shift;
         let mu_t = mu.tr().contiguous();
-        let mu_sq = mu.square().sum_dim_intlist(1, false, None);
+        let half_mu_sq = mu.square().sum_dim_intlist(1, false, None) * -0.5;
         let constants: Vec<f64> = sigmas
             .iter()
             .map(|s| -(m as f64).ln() - d as f64 * (s * (2.0 * PI).sqrt()).ln())
@@ -47,20 +51,19 @@ pub fn log_likelihoods(x: &Tensor, centres: &Tensor, sigmas: &[f64]) -> Tensor {
         let mut parts = vec![];
         for start in (0..n).step_by(rows as usize) {
             let xc = x.narrow(0, start, rows.min(n - start)) - &shift;
-            let x_sq = xc.square().sum_dim_intlist(1, true, None);
-            let mut d2 = xc.matmul(&mu_t);
-            let _ = d2.g_mul_scalar_(-2.0);
-            let _ = d2.g_add_(&x_sq);
-            let _ = d2.g_add_(&mu_sq);
-            let _ = d2.clamp_min_(0.0);
+            let half_x_sq = xc.square().sum_dim_intlist(1, false, Kind::Double) * -0.5;
+            // p_i = x.mu_i - ||mu_i||^2 / 2, then p_i - max_i p_i <= 0.
+            let mut p = half_mu_sq.addmm(&xc, &mu_t);
+            let top = p.amax(1, true);
+            let _ = p.g_sub_(&top);
+            let top = top.squeeze_dim(1).to_kind(Kind::Double) + half_x_sq;
             let per_sigma: Vec<Tensor> = sigmas
                 .iter()
                 .zip(&constants)
                 .map(|(s, c)| {
-                    (&d2 * (-0.5 / (s * s)))
-                        .logsumexp(1, false)
-                        .to_kind(Kind::Double)
-                        + *c
+                    let scale = 1.0 / (s * s);
+                    let sum = (&p * scale).exp_().sum_dim_intlist(1, false, None);
+                    sum.to_kind(Kind::Double).log_() + &top * scale + *c
                 })
                 .collect();
             parts.push(Tensor::stack(&per_sigma, 0));
@@ -119,43 +122,28 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
     if let Some(s) = a.sigma.filter(|s| !(*s > 0.0 && s.is_finite())) {
         return Err(usage(format!("--sigma {s}: expected a positive number")));
     }
-    let gan = GanRun::open(&a.run)?;
-    let (csv_path, npy_path) = (gan.dir.file("parzen.csv"), gan.dir.file("samples.npy"));
-    for p in [&csv_path, &npy_path] {
-        if p.exists() && !a.force {
-            return Err(usage(format!(
-                "{} exists; pass --force to replace it",
-                p.display()
-            )));
-        }
-    }
-    let device = device::parse(&a.device)?;
-    if let Some(n) = a.threads {
-        tch::set_num_threads(n);
-    }
-    let data_dir = a
-        .data_dir
-        .clone()
-        .unwrap_or(gan.args.common.data_dir.clone());
-    let splits = data::load(&gan.args.dataset(), &data_dir)?;
+    let run: Reopened<TrainGanArgs> =
+        reopen("train-gan", &a.common, &["parzen.csv", "samples.npy"])?;
+    let (gan, device) = (&run.config, run.device);
+    let splits = data::load(&gan.dataset(), &run.data_dir)?;
     let valid = splits
         .train
-        .split_last(gan.args.valid_size)
+        .split_last(gan.valid_size)
         .1
         .limit(Some(a.valid_limit));
     if valid.is_empty() && a.sigma.is_none() {
         return Err(usage(format!(
             "--run {}: the run holds out no validation images (--valid-size 0) to choose sigma on; pass --sigma",
-            a.run.display()
+            a.common.run.display()
         )));
     }
     let test = splits.test.limit(a.test_limit);
-    let g = gan.generator(&a.checkpoint, test.image_shape(), device)?;
-    let mut progress = Progress::new(a.quiet);
+    let g = trained_generator(&run, test.image_shape())?;
+    let mut progress = Progress::new(a.common.quiet);
 
-    tch::manual_seed(a.seed as i64);
-    let centres = nets::sample(g.as_ref(), &gan.args, a.samples, device).flatten(1, -1);
-    write_npy(&npy_path, &centres)?;
+    tch::manual_seed(a.common.seed as i64);
+    let centres = nets::sample(g.as_ref(), gan, a.samples, device).flatten(1, -1);
+    write_npy(&run.dir.file("samples.npy"), &centres)?;
 
     let candidates = a.sigma.map_or(a.sigmas.0.clone(), |s| vec![s]);
     progress.line(&format!(
@@ -168,7 +156,7 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
     for (s, ll) in candidates.iter().zip(&valid_ll) {
         table += &format!("{s},{ll}\n");
     }
-    write_atomic(&csv_path, table.as_bytes())?;
+    write_atomic(&run.dir.file("parzen.csv"), table.as_bytes())?;
     let sigma = candidates[best];
 
     let test_x = flat(&test, device);
@@ -182,24 +170,25 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
         a.samples
     ));
 
-    let summary = gan.dir.file("summary.json");
-    let mut fields: Map<String, Value> = if summary.exists() {
-        gan.dir.read_json("summary.json")?
+    let mut fields: Map<String, Value> = if run.dir.file("summary.json").exists() {
+        run.dir.read_json("summary.json")?
     } else {
         Map::new()
     };
-    let checkpoint = gan.checkpoint(&a.checkpoint);
     let entries = [
         ("parzen_ll", json!(mean)),
         ("parzen_se", json!(se)),
         ("sigma", json!(sigma)),
         ("parzen_samples", json!(a.samples)),
         ("parzen_test_images", json!(test.len())),
-        ("parzen_checkpoint", json!(checkpoint.display().to_string())),
+        (
+            "parzen_checkpoint",
+            json!(run.checkpoint.path.display().to_string()),
+        ),
         ("parzen_seconds", json!(seconds)),
     ];
     fields.extend(entries.map(|(k, v)| (k.to_string(), v)));
-    gan.dir.write_json("summary.json", &fields)?;
+    run.dir.write_json("summary.json", &fields)?;
     println!("Parzen log-likelihood: {mean:.1} +- {se:.1} (sigma {sigma:.4})");
     Ok(())
 }

@@ -6,7 +6,9 @@
 //!
 //! An epoch is one pass of D over the training images. The learning rate
 //! decays per iteration (position.step counts iterations), momentum per
-//! epoch. Losses and D's outputs are summed on the device and read only every
+//! epoch. The SGD update is PyTorch's (buf = m buf + g, p -= lr buf); the
+//! authors' pylearn2 one (v = m v - lr g, p += v) is the same at a constant
+//! lr, and differs here only by the 1/1.000004 decay of one update. Losses and D's outputs are summed on the device and read only every
 //! REPORT_EVERY iterations and at epoch ends.
 
 use super::args::{logspace, GLoss, TrainGanArgs};
@@ -178,9 +180,7 @@ impl Trainer<'_> {
 
     /// Write last (and best) checkpoints holding G, D, both optimizers and the sums.
     fn save(&self, s: &mut Session, best: bool) -> Result<()> {
-        // The checkpoint records the metrics rows written so far.
-        s.position.rows = s.metrics.rows() as i64;
-        let ckpt = Checkpoint::new(&s.position)
+        let ckpt = Checkpoint::new()
             .vars("g.", &self.g_vs)
             .vars("d.", &self.d_vs)
             .tensors("g_optim.", self.g_opt.state())
@@ -225,12 +225,10 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
     let splits = data::load(&dataset, &args.common.data_dir)?;
     let (train, valid) = splits.train.split_last(args.valid_size);
     let train = train.limit(args.train_limit);
-    if train.is_empty() || (args.parzen_every > 0 && valid.len() < 2) {
+    if train.is_empty() {
         return Err(usage(format!(
-            "--valid-size {} leaves {} training and {} validation images of {dataset}; lower it",
-            args.valid_size,
-            train.len(),
-            valid.len()
+            "--valid-size {} leaves no training images of {dataset}; lower it",
+            args.valid_size
         )));
     }
     let mut s = Session::open("train-gan", &args, &HEADER)?;

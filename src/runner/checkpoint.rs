@@ -40,20 +40,21 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    pub fn new(position: &Position) -> Checkpoint {
-        let mut c = Checkpoint::default();
-        let ints = [
-            ("epoch", position.epoch),
-            ("step", position.step),
-            ("batch", position.batch),
-            ("rows", position.rows),
-        ];
+    pub fn new() -> Checkpoint {
+        Checkpoint::default()
+    }
+
+    /// Record the training position ("train.*"); [`Session::save`] does this
+    /// with the current position, so trainers need not.
+    ///
+    /// [`Session::save`]: super::session::Session::save
+    pub fn position(mut self, position: &Position) -> Checkpoint {
+        let ints = [("epoch", position.epoch), ("step", position.step), ("batch", position.batch), ("rows", position.rows)];
         for (name, v) in ints {
-            c.tensors.push((format!("train.{name}"), Tensor::from(v)));
+            self.tensors.push((format!("train.{name}"), Tensor::from(v)));
         }
-        c.tensors
-            .push(("train.best".into(), Tensor::from(position.best)));
-        c
+        self.tensors.push(("train.best".into(), Tensor::from(position.best)));
+        self
     }
 
     /// Add every variable of `vs` under `prefix` (e.g. "model.").

@@ -121,9 +121,11 @@ impl Session {
                 .is_some_and(|m| self.position.step as u64 >= m)
     }
 
-    /// Write checkpoints/last.safetensors, and best.safetensors when `best`.
+    /// Write checkpoints/last.safetensors, and best.safetensors when `best`,
+    /// with the current position, including the metrics rows written so far.
     pub fn save(&mut self, checkpoint: Checkpoint, best: bool) -> Result<()> {
         self.position.rows = self.metrics.rows() as i64;
+        let checkpoint = checkpoint.position(&self.position);
         checkpoint.save(&self.dir.last_checkpoint())?;
         if best {
             checkpoint.save(&self.dir.best_checkpoint())?;
