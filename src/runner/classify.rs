@@ -10,7 +10,7 @@
 //! moving average of the weights), extra checkpointed state, and its own
 //! per-epoch evaluation and metrics columns.
 
-use super::checkpoint::{Checkpoint, Loaded, Position};
+use super::checkpoint::{Checkpoint, Loaded};
 use super::session::Session;
 use crate::data::batches::{batch, epoch_order, Batch};
 use crate::data::Dataset;
@@ -239,7 +239,7 @@ pub fn train_with(
         for b in first..batches {
             if s.should_stop() {
                 sums.check_finite(s)?;
-                let ckpt = checkpoint(s.position, t, hooks).tensors("sums.", sums.named());
+                let ckpt = checkpoint(t, hooks).tensors("sums.", sums.named());
                 s.save(ckpt, false)?;
                 return Ok(Outcome {
                     finished: false,
@@ -314,7 +314,7 @@ pub fn train_with(
         s.position.epoch = epoch;
         s.position.batch = 0;
         sums = Sums::zeros(s.position.step, s.device);
-        let ckpt = checkpoint(s.position, t, hooks);
+        let ckpt = checkpoint(t, hooks);
         s.save(ckpt, best)?;
     }
     Ok(Outcome {
@@ -324,8 +324,8 @@ pub fn train_with(
     })
 }
 
-fn checkpoint(position: Position, t: &Trainer, hooks: &dyn Hooks) -> Checkpoint {
-    Checkpoint::new(&position)
+fn checkpoint(t: &Trainer, hooks: &dyn Hooks) -> Checkpoint {
+    Checkpoint::new()
         .vars("model.", t.vs)
         .tensors("optim.", t.opt.state())
         .tensors("", hooks.state())
