@@ -9,7 +9,8 @@ the first six are followed by nn.FractionalMaxPool2d(2, output_size=...) with
 windows only, which is fine for timing); then a linear layer to 10 classes.
 One step = forward, cross-entropy, backward, SGD (lr 0.003, momentum 0.9) at
 batch 100 on random 1x36x36 inputs. Prints the median step time of --runs
-after --warmup, as `RESULT step/pytorch_eager ms`.
+after --warmup, as `RESULT step/pytorch_eager ms` (wall time, or with --clock
+cpu the process's CPU time, as BENCH_CLOCK=cpu does in the Rust example).
 
 Run it with the project's .venv/bin/python (torch 2.11.0, the same libtorch
 the Rust side links).
@@ -50,6 +51,8 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time (use with --threads 1 on a busy machine)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,16 +71,17 @@ def main():
         loss.backward()
         opt.step()
 
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     for _ in range(args.warmup):
         step()
     times = []
     for _ in range(args.runs):
-        t0 = time.perf_counter()
+        t0 = clock()
         step()
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((clock() - t0) * 1e3)
     ms = statistics.median(times)
     print(f"INFO torch {torch.__version__} threads {torch.get_num_threads()}")
-    print(f"INFO warmup {args.warmup} runs {args.runs} batch {args.batch}")
+    print(f"INFO warmup {args.warmup} runs {args.runs} batch {args.batch} clock {args.clock}")
     print(f"  step/pytorch_eager {ms:9.3f} ms  (min {min(times):.3f})")
     print(f"RESULT step/pytorch_eager {ms:.4f}")
 

@@ -4,8 +4,9 @@
 use crate::error::Result;
 use crate::fmp::args::{EvalFmpArgs, TrainFmpArgs};
 use crate::gan::args::{EvalParzenArgs, TrainGanArgs};
+use crate::inception::args::TrainInceptionArgs;
 use crate::runner::preset;
-use crate::{fmp, gan, info};
+use crate::{fmp, gan, inception, info};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 
@@ -34,6 +35,9 @@ enum Command {
     TrainGan(TrainGanArgs),
     /// Reload a train-gan run's G and report the Parzen-window log-likelihood of the test set.
     EvalParzen(EvalParzenArgs),
+    /// Train or evaluate Inception-v4 / Inception-ResNet-v1, -v2 (Szegedy et al. 2016).
+    #[command(args_override_self = true)]
+    TrainInception(TrainInceptionArgs),
 }
 
 /// Parse `argv` and run the subcommand. Clap's own errors (unknown flags,
@@ -46,5 +50,6 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
         Command::EvalFmp(a) => fmp::eval::run(a),
         Command::TrainGan(a) => gan::train::run(a),
         Command::EvalParzen(a) => gan::parzen::run(a),
+        Command::TrainInception(a) => inception::train::run(a),
     }
 }

@@ -9,6 +9,7 @@ pub mod data;
 pub mod error;
 pub mod fmp;
 pub mod gan;
+pub mod inception;
 pub mod info;
 pub mod layers;
 pub mod optim;

@@ -162,7 +162,7 @@ fn resuming_after_kill_9_repeats_an_uninterrupted_run() {
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_exits_130() {
     let ws = workspace();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperlab"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_paperlab"))
         .current_dir(ws.path())
         .args(tiny(&["--name", "int", "--epochs", "1000"]))
         .stderr(std::process::Stdio::piped())

@@ -8,6 +8,7 @@ pub mod batches;
 mod cifar;
 mod folder;
 mod idx;
+pub mod imagenet;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

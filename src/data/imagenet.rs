@@ -1,0 +1,218 @@
+//! An ImageNet-style folder read lazily: ROOT/train/<class>/*.JPEG and
+//! ROOT/val/<class>/*.JPEG. Only the file list is held in memory; images are
+//! decoded when a batch asks for them, on a few threads at once.
+//!
+//! Classes are the sorted subfolder names of train (of val when there is no
+//! train folder, for evaluation only), so the ImageNet synsets n01440764 ...
+//! get the usual indices 0..999. Every class of val must also be a class of
+//! train. Files ending in .jpeg, .jpg or .png (any case) are images; JPEGs
+//! are decoded by stb_image (through tch), grey-scale ones as RGB.
+
+use std::path::{Path, PathBuf};
+
+use tch::vision::image;
+use tch::Tensor;
+
+use crate::error::{self, Result};
+
+/// One split of the folder: file names and labels, no pixels.
+#[derive(Debug, Clone)]
+pub struct LazyFolder {
+    /// The split directory, e.g. data/imagenet/val.
+    pub dir: PathBuf,
+    /// Class names, index = label.
+    pub classes: Vec<String>,
+    /// Paths relative to `dir`: <class>/<file>.
+    files: Vec<PathBuf>,
+    labels: Vec<i64>,
+}
+
+/// What the folder should hold, for messages.
+const LAYOUT: &str = "one subfolder per class (e.g. n01440764/) of .JPEG, .jpg or .png images";
+
+impl LazyFolder {
+    /// List `dir`/<class>/ for each class in `classes` (None: the sorted
+    /// subfolders of `dir` themselves). A subfolder not in `classes` is an error.
+    pub fn open(dir: &Path, classes: Option<&[String]>) -> Result<LazyFolder> {
+        let found = class_dirs(dir)?;
+        let classes: Vec<String> = match classes {
+            None => found.clone(),
+            Some(known) => {
+                if let Some(extra) = found.iter().find(|c| !known.contains(c)) {
+                    return Err(error::data(format!(
+                        "{} has a class folder {extra:?} that the training split does not have; \
+                         expected the same class names (or a subset) in both",
+                        dir.join(extra).display()
+                    )));
+                }
+                known.to_vec()
+            }
+        };
+        let mut files = vec![];
+        let mut labels = vec![];
+        for class in &found {
+            let label = classes.iter().position(|c| c == class).unwrap() as i64;
+            for file in image_files(&dir.join(class))? {
+                files.push(Path::new(class).join(file));
+                labels.push(label);
+            }
+        }
+        if files.is_empty() {
+            return Err(error::data(format!(
+                "{} holds no images; expected {LAYOUT}",
+                dir.display()
+            )));
+        }
+        Ok(LazyFolder {
+            dir: dir.to_path_buf(),
+            classes,
+            files,
+            labels,
+        })
+    }
+
+    pub fn len(&self) -> i64 {
+        self.files.len() as i64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn classes(&self) -> i64 {
+        self.classes.len() as i64
+    }
+
+    pub fn label(&self, i: i64) -> i64 {
+        self.labels[i as usize]
+    }
+
+    /// The labels at `indices`, int64 on the CPU.
+    pub fn labels_of(&self, indices: &[i64]) -> Tensor {
+        let labels: Vec<i64> = indices.iter().map(|&i| self.label(i)).collect();
+        Tensor::from_slice(&labels)
+    }
+
+    /// The file of example `i`.
+    pub fn path(&self, i: i64) -> PathBuf {
+        self.dir.join(&self.files[i as usize])
+    }
+
+    /// Example `i`'s name for reports: <split>/<class>/<file>.
+    pub fn name(&self, i: i64) -> String {
+        let split = self.dir.file_name().unwrap_or_default();
+        Path::new(split)
+            .join(&self.files[i as usize])
+            .display()
+            .to_string()
+    }
+
+    /// At most `n` examples, evenly spaced through the sorted list so that
+    /// every class keeps its share (the first n would be the first classes).
+    pub fn subset(&self, n: Option<i64>) -> LazyFolder {
+        let len = self.len();
+        let Some(n) = n.filter(|&n| n < len) else {
+            return self.clone();
+        };
+        let keep: Vec<usize> = (0..n.max(0))
+            .map(|k| (k as i128 * len as i128 / n as i128) as usize)
+            .collect();
+        LazyFolder {
+            dir: self.dir.clone(),
+            classes: self.classes.clone(),
+            files: keep.iter().map(|&i| self.files[i].clone()).collect(),
+            labels: keep.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+
+    /// Decode example `i`: uint8 [3, H, W].
+    pub fn decode(&self, i: i64) -> Result<Tensor> {
+        let path = self.path(i);
+        image::load(&path).map_err(|e| {
+            error::data(format!(
+                "could not decode image {}: {e}; expected a JPEG or PNG file",
+                path.display()
+            ))
+        })
+    }
+}
+
+/// Run `f` on every index of `indices` on up to `workers` threads, keeping
+/// the order; the first error wins.
+pub fn map_parallel<T: Send>(
+    indices: &[i64],
+    workers: usize,
+    f: impl Fn(usize, i64) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let workers = workers.clamp(1, indices.len().max(1));
+    if workers == 1 {
+        return indices.iter().enumerate().map(|(k, &i)| f(k, i)).collect();
+    }
+    let chunk = indices.len().div_ceil(workers);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = indices
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(k, &i)| f(c * chunk + k, i))
+                        .collect::<Result<Vec<T>>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(indices.len());
+        for h in handles {
+            out.extend(h.join().expect("a decoding thread panicked")?);
+        }
+        Ok(out)
+    })
+}
+
+/// Sorted names of the non-hidden subfolders of `dir`; at least one.
+fn class_dirs(dir: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        error::data(format!(
+            "could not read {}: {e}; expected {LAYOUT} (see data/README.md)",
+            dir.display()
+        ))
+    })?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    if names.is_empty() {
+        return Err(error::data(format!(
+            "{} has no class subfolders; expected {LAYOUT}",
+            dir.display()
+        )));
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Sorted image file names in one class folder (possibly none).
+fn image_files(class_dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(class_dir).map_err(|e| {
+        error::data(format!(
+            "could not read class folder {}: {e}",
+            class_dir.display()
+        ))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+        .map(PathBuf::from)
+        .filter(|name| {
+            let ext = name
+                .extension()
+                .map(|ext| ext.to_string_lossy().to_lowercase());
+            matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}

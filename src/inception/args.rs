@@ -1,0 +1,299 @@
+//! Flags of `train-inception`. The defaults are the paper's recipe (RMSProp
+//! with decay 0.9, momentum 0.9 and epsilon 1.0, lr 0.045 at batch 32 decayed
+//! by 0.94 every 2 epochs, clipping at 2.0, label smoothing 0.1, dropout
+//! keep 0.8, weight decay 4e-5, weight EMA 0.9999) on ImageNet at 299x299.
+
+use super::crops::COUNTS;
+use super::data::DataSpec;
+use super::eval::Settings;
+use super::net::{Arch, Config, MIN_SIZE};
+use crate::error::{usage, Result};
+use crate::runner::args::Common;
+use crate::runner::session::RunConfig;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tch::Device;
+
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct TrainInceptionArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum, default_value = "inception-v4")]
+    pub model: Arch,
+    /// Print the layer table (output shapes at --image-size, parameters) and exit; reads no data.
+    #[arg(long)]
+    #[serde(skip)]
+    pub summary: bool,
+    /// imagenet (DATA_DIR/imagenet/{train,val}/<class>/*.JPEG), imagenet:PATH, fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse or folder:PATH.
+    #[arg(long, default_value = "imagenet")]
+    pub dataset: DataSpec,
+    /// Use N training images (in-memory datasets: the first N; a folder: N evenly spaced through it).
+    #[arg(long)]
+    pub train_limit: Option<i64>,
+    /// Use N validation images (the test split of in-memory datasets), chosen like --train-limit.
+    #[arg(long)]
+    pub val_limit: Option<i64>,
+    /// Input size (square); at least 75.
+    #[arg(long, default_value_t = 299)]
+    pub image_size: i64,
+    /// Multiplies every filter count (1.0 = the paper).
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// Classifier outputs (default: the dataset's classes; 1000 for --summary). Given with --init-from, a classifier of another size in the file is replaced.
+    #[arg(long)]
+    pub classes: Option<i64>,
+    /// Overrides every residual block's scale (Inception-ResNets; the paper: 0.1 to 0.3, 1.0 shows the instability).
+    #[arg(long)]
+    pub residual_scale: Option<f64>,
+    /// Start from these weights (timm state-dict names, safetensors), or a train-inception checkpoint.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+    /// Only evaluate the --init-from weights (no training).
+    #[arg(long)]
+    pub eval_only: bool,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: i64,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: i64,
+    /// Learning rate at batch size --lr-batch; scaled linearly with --batch-size.
+    #[arg(long, default_value_t = 0.045)]
+    pub lr: f64,
+    /// The batch size --lr is meant for.
+    #[arg(long, default_value_t = 32)]
+    pub lr_batch: i64,
+    /// The learning rate is multiplied by this every --lr-decay-epochs epochs.
+    #[arg(long, default_value_t = 0.94)]
+    pub lr_decay: f64,
+    #[arg(long, default_value_t = 2)]
+    pub lr_decay_epochs: i64,
+    /// RMSProp's decay of the mean square.
+    #[arg(long, default_value_t = 0.9)]
+    pub rmsprop_decay: f64,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// RMSProp's epsilon, inside the square root (TensorFlow's RMSProp).
+    #[arg(long, default_value_t = 1.0)]
+    pub rmsprop_eps: f64,
+    /// Clip the global gradient norm to this (0 = no clipping).
+    #[arg(long, default_value_t = 2.0)]
+    pub clip_grad_norm: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub label_smoothing: f64,
+    /// Dropout keep probability before the classifier.
+    #[arg(long, default_value_t = 0.8)]
+    pub dropout_keep: f64,
+    /// L2 weight decay of the convolution and classifier weights (not BatchNorm or biases, as TF-slim).
+    #[arg(long, default_value_t = 4e-5)]
+    pub weight_decay: f64,
+    /// Decay of the moving average of the weights used for evaluation (0 = evaluate the weights themselves).
+    #[arg(long, default_value_t = 0.9999)]
+    pub ema_decay: f64,
+    /// BatchNorm momentum, PyTorch convention (TF-slim's decay 0.9997 is 0.0003).
+    #[arg(long, default_value_t = 0.1)]
+    pub bn_momentum: f64,
+    /// Crops per validation image for the final evaluation: 1, 10 or 144 (per-epoch evaluations use 1).
+    #[arg(long, default_value_t = 1, value_parser = parse_crops)]
+    pub crops: i64,
+    /// Evaluation resize = image size / crop-pct before cropping (default: timm's 0.875 for v4 and v1, 0.8975 for v2 on imagenet; 1.0 for in-memory datasets; 1.0 = no border cropped).
+    #[arg(long)]
+    pub crop_pct: Option<f64>,
+    /// Threads decoding images (default: the number of cores, at most 16).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl RunConfig for TrainInceptionArgs {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+}
+
+fn parse_crops(s: &str) -> std::result::Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(n) if COUNTS.contains(&n) => Ok(n),
+        _ => Err(format!("expected 1, 10 or 144, got {s:?}")),
+    }
+}
+
+/// --image-size: at least [`MIN_SIZE`].
+pub fn check_size(size: i64) -> Result<()> {
+    if size < MIN_SIZE {
+        return Err(usage(format!(
+            "--image-size {size}: the networks need at least {MIN_SIZE}x{MIN_SIZE} \
+             (their valid-padding stem and reductions leave 1x1 at 75)"
+        )));
+    }
+    Ok(())
+}
+
+impl TrainInceptionArgs {
+    /// Check what clap cannot (before anything is read or created).
+    pub fn validate(&self) -> Result<()> {
+        check_size(self.image_size)?;
+        for (flag, v) in [
+            ("--epochs", self.epochs),
+            ("--batch-size", self.batch_size),
+            ("--lr-batch", self.lr_batch),
+            ("--lr-decay-epochs", self.lr_decay_epochs),
+        ] {
+            if v < 1 {
+                return Err(usage(format!("{flag} {v}: expected a positive integer")));
+            }
+        }
+        if let Some(c) = self.classes.filter(|&c| c < 1) {
+            return Err(usage(format!("--classes {c}: expected a positive integer")));
+        }
+        let checks: [(&str, f64, bool, &str); 11] = [
+            (
+                "--width",
+                self.width,
+                self.width > 0.0,
+                "a positive multiplier",
+            ),
+            ("--lr", self.lr, self.lr > 0.0, "a positive number"),
+            (
+                "--lr-decay",
+                self.lr_decay,
+                self.lr_decay > 0.0,
+                "a positive factor",
+            ),
+            (
+                "--rmsprop-decay",
+                self.rmsprop_decay,
+                (0.0..1.0).contains(&self.rmsprop_decay),
+                "a number in [0, 1)",
+            ),
+            (
+                "--momentum",
+                self.momentum,
+                (0.0..1.0).contains(&self.momentum),
+                "a number in [0, 1)",
+            ),
+            (
+                "--rmsprop-eps",
+                self.rmsprop_eps,
+                self.rmsprop_eps > 0.0,
+                "a positive number",
+            ),
+            (
+                "--clip-grad-norm",
+                self.clip_grad_norm,
+                self.clip_grad_norm >= 0.0,
+                "0 (off) or a positive norm",
+            ),
+            (
+                "--label-smoothing",
+                self.label_smoothing,
+                (0.0..1.0).contains(&self.label_smoothing),
+                "a number in [0, 1)",
+            ),
+            (
+                "--dropout-keep",
+                self.dropout_keep,
+                self.dropout_keep > 0.0 && self.dropout_keep <= 1.0,
+                "a probability in (0, 1]",
+            ),
+            (
+                "--weight-decay",
+                self.weight_decay,
+                self.weight_decay >= 0.0,
+                "a non-negative number",
+            ),
+            (
+                "--ema-decay",
+                self.ema_decay,
+                (0.0..1.0).contains(&self.ema_decay),
+                "0 (off) or a decay in (0, 1)",
+            ),
+        ];
+        for (flag, v, ok, want) in checks {
+            if !ok || !v.is_finite() {
+                return Err(usage(format!("{flag} {v}: expected {want}")));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.bn_momentum) {
+            return Err(usage(format!(
+                "--bn-momentum {}: expected a number in [0, 1]",
+                self.bn_momentum
+            )));
+        }
+        if let Some(s) = self.residual_scale {
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(usage(format!(
+                    "--residual-scale {s}: expected a non-negative number (the paper: 0.1 to 0.3)"
+                )));
+            }
+            if self.model == Arch::InceptionV4 {
+                return Err(usage(
+                    "--residual-scale: inception-v4 has no residual blocks; use --model inception-resnet-v1 or inception-resnet-v2",
+                ));
+            }
+        }
+        if let Some(p) = self.crop_pct.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+            return Err(usage(format!(
+                "--crop-pct {p}: expected a fraction in (0, 1]"
+            )));
+        }
+        if self.eval_only && self.init_from.is_none() {
+            return Err(usage(
+                "--eval-only evaluates given weights: pass --init-from FILE.safetensors",
+            ));
+        }
+        if self.workers == Some(0) {
+            return Err(usage("--workers 0: expected at least one thread"));
+        }
+        Ok(())
+    }
+
+    pub fn net_config(&self, classes: i64) -> Config {
+        Config {
+            width: self.width,
+            residual_scale: self.residual_scale,
+            keep: self.dropout_keep,
+            bn_momentum: self.bn_momentum,
+            ..Config::new(self.model, classes)
+        }
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(16)
+        })
+    }
+
+    /// --crop-pct, else the model's on ImageNet, else 1.0.
+    pub fn crop_pct(&self) -> f64 {
+        self.crop_pct.unwrap_or(match self.dataset {
+            DataSpec::ImageNet(_) => self.model.crop_pct(),
+            DataSpec::Memory(_) => 1.0,
+        })
+    }
+
+    /// Learning rate of a 1-based epoch: scaled to the batch size, decayed
+    /// in steps.
+    pub fn lr_at(&self, epoch: i64) -> f64 {
+        let scaled = self.lr * self.batch_size as f64 / self.lr_batch as f64;
+        scaled
+            * self
+                .lr_decay
+                .powi(((epoch - 1) / self.lr_decay_epochs) as i32)
+    }
+
+    pub fn eval_settings(&self, crops: i64, device: Device) -> Settings {
+        Settings {
+            crops,
+            crop_pct: self.crop_pct(),
+            size: self.image_size,
+            batch_size: self.batch_size,
+            workers: self.workers(),
+            device,
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! `paperlab train-inception`: train (or, with --eval-only, only evaluate) an
+//! Inception network on the shared classifier loop, then evaluate the moving
+//! average of its weights with 1, 10 or 144 crops.
+//!
+//! A run directory holds config.json, metrics.csv (one row per epoch),
+//! checkpoints/{last,best}.safetensors (weights, optimizer, EMA, position),
+//! predictions.csv (the final evaluation), weights.safetensors (the
+//! evaluated weights under timm's names) and summary.json.
+
+use super::args::TrainInceptionArgs;
+use super::crops::{resize, to_rgb_float};
+use super::data::{self, Request, Val};
+use super::ema::Ema;
+use super::eval::{self, predict, top_errors};
+use super::net::{build, parameters, Net};
+use super::{summary, weights};
+use crate::error::{usage, Result};
+use crate::optim::{clip_grad_norm, params_of, Param, RmsProp};
+use crate::runner::checkpoint::Loaded;
+use crate::runner::classify::{self, Evaluation, Hooks, Trainer};
+use crate::runner::session::{self, Session};
+use serde_json::json;
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind, Reduction, Tensor};
+
+/// metrics.csv columns.
+pub const HEADER: [&str; 9] = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_top1_error",
+    "val_top1_error",
+    "val_top5_error",
+    "zero_fraction",
+    "seconds",
+    "images_per_sec",
+];
+
+/// What train-inception adds to the shared loop.
+struct InceptionHooks<'a> {
+    net: &'a Net,
+    ema: Option<&'a Ema>,
+    val: &'a Val,
+    args: &'a TrainInceptionArgs,
+    /// Exactly-zero activations entering the final pool, and all of them,
+    /// over the epoch's training batches (on the device).
+    zeros: Tensor,
+    seen: Tensor,
+}
+
+impl InceptionHooks<'_> {
+    fn reset_zeros(&mut self, device: Device) {
+        self.zeros = Tensor::zeros([], (Kind::Int64, device));
+        self.seen = Tensor::zeros([], (Kind::Int64, device));
+    }
+}
+
+impl Hooks for InceptionHooks<'_> {
+    fn forward(&mut self, _model: &dyn ModuleT, x: &Tensor) -> Tensor {
+        let features = self.net.features_t(x, true);
+        tch::no_grad(|| {
+            self.zeros += features.eq(0.0).sum(Kind::Int64);
+            self.seen += features.numel() as i64;
+        });
+        self.net.head_t(&features, true)
+    }
+
+    fn loss(&self, logits: &Tensor, labels: &Tensor) -> Tensor {
+        logits.cross_entropy_loss(
+            labels,
+            None::<Tensor>,
+            Reduction::Mean,
+            -100,
+            self.args.label_smoothing,
+        )
+    }
+
+    fn before_step(&mut self, params: &[Param]) {
+        let wd = self.args.weight_decay;
+        if wd > 0.0 {
+            // L2 on weights only (convolutions, classifier), as TF-slim's
+            // regularizers: its gradient joins the loss's before clipping.
+            tch::no_grad(|| {
+                for p in params.iter().filter(|p| p.tensor.dim() > 1) {
+                    let mut g = p.tensor.grad();
+                    if g.defined() {
+                        let _ = g.g_add_(&(&p.tensor * wd));
+                    }
+                }
+            });
+        }
+        if self.args.clip_grad_norm > 0.0 {
+            clip_grad_norm(params, self.args.clip_grad_norm);
+        }
+    }
+
+    fn after_step(&mut self, step: i64) {
+        if let Some(ema) = self.ema {
+            ema.update(step);
+        }
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut state = self.ema.map_or(vec![], |e| e.state());
+        state.push(("zeros.count".into(), self.zeros.shallow_clone()));
+        state.push(("zeros.seen".into(), self.seen.shallow_clone()));
+        state
+    }
+
+    fn load_state(&mut self, checkpoint: &Loaded) -> Result<()> {
+        if let Some(ema) = self.ema {
+            ema.load(checkpoint)?;
+        }
+        let device = self.zeros.device();
+        for (k, v) in checkpoint.section("zeros.") {
+            match k.as_str() {
+                "count" => self.zeros = v.to(device),
+                "seen" => self.seen = v.to(device),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, _t: &Trainer, s: &mut Session, _epoch: i64) -> Result<Evaluation> {
+        let net = self.ema.map_or(self.net, |e| &e.net);
+        let settings = self.args.eval_settings(1, s.device);
+        let probs = predict(net, self.val, &settings, &mut s.progress)?;
+        let (top1, top5) = top_errors(&probs, &eval::labels(self.val));
+        // Replaced by each epoch's evaluation, then by the final one.
+        eval::write_predictions(&s.dir.file("predictions.csv"), self.val, &probs)?;
+        let seen = self.seen.int64_value(&[]).max(1);
+        let zero = self.zeros.int64_value(&[]) as f64 / seen as f64;
+        self.reset_zeros(s.device);
+        Ok(Evaluation {
+            error: top1,
+            columns: vec![top1, top5, zero],
+            line: format!(
+                "val top-1 {:.2}%  top-5 {:.2}%  zeros {zero:.3}",
+                100.0 * top1,
+                100.0 * top5
+            ),
+        })
+    }
+}
+
+pub fn run(args: TrainInceptionArgs) -> Result<()> {
+    if args.summary {
+        return summary::print(&args);
+    }
+    let args = session::resolve("train-inception", args)?;
+    args.validate()?;
+    let splits = data::load(&Request {
+        spec: &args.dataset,
+        data_dir: &args.common.data_dir,
+        train: !args.eval_only,
+        train_limit: args.train_limit,
+        val_limit: args.val_limit,
+        size: args.image_size,
+        workers: args.workers(),
+    })?;
+    let classes = args.classes.unwrap_or(splits.classes);
+    if classes < splits.classes {
+        return Err(usage(format!(
+            "--classes {classes}: {} has {} classes; expected at least that many outputs",
+            args.dataset, splits.classes
+        )));
+    }
+    let mut s = Session::open("train-inception", &args, &HEADER)?;
+    let vs = VarStore::new(s.device);
+    let cfg = args.net_config(classes);
+    let net = build(&vs.root(), &cfg);
+    let what = format!("{} (--width {})", args.model.name(), args.width);
+    if let (Some(file), None) = (&args.init_from, s.resumed()) {
+        let loaded = weights::load(
+            &vs,
+            file,
+            &what,
+            args.model.classifier(),
+            args.classes.is_some(),
+        )?;
+        s.progress.line(&format!(
+            "loaded {} tensors from {}{}{}",
+            loaded.tensors,
+            file.display(),
+            loaded
+                .section
+                .map_or(String::new(), |p| format!(" (its {}* weights)", p)),
+            if loaded.classifier_replaced {
+                "; the classifier is new"
+            } else {
+                ""
+            }
+        ));
+    }
+    let ema = (args.ema_decay > 0.0 && !args.eval_only)
+        .then(|| Ema::new(&vs, &cfg, args.ema_decay, s.device));
+    let mut outcome = None;
+    if let Some(train) = &splits.train {
+        let mut opt = RmsProp::new(params_of(&vs), args.lr_at(1))
+            .with_alpha(args.rmsprop_decay)
+            .with_eps(args.rmsprop_eps)
+            .with_momentum(args.momentum)
+            .with_tf_style(true);
+        let size = args.image_size;
+        let prepare = move |x: &Tensor, train: bool| {
+            let x = to_rgb_float(x);
+            let x = resize(&x, size, size);
+            let x = if train { random_flip(&x) } else { x };
+            x * 2.0 - 1.0
+        };
+        let lr = |epoch: i64| args.lr_at(epoch);
+        let mut trainer = Trainer {
+            model: &net,
+            vs: &vs,
+            opt: &mut opt,
+            prepare: &prepare,
+            lr: &lr,
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+        };
+        let mut hooks = InceptionHooks {
+            net: &net,
+            ema: ema.as_ref(),
+            val: &splits.val,
+            args: &args,
+            zeros: Tensor::zeros([], (Kind::Int64, s.device)),
+            seen: Tensor::zeros([], (Kind::Int64, s.device)),
+        };
+        let done = classify::train_with(&mut s, &mut trainer, train.examples(), &mut hooks)?;
+        if !done.finished {
+            return s.stopped();
+        }
+        outcome = Some(done);
+    }
+    // The final evaluation, with the moving average when there is one.
+    let (eval_net, eval_vs) = match &ema {
+        Some(e) => (&e.net, &e.vs),
+        None => (&net, &vs),
+    };
+    let settings = args.eval_settings(args.crops, s.device);
+    s.progress.line(&format!(
+        "evaluating {}{} on {} images, {} crop(s) each",
+        if ema.is_some() {
+            "the weight EMA of "
+        } else {
+            ""
+        },
+        args.model.name(),
+        splits.val.len(),
+        args.crops
+    ));
+    let probs = predict(eval_net, &splits.val, &settings, &mut s.progress)?;
+    let (top1, top5) = top_errors(&probs, &eval::labels(&splits.val));
+    eval::write_predictions(&s.dir.file("predictions.csv"), &splits.val, &probs)?;
+    if !args.eval_only {
+        weights::save(eval_vs, &s.dir.file("weights.safetensors"))?;
+    }
+    s.progress.line(&format!(
+        "{}-crop val error: top-1 {:.2}%  top-5 {:.2}%",
+        args.crops,
+        100.0 * top1,
+        100.0 * top5
+    ));
+    s.write_summary(&json!({
+        "model": args.model.name(),
+        "params": parameters(&vs),
+        "top1_error": top1,
+        "top5_error": top5,
+        "crops": args.crops,
+        "crop_pct": settings.crop_pct,
+        "image_size": args.image_size,
+        "width": args.width,
+        "classes": classes,
+        "val_images": splits.val.len(),
+        "epochs": if args.eval_only { 0 } else { args.epochs },
+        "ema": ema.is_some(),
+        "best_epoch_val_top1_error": outcome.as_ref().map(|_| s.position.best),
+        "train_images_per_sec": outcome.as_ref().map(|o| o.images_per_sec),
+        "init_from": args.init_from.as_ref().map(|p| p.display().to_string()),
+    }))?;
+    eprintln!("results: {}", s.dir.path.display());
+    Ok(())
+}
+
+/// Mirror each image of [B, C, H, W] with probability 1/2 (torch's
+/// generator, seeded per step by the loop).
+fn random_flip(x: &Tensor) -> Tensor {
+    let b = x.size()[0];
+    let flip = Tensor::rand([b], (Kind::Float, x.device()))
+        .lt(0.5)
+        .view([b, 1, 1, 1]);
+    x.flip([3]).where_self(&flip, x)
+}
