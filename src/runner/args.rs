@@ -9,7 +9,7 @@ pub struct Common {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Seed for every random choice (initialisation, shuffles, dropout, FMP sequences).
+    /// Seed for every random choice (initialisation, shuffles, dropout, augmentation, FMP regions, GAN noise).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// CPU threads for libtorch (default: libtorch's choice).
