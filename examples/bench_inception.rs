@@ -17,7 +17,7 @@
 use paperlab::inception::net::{build, Arch, Config};
 use paperlab::inception::weights;
 use paperlab::optim::params_of;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -35,7 +35,7 @@ const MODELS: [(Arch, &str); 2] = [
 ];
 
 /// Largest |paperlab - timm| of the logits, and of timm's logits themselves.
-fn check(dir: &PathBuf, arch: Arch, timm: &str, channels_last: bool) -> (f64, f64) {
+fn check(dir: &Path, arch: Arch, timm: &str, channels_last: bool) -> (f64, f64) {
     let vs = VarStore::new(Device::Cpu);
     let mut net = build(&vs.root(), &Config::new(arch, 1000));
     net.channels_last = channels_last;

@@ -336,10 +336,7 @@ fn init_from_round_trips_and_names_what_does_not_match() {
     let other_file = dir.path().join("seven.safetensors");
     weights::save(&other, &other_file).unwrap();
     let e = err(&other_file, false);
-    assert!(
-        e.contains("classif.") && e.contains("--classes"),
-        "{e}"
-    );
+    assert!(e.contains("classif.") && e.contains("--classes"), "{e}");
     let loaded = weights::load(&vs2, &other_file, "irv2", "classif", true).unwrap();
     assert!(loaded.classifier_replaced);
 
@@ -366,6 +363,10 @@ fn init_from_round_trips_and_names_what_does_not_match() {
         ),
         2,
         &["--init-from", "has shape", "expects"],
+    );
+    assert!(
+        !ws.path().join("results").exists(),
+        "a wrong --init-from creates no run directory"
     );
 }
 

@@ -145,6 +145,16 @@ impl TrainInceptionArgs {
                 return Err(usage(format!("{flag} {v}: expected a positive integer")));
             }
         }
+        for (flag, v) in [
+            ("--train-limit", self.train_limit),
+            ("--val-limit", self.val_limit),
+        ] {
+            if let Some(n) = v.filter(|&n| n < 1) {
+                return Err(usage(format!(
+                    "{flag} {n}: expected a positive number of images"
+                )));
+            }
+        }
         if let Some(c) = self.classes.filter(|&c| c < 1) {
             return Err(usage(format!("--classes {c}: expected a positive integer")));
         }

@@ -68,7 +68,7 @@ impl ConvBn {
 /// A node of a network.
 #[derive(Debug)]
 pub enum Unit {
-    Conv(ConvBn),
+    Conv(Box<ConvBn>),
     /// 3x3 max-pool, stride 2, valid.
     MaxPool,
     /// 3x3 average pool, stride 1, padded, padding not counted.
@@ -214,14 +214,14 @@ impl Ctx {
                 ..Default::default()
             },
         );
-        Unit::Conv(ConvBn {
+        Unit::Conv(Box::new(ConvBn {
             conv,
             bn,
             kernel,
             stride,
             pad,
             out,
-        })
+        }))
     }
 
     /// A stride-1 conv-BN-ReLU padded to keep the size (the common case).

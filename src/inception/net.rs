@@ -143,7 +143,7 @@ impl Net {
     /// Global average pool, dropout, classifier.
     pub fn head_t(&self, features: &Tensor, train: bool) -> Tensor {
         features
-            .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+            .mean_dim([2i64, 3].as_slice(), false, None::<Kind>)
             .dropout(self.drop, train)
             .apply(&self.classifier)
     }

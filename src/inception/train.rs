@@ -18,6 +18,7 @@ use crate::error::{usage, Result};
 use crate::optim::{clip_grad_norm, params_of, Param, RmsProp};
 use crate::runner::checkpoint::Loaded;
 use crate::runner::classify::{self, Evaluation, Hooks, Trainer};
+use crate::runner::device;
 use crate::runner::session::{self, Session};
 use serde_json::json;
 use tch::nn::{ModuleT, VarStore};
@@ -166,12 +167,19 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             args.dataset, splits.classes
         )));
     }
-    let mut s = Session::open("train-inception", &args, &HEADER)?;
-    let vs = VarStore::new(s.device);
+    // Build and load --init-from before the run directory exists, so a
+    // wrong file creates nothing (the session re-seeds the same way).
+    let device = device::parse(&args.common.device)?;
+    if let Some(n) = args.common.threads {
+        tch::set_num_threads(n);
+    }
+    tch::manual_seed(args.common.seed as i64);
+    let vs = VarStore::new(device);
     let cfg = args.net_config(classes);
     let net = build(&vs.root(), &cfg);
     let what = format!("{} (--width {})", args.model.name(), args.width);
-    if let (Some(file), None) = (&args.init_from, s.resumed()) {
+    let mut loaded_line = None;
+    if let (Some(file), false) = (&args.init_from, args.common.resume) {
         let loaded = weights::load(
             &vs,
             file,
@@ -179,19 +187,23 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             args.model.classifier(),
             args.classes.is_some(),
         )?;
-        s.progress.line(&format!(
+        loaded_line = Some(format!(
             "loaded {} tensors from {}{}{}",
             loaded.tensors,
             file.display(),
             loaded
                 .section
-                .map_or(String::new(), |p| format!(" (its {}* weights)", p)),
+                .map_or(String::new(), |p| format!(" (its {p}* weights)")),
             if loaded.classifier_replaced {
                 "; the classifier is new"
             } else {
                 ""
             }
         ));
+    }
+    let mut s = Session::open("train-inception", &args, &HEADER)?;
+    if let Some(line) = loaded_line {
+        s.progress.line(&line);
     }
     let ema = (args.ema_decay > 0.0 && !args.eval_only)
         .then(|| Ema::new(&vs, &cfg, args.ema_decay, s.device));

@@ -38,6 +38,9 @@ pub struct Trainer<'a> {
 /// Where the epoch loop draws its training batches from.
 pub trait Examples {
     fn len(&self) -> i64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// The examples at `indices` on `device`, images as float in [0, 1].
     /// `seed` is for random choices made while loading (a pure function of
     /// the run's seed and the step, so a resumed run repeats itself).
