@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup build demo test bench-fmp clean-results
+.PHONY: setup build demo test bench-fmp bench-inception bench-parzen
 
 setup:
 	@scripts/setup.sh
@@ -28,12 +28,10 @@ bench-fmp: setup
 
 # Inception-v4 / Inception-ResNet-v2 forward+backward at 299x299 against timm
 # (PyTorch eager) on this machine; installs timm into .venv for it. See BENCHMARKS.md.
-.PHONY: bench-inception
 bench-inception: setup
 	scripts/bench_inception.sh
 
 # The Parzen estimator of eval-parzen (10,000 G samples x 10,000 Fashion-MNIST
 # test images) against the same estimator in NumPy, on the same centres. See BENCHMARKS.md.
-.PHONY: bench-parzen
 bench-parzen: build
 	.venv/bin/python scripts/bench_parzen.py
