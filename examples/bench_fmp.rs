@@ -9,13 +9,21 @@
 //!
 //! Every timing is the median of BENCH_RUNS runs (default 30) after
 //! BENCH_WARMUP warm-up runs (default 5), with BENCH_THREADS intra-op threads
-//! (default: libtorch's own default, the number of cores). Lines starting with
+//! (default: libtorch's own default, the number of cores). Measurements that
+//! are compared with each other run round-robin. Lines starting with
 //! `RESULT name ms` are for scripts; `INFO key value` lines describe the setup.
 //!
+//! Other settings: BENCH_ONLY=layer|step; BENCH_CASE=<substring of a layer
+//! case>; BENCH_CLOCK=cpu (process CPU time instead of wall time: with
+//! BENCH_THREADS=1, barely moved by other jobs on a shared machine);
+//! BENCH_PARTS=1 (break the layer's time into its parts); BENCH_PROTO=1 (also
+//! time the prototypes below, in the layer and in the whole net);
+//! BENCH_VARIANT=<substring> (only those prototypes); BENCH_KEYS_CHUNK_MB.
+//!
 //! Sections marked PROTOTYPE are alternative implementations of the layer,
-//! written here only to measure them against the one in src/; they are checked
-//! against `Fmp::forward_with` (same output, same input gradient) before they
-//! are timed.
+//! written here only to measure them against the one in src/; each is checked
+//! against `Fmp::forward_with` (same output, same input gradient) before it is
+//! timed. `proto_keys_chunked` is the one proposed for src/layers/fmp.rs.
 
 use paperlab::fmp::model::{net, NetConfig, Pool};
 use paperlab::layers::activation::leaky_relu;
@@ -349,7 +357,7 @@ fn proto_argmax_gather(fmp: &Fmp, x: &Tensor, rows: &Tensor, cols: &Tensor) -> T
         .view([b, c, ho, wo])
 }
 
-/// PROTOTYPE 5 (the proposed fix): argmax through int64 keys, then one gather
+/// PROTOTYPE 5: argmax through int64 keys, then one gather
 /// with autograd. Every input value becomes an int64 key whose high 32 bits are
 /// the float's bits made order-preserving (negative floats get their magnitude
 /// bits flipped) and whose low 32 bits are the pixel's flat index h * W + w;
@@ -366,12 +374,14 @@ fn proto_keys(fmp: &Fmp, x: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
     keys_pool(fmp, x, rows, cols, i64::MAX)
 }
 
-/// PROTOTYPE 5b: proto_keys one block of channels at a time, so that the int64
-/// temporaries stay near 4 MB (reused by malloc, cache-sized) instead of
+/// PROTOTYPE 5b (the proposed fix): proto_keys one block of channels at a time, so that the int64
+/// temporaries stay near 4 MB (BENCH_KEYS_CHUNK_MB; reused by malloc, cache-sized) instead of
 /// several times the input (for 50 x 64 x 94 x 94 the K-fold row gather alone
 /// is 540 MB, which glibc maps fresh, and page-faults, on every call).
 fn proto_keys_chunked(fmp: &Fmp, x: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
-    keys_pool(fmp, x, rows, cols, 4 << 20)
+    // BENCH_KEYS_CHUNK_MB: the block size (MB of int64 keys), default 4.
+    let mb = env_usize("BENCH_KEYS_CHUNK_MB", 4) as i64;
+    keys_pool(fmp, x, rows, cols, mb << 20)
 }
 
 fn keys_pool(fmp: &Fmp, x: &Tensor, rows: &Tensor, cols: &Tensor, budget: i64) -> Tensor {
@@ -411,14 +421,76 @@ fn keys_pool(fmp: &Fmp, x: &Tensor, rows: &Tensor, cols: &Tensor, budget: i64) -
                     .amax([3], false);
                 // Columns: [cc, B * W, Ho] -> [cc, B * Wo * K, Ho] -> max over K -> [cc, B, Wo, Ho].
                 let mt = m.transpose(2, 3).contiguous().view([cc, b * w, ho]);
-                let mut mm = mt.index_select(1, &csel).view([cc, b, wo, kc, ho]).amax([3], false);
+                let mut mm = mt
+                    .index_select(1, &csel)
+                    .view([cc, b, wo, kc, ho])
+                    .amax([3], false);
                 let _ = mm.bitwise_and_(0xffff_ffff_i64);
                 mm.permute([1, 0, 3, 2]) // [B, cc, Ho, Wo]
             })
             .collect();
         Tensor::cat(&parts, 1).view([b, c, ho * wo])
     });
-    x.reshape([b, c, h * w]).gather(2, &flat, false).view([b, c, ho, wo])
+    x.reshape([b, c, h * w])
+        .gather(2, &flat, false)
+        .view([b, c, ho, wo])
+}
+
+/// PROTOTYPE 5c: proto_keys_chunked with the merged (image, row) and (image,
+/// column) axes first, so that both index_selects are along dim 0 of a 2-D
+/// tensor (whole contiguous rows: ATen's fastest index_select path).
+fn proto_keys_chunked_dim0(fmp: &Fmp, x: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
+    let mb = env_usize("BENCH_KEYS_CHUNK_MB", 4) as i64;
+    let (b, c, h, w) = x.size4().unwrap();
+    let (ho, wo) = (rows.size()[1] - 1, cols.size()[1] - 1);
+    let chunk = ((mb << 20) / (b * h * w * 8)).clamp(1, c);
+    let flat = tch::no_grad(|| {
+        let ridx = current_indices(fmp, rows, h);
+        let cidx = current_indices(fmp, cols, w);
+        let image = Tensor::arange(b, (Kind::Int64, x.device())).view([b, 1, 1]);
+        let (kr, kc) = (ridx.size()[2], cidx.size()[2]);
+        let rsel = (ridx.expand([b, ho, kr], false) + &image * h).view([-1]);
+        let csel = (cidx.expand([b, wo, kc], false) + &image * w).view([-1]);
+        // pix[h, w] = h * W + w, laid out as [1, H, 1, W].
+        let pix = Tensor::arange(h * w, (Kind::Int64, x.device())).view([1, h, 1, w]);
+        let xd = x.detach();
+        let parts: Vec<Tensor> = (0..c)
+            .step_by(chunk as usize)
+            .map(|c0| {
+                let cc = chunk.min(c - c0);
+                // [B, H, cc, W] keys.
+                let mut bits = xd
+                    .narrow(1, c0, cc)
+                    .permute([0, 2, 1, 3])
+                    .contiguous()
+                    .view_dtype(Kind::Int);
+                let mut flip = bits.bitwise_right_shift_tensor_scalar(31);
+                let _ = flip.bitwise_and_(0x7fff_ffff_i64);
+                let _ = bits.bitwise_xor_tensor_(&flip);
+                let mut keys = bits.to_kind(Kind::Int64);
+                let _ = keys.bitwise_left_shift_tensor_scalar_(32);
+                let _ = keys.bitwise_or_tensor_(&pix);
+                // Rows: [B * H, cc * W] -> [B * Ho * K, cc * W] -> max over K -> [B, Ho, cc, W].
+                let m = keys
+                    .view([b * h, cc * w])
+                    .index_select(0, &rsel)
+                    .view([b, ho, kr, cc, w])
+                    .amax([2], false);
+                // Columns: [B * W, Ho * cc] -> [B * Wo * K, Ho * cc] -> max over K -> [B, Wo, Ho, cc].
+                let mt = m.permute([0, 3, 1, 2]).contiguous().view([b * w, ho * cc]);
+                let mut mm = mt
+                    .index_select(0, &csel)
+                    .view([b, wo, kc, ho, cc])
+                    .amax([2], false);
+                let _ = mm.bitwise_and_(0xffff_ffff_i64);
+                mm.permute([0, 3, 2, 1]) // [B, cc, Ho, Wo]
+            })
+            .collect();
+        Tensor::cat(&parts, 1).view([b, c, ho * wo])
+    });
+    x.reshape([b, c, h * w])
+        .gather(2, &flat, false)
+        .view([b, c, ho, wo])
 }
 
 struct LayerCase {
@@ -529,12 +601,29 @@ fn bench_layer(t: &Timer, case: &LayerCase) -> f64 {
         vec![]
     } else {
         vec![
-            ("proto_keys", proto_keys, vec![base, batch, disjoint, random]),
-            ("proto_keys_chunked", proto_keys_chunked, vec![base, batch, disjoint, random]),
+            (
+                "proto_keys",
+                proto_keys,
+                vec![base, batch, disjoint, random],
+            ),
+            (
+                "proto_keys_chunked",
+                proto_keys_chunked,
+                vec![base, batch, disjoint, random],
+            ),
+            (
+                "proto_keys_dim0_chunked",
+                proto_keys_chunked_dim0,
+                vec![base, batch, disjoint, random],
+            ),
             ("proto_argmax_gather", proto_argmax_gather, vec![base]),
             ("proto_amax", proto_amax, vec![base]),
             ("proto_maxpool_k", proto_maxpool_k, vec![base]),
-            ("proto_maxdim_gather_shared", proto_maxdim_gather_shared, vec![batch]),
+            (
+                "proto_maxdim_gather_shared",
+                proto_maxdim_gather_shared,
+                vec![batch],
+            ),
             ("proto_separable_maxpool", proto_separable, vec![base]),
         ]
     };
@@ -640,7 +729,8 @@ fn bench_layer(t: &Timer, case: &LayerCase) -> f64 {
     let g_rows = current_gather(&xd, &ridx, 2);
     let r = current_max(&g_rows, 2, n_out, k);
     let g_cols = current_gather(&r, &cidx, 3);
-    let parts: [(&str, Box<dyn Fn()>, String); 4] = [
+    type Part<'a> = (&'a str, Box<dyn Fn() + 'a>, String);
+    let parts: [Part; 4] = [
         (
             "part_rows_gather",
             Box::new(|| drop(current_gather(&xd, &ridx, 2))),
@@ -663,11 +753,11 @@ fn bench_layer(t: &Timer, case: &LayerCase) -> f64 {
         ),
     ];
     for (name, f, note) in parts {
-        let ms = t.median_ms(|| f());
+        let ms = t.median_ms(&f);
         report(&format!("layer/{label}/{name}"), ms, &note);
     }
     let fwd_ms = t.median_ms(|| {
-        let _ = fmp.forward_with(&x, &rows, &cols);
+        let _ = fmp.forward_with(x, &rows, &cols);
     });
     report(
         &format!("layer/{label}/part_forward_with"),
@@ -675,8 +765,8 @@ fn bench_layer(t: &Timer, case: &LayerCase) -> f64 {
         "fixed sequences, with autograd graph",
     );
     let fb_ms = t.median_ms(|| {
-        let y = fmp.forward_with(&x, &rows, &cols);
-        let _ = grad_of_sum(&y, &x);
+        let y = fmp.forward_with(x, &rows, &cols);
+        let _ = grad_of_sum(&y, x);
     });
     report(
         &format!("layer/{label}/part_backward"),
@@ -804,14 +894,60 @@ fn bench_step(t: &Timer) -> f64 {
         vec![("mnist_fmp_net", None, false, "the net of src/fmp/model.rs")];
     if env_usize("BENCH_PROTO", 0) != 0 {
         setups.extend([
-            ("proto_net_current_pool", Some(current_pool as Proto), false, "PROTOTYPE: net rebuilt here, src pooling (sanity check)"),
-            ("proto_net_torch_kernel_pool", Some(torch_pool), false, "PROTOTYPE: FMP -> PyTorch's kernel"),
-            ("proto_net_keys", Some(proto_keys), false, "PROTOTYPE: proto_keys pooling (the proposed fix)"),
-            ("proto_net_current_pool_prelu", Some(current_pool), true, "PROTOTYPE: src pooling, leaky ReLU as one prelu op"),
-            ("proto_net_keys_prelu", Some(proto_keys), true, "PROTOTYPE: proto_keys pooling + prelu"),
-            ("proto_net_keys_chunked", Some(proto_keys_chunked), false, "PROTOTYPE: proto_keys_chunked pooling"),
-            ("proto_net_keys_chunked_prelu", Some(proto_keys_chunked), true, "PROTOTYPE: proto_keys_chunked pooling + prelu"),
-            ("proto_net_torch_kernel_pool_prelu", Some(torch_pool), true, "PROTOTYPE: PyTorch's kernel + prelu (PyTorch eager's ops)"),
+            (
+                "proto_net_current_pool",
+                Some(current_pool as Proto),
+                false,
+                "PROTOTYPE: net rebuilt here, src pooling (sanity check)",
+            ),
+            (
+                "proto_net_torch_kernel_pool",
+                Some(torch_pool),
+                false,
+                "PROTOTYPE: FMP -> PyTorch's kernel",
+            ),
+            (
+                "proto_net_keys",
+                Some(proto_keys),
+                false,
+                "PROTOTYPE: proto_keys pooling (unchunked)",
+            ),
+            (
+                "proto_net_current_pool_prelu",
+                Some(current_pool),
+                true,
+                "PROTOTYPE: src pooling, leaky ReLU as one prelu op",
+            ),
+            (
+                "proto_net_keys_prelu",
+                Some(proto_keys),
+                true,
+                "PROTOTYPE: proto_keys pooling + prelu",
+            ),
+            (
+                "proto_net_keys_chunked",
+                Some(proto_keys_chunked),
+                false,
+                "PROTOTYPE: proto_keys_chunked pooling (the proposed fix)",
+            ),
+            (
+                "proto_net_keys_dim0_chunked",
+                Some(proto_keys_chunked_dim0),
+                false,
+                "PROTOTYPE: proto_keys_dim0_chunked pooling",
+            ),
+            (
+                "proto_net_keys_chunked_prelu",
+                Some(proto_keys_chunked),
+                true,
+                "PROTOTYPE: proto_keys_chunked pooling + prelu",
+            ),
+            (
+                "proto_net_torch_kernel_pool_prelu",
+                Some(torch_pool),
+                true,
+                "PROTOTYPE: PyTorch's kernel + prelu (PyTorch eager's ops)",
+            ),
         ]);
     }
     let mut nets: Vec<(VarStore, Box<dyn ModuleT>)> = vec![];

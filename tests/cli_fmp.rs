@@ -145,7 +145,10 @@ fn resuming_after_kill_9_repeats_an_uninterrupted_run() {
         .spawn()
         .unwrap();
     let dir = run_dir(ws.path(), "train-fmp", "killed");
-    let rows = || std::fs::read_to_string(dir.join("metrics.csv")).map_or(0, |t| t.lines().count().saturating_sub(1));
+    let rows = || {
+        std::fs::read_to_string(dir.join("metrics.csv"))
+            .map_or(0, |t| t.lines().count().saturating_sub(1))
+    };
     let saved = || dir.join("checkpoints/last.safetensors").exists();
     while (rows() < 1 || !saved()) && child.try_wait().unwrap().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -153,10 +156,16 @@ fn resuming_after_kill_9_repeats_an_uninterrupted_run() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     if !dir.join("summary.json").exists() {
-        ok(paperlab(ws.path(), &["train-fmp", "--name", "killed", "--resume", "--quiet"]));
+        ok(paperlab(
+            ws.path(),
+            &["train-fmp", "--name", "killed", "--resume", "--quiet"],
+        ));
     }
     let whole = run_dir(ws.path(), "train-fmp", "whole");
-    assert_eq!(metrics_without_timing(&whole.join("metrics.csv")), metrics_without_timing(&dir.join("metrics.csv")));
+    assert_eq!(
+        metrics_without_timing(&whole.join("metrics.csv")),
+        metrics_without_timing(&dir.join("metrics.csv"))
+    );
 }
 
 #[test]

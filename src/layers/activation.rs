@@ -2,7 +2,8 @@
 
 use tch::Tensor;
 
-/// Leaky ReLU with a given negative slope (Graham's "very leaky" ReLU is 0.333).
+/// Leaky ReLU with a given negative slope (Graham's "very leaky" ReLU is 0.333),
+/// as one PReLU op with a fixed slope made on the device (no host copy).
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
-    x.clamp_min(0.0) + x.clamp_max(0.0) * slope
+    x.prelu(&Tensor::full([1], slope, (x.kind(), x.device())))
 }

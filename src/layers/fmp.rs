@@ -130,20 +130,18 @@ impl Fmp {
 fn pool_axis(x: &Tensor, idx: &Tensor, dim: i64) -> Tensor {
     let size = x.size();
     let (s, n_out, k) = idx.size3().unwrap();
-    let gathered = if s == 1 {
-        x.index_select(dim, &idx.view([-1]))
-    } else {
-        let mut shape = vec![s, 1, 1, 1];
-        shape[dim as usize] = n_out * k;
-        let mut expanded = size.clone();
-        expanded[dim as usize] = n_out * k;
-        x.gather(
-            dim,
-            &idx.view(shape.as_slice())
-                .expand(expanded.as_slice(), false),
-            false,
-        )
-    };
+    // One sequence for the batch (s = 1) broadcasts over it; gather beats
+    // index_select here, whose backward is slow on the CPU.
+    let mut shape = vec![s, 1, 1, 1];
+    shape[dim as usize] = n_out * k;
+    let mut expanded = size.clone();
+    expanded[dim as usize] = n_out * k;
+    let gathered = x.gather(
+        dim,
+        &idx.view(shape.as_slice())
+            .expand(expanded.as_slice(), false),
+        false,
+    );
     let mut split = size.clone();
     split[dim as usize] = n_out;
     split.insert(dim as usize + 1, k);

@@ -49,11 +49,18 @@ impl Checkpoint {
     ///
     /// [`Session::save`]: super::session::Session::save
     pub fn position(mut self, position: &Position) -> Checkpoint {
-        let ints = [("epoch", position.epoch), ("step", position.step), ("batch", position.batch), ("rows", position.rows)];
+        let ints = [
+            ("epoch", position.epoch),
+            ("step", position.step),
+            ("batch", position.batch),
+            ("rows", position.rows),
+        ];
         for (name, v) in ints {
-            self.tensors.push((format!("train.{name}"), Tensor::from(v)));
+            self.tensors
+                .push((format!("train.{name}"), Tensor::from(v)));
         }
-        self.tensors.push(("train.best".into(), Tensor::from(position.best)));
+        self.tensors
+            .push(("train.best".into(), Tensor::from(position.best)));
         self
     }
 
