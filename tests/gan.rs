@@ -534,3 +534,33 @@ fn csv_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String, f64
         })
         .collect()
 }
+
+/// A diverging GAN stops with exit 1 and says no checkpoint exists yet.
+#[test]
+fn a_diverging_gan_stops_with_a_clear_message() {
+    let ws = workspace();
+    let args = [
+        "train-gan",
+        "--dataset",
+        "fashion-mnist",
+        "--train-limit",
+        "2000",
+        "--valid-size",
+        "500",
+        "--lr",
+        "1e30",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--threads",
+        "1",
+    ];
+    fails(
+        paperlab(ws.path(), &args),
+        1,
+        &[
+            "NaN or infinite by step",
+            "no checkpoint had been written yet",
+        ],
+    );
+}

@@ -171,11 +171,7 @@ impl Trainer<'_> {
         if total.is_finite() {
             return Ok(());
         }
-        Err(run_error(format!(
-            "the D or G loss became NaN or infinite by step {}; the run stopped, and the last good checkpoint stays at {}",
-            s.position.step,
-            s.dir.last_checkpoint().display()
-        )))
+        Err(s.diverged("D or G loss", &format!("by step {}", s.position.step)))
     }
 
     /// Write last (and best) checkpoints holding G, D, both optimizers and the sums.

@@ -14,7 +14,7 @@ use super::checkpoint::{Checkpoint, Loaded};
 use super::session::Session;
 use crate::data::batches::{batch, epoch_order, Batch};
 use crate::data::Dataset;
-use crate::error::{run, Result};
+use crate::error::Result;
 use crate::optim::{Optimizer, Param};
 use crate::rng::Rng;
 use std::time::Instant;
@@ -187,14 +187,7 @@ impl Sums {
     fn check_finite(&self, s: &Session) -> Result<()> {
         let bad = self.first_bad_step.int64_value(&[]);
         if bad >= 0 {
-            let last = s.dir.last_checkpoint();
-            let kept = match last.exists() {
-                true => format!("the last good checkpoint stays at {}", last.display()),
-                false => "no checkpoint had been written yet".into(),
-            };
-            return Err(run(format!(
-                "the training loss became NaN or infinite at step {bad}; the run stopped and {kept} (try a lower --lr)"
-            )));
+            return Err(s.diverged("training loss", &format!("at step {bad}")));
         }
         Ok(())
     }

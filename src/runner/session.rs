@@ -152,6 +152,19 @@ impl Session {
         Ok(())
     }
 
+    /// The error for a loss that became NaN or infinite (`when` says at which
+    /// step); the run stops without saving, so the last good checkpoint stays.
+    pub fn diverged(&self, what: &str, when: &str) -> anyhow::Error {
+        let last = self.dir.last_checkpoint();
+        let kept = match last.exists() {
+            true => format!("the last good checkpoint stays at {}", last.display()),
+            false => "no checkpoint had been written yet".into(),
+        };
+        crate::error::run(format!(
+            "the {what} became NaN or infinite {when}; the run stopped and {kept} (try a lower --lr)"
+        ))
+    }
+
     pub fn write_summary(&self, summary: &impl Serialize) -> Result<()> {
         self.dir.write_json("summary.json", summary)
     }
