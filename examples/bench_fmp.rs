@@ -961,8 +961,7 @@ fn bench_step(t: &Timer) -> f64 {
     }
     let mut fs: Vec<Box<dyn FnMut() + '_>> = vec![];
     for (vs, model) in &nets {
-        let mut opt = Sgd::new(params_of(vs), 0.003);
-        opt.momentum = 0.9;
+        let mut opt = Sgd::new(params_of(vs), 0.003).with_momentum(0.9);
         let (x, y) = (&x, &y);
         fs.push(Box::new(move || {
             opt.zero_grad();

@@ -1,14 +1,18 @@
 //! The command line: one subcommand per experiment, dispatched to its paper's
-//! module. Presets (--config) are expanded into flags before parsing.
+//! module. A preset (--config) is layered between the defaults and the
+//! command line (see runner::preset); float flags are checked here, once for
+//! every subcommand.
 
-use crate::error::Result;
+use crate::error::{usage, Result};
 use crate::fmp::args::{EvalFmpArgs, TrainFmpArgs};
 use crate::gan::args::{EvalParzenArgs, TrainGanArgs};
 use crate::inception::args::TrainInceptionArgs;
 use crate::runner::preset;
+use crate::runner::session::{self, RunConfig};
 use crate::{fmp, gan, inception, info};
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -21,35 +25,96 @@ struct Cli {
     command: Command,
 }
 
+// allow_negative_numbers: `--lr -0.1` reaches the command's own check (which
+// says why it is refused) instead of clap's "unexpected argument '-0'".
 #[derive(Subcommand)]
 enum Command {
     /// Versions, devices and the datasets paperlab finds.
     Info(info::InfoArgs),
     /// Train a Fractional Max-Pooling network (Graham 2014).
-    #[command(args_override_self = true)]
+    #[command(args_override_self = true, allow_negative_numbers = true)]
     TrainFmp(TrainFmpArgs),
     /// Reload a train-fmp run and write tests.csv: test error against the number of averaged passes.
+    #[command(allow_negative_numbers = true)]
     EvalFmp(EvalFmpArgs),
     /// Train a generative adversarial net (Goodfellow et al. 2014).
-    #[command(args_override_self = true)]
+    #[command(args_override_self = true, allow_negative_numbers = true)]
     TrainGan(TrainGanArgs),
     /// Reload a train-gan run's G and report the Parzen-window log-likelihood of the test set.
+    #[command(allow_negative_numbers = true)]
     EvalParzen(EvalParzenArgs),
     /// Train or evaluate Inception-v4 / Inception-ResNet-v1, -v2 (Szegedy et al. 2016).
-    #[command(args_override_self = true)]
+    #[command(args_override_self = true, allow_negative_numbers = true)]
     TrainInception(TrainInceptionArgs),
 }
 
 /// Parse `argv` and run the subcommand. Clap's own errors (unknown flags,
 /// invalid numbers) print themselves and exit with 2.
 pub fn run(argv: Vec<OsString>) -> Result<()> {
-    let argv = preset::expand(argv, &Cli::command())?;
-    match Cli::parse_from(argv).command {
+    let matches = parse(&Cli::command(), &argv)?;
+    let name = matches.subcommand_name().unwrap_or_default();
+    match Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|e| e.exit())
+        .command
+    {
         Command::Info(a) => info::run(a),
-        Command::TrainFmp(a) => fmp::train::run(a),
+        Command::TrainFmp(a) => train(name, a, fmp::train::run),
         Command::EvalFmp(a) => fmp::eval::run(a),
-        Command::TrainGan(a) => gan::train::run(a),
+        Command::TrainGan(a) => train(name, a, gan::train::run),
         Command::EvalParzen(a) => gan::parzen::run(a),
-        Command::TrainInception(a) => inception::train::run(a),
+        Command::TrainInception(a) => train(name, a, inception::train::run),
     }
+}
+
+/// The command line alone, then with its preset layered under it. The command
+/// line has passed every check by then, so what fails the second parse is the
+/// preset's, and the message names the file.
+fn parse(cli: &clap::Command, argv: &[OsString]) -> Result<ArgMatches> {
+    let user = cli.clone().get_matches_from(argv);
+    let (name, given) = user.subcommand().expect("clap requires a subcommand");
+    let sub = cli.find_subcommand(name).expect("the parsed subcommand");
+    if let Some(message) = non_finite(sub, given) {
+        return Err(usage(message));
+    }
+    let Ok(Some(file)) = given.try_get_one::<PathBuf>("config") else {
+        return Ok(user);
+    };
+    let in_preset = |message: String| usage(format!("--config {}: {message}", file.display()));
+    let layered = preset::layer(argv, file, sub, given)?;
+    let matches = cli.clone().try_get_matches_from(layered).map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        in_preset(first.trim_start_matches("error: ").to_string())
+    })?;
+    let (_, layered) = matches.subcommand().expect("clap requires a subcommand");
+    match non_finite(sub, layered) {
+        Some(message) => Err(in_preset(message)),
+        None => Ok(matches),
+    }
+}
+
+/// A message naming the first float flag of `sub` given NaN or an infinite
+/// value: refused here for every flag at once, since the commands' own range
+/// checks (`lr > 0.0` and the like) are easy to write in a way NaN passes.
+fn non_finite(sub: &clap::Command, m: &ArgMatches) -> Option<String> {
+    sub.get_arguments().find_map(|arg| {
+        let mut values = m.try_get_many::<f64>(arg.get_id().as_str()).ok()??;
+        let v = values.find(|v| !v.is_finite())?;
+        Some(format!(
+            "--{} {v}: expected a finite number",
+            arg.get_long()?
+        ))
+    })
+}
+
+/// Run a training subcommand; with --print-config, only print the
+/// configuration it would run with (for --resume, the run's saved one) as
+/// JSON and stop, creating nothing and reading no data.
+fn train<A: RunConfig>(command: &str, args: A, run: fn(A) -> Result<()>) -> Result<()> {
+    if !args.common().print_config {
+        return run(args);
+    }
+    let args = session::resolve(command, args)?;
+    println!("{}", serde_json::to_string_pretty(&args)?);
+    Ok(())
 }

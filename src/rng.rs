@@ -2,6 +2,47 @@
 //! the host: epoch shuffles, augmentation draws, per-step seeds. Being a pure
 //! function of (seed, stream), it makes a resumed run repeat an uninterrupted one.
 
+/// The random streams of a run. Each is a pure function of the run's seed
+/// and its own position, so a resumed run draws what an uninterrupted one
+/// did; the constants keep the streams apart (and keep the values of
+/// earlier versions).
+#[derive(Debug, Clone, Copy)]
+pub enum Stream {
+    /// Torch's generators during training step N (dropout, FMP regions, noise).
+    Step(u64),
+    /// Random choices made while loading the batches of step N (crops).
+    Load(u64),
+    /// The order of the training set in epoch N.
+    Shuffle(u64),
+    /// The evaluation after epoch N.
+    Eval(u64),
+    /// Pass N of a multi-pass test (FMP's R tests).
+    Tests(u64),
+    /// The fixed z of the GAN's sample grids.
+    Grid,
+    /// The GAN's Parzen estimate after epoch N.
+    Parzen(u64),
+}
+
+impl Stream {
+    fn key(self, seed: u64) -> (u64, u64) {
+        const FAR: u64 = 1 << 40;
+        match self {
+            Stream::Step(n) | Stream::Shuffle(n) => (seed, n),
+            Stream::Load(n) => (seed ^ 0x10ad, n),
+            Stream::Eval(n) => (seed, FAR + n),
+            Stream::Tests(n) => (seed ^ 0x7e57, n),
+            Stream::Grid => (seed, FAR),
+            Stream::Parzen(n) => (seed, 2 * FAR + n),
+        }
+    }
+}
+
+/// Seed torch's generators (CPU and CUDA) from `stream` of `seed`.
+pub fn seed_torch(seed: u64, stream: Stream) {
+    tch::manual_seed((Rng::stream(seed, stream).next_u64() >> 1) as i64);
+}
+
 /// SplitMix64: fast, good enough statistically, and trivially reproducible.
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -17,6 +58,12 @@ impl Rng {
         };
         rng.next_u64();
         rng
+    }
+
+    /// The named `stream` of a run with `seed`.
+    pub fn stream(seed: u64, stream: Stream) -> Self {
+        let (seed, n) = stream.key(seed);
+        Rng::new(seed, n)
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -435,7 +435,7 @@ fn a_short_run_on_fashion_mnist_learns_and_writes_its_results() {
             "epoch",
             "lr",
             "train_loss",
-            "train_top1_error",
+            "train_error",
             "val_top1_error",
             "val_top5_error",
             "zero_fraction",

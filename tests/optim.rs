@@ -2,7 +2,7 @@
 //! plus hand-written oracles, state round trips and gradient clipping.
 
 use paperlab::optim::{
-    clip_grad_norm, clip_grad_norm_total, params_of, Adam, Optimizer, Param, RmsProp, Sgd,
+    clip_grad_norm, clip_grad_norm_total, params_of, Adam, Hyper, Optimizer, Param, RmsProp, Sgd,
 };
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -103,7 +103,7 @@ fn race(
     lr_at: impl Fn(usize) -> f64,
 ) {
     for i in 0..steps {
-        ours.set_lr(lr_at(i));
+        ours.set(Hyper::Lr, lr_at(i)).unwrap();
         theirs.set_lr(lr_at(i));
         ours.zero_grad();
         net_a.loss(d).backward();
@@ -522,7 +522,7 @@ fn adam_beta1_change_matches_oracle() {
     let mut opt = Adam::new(q.param(), 0.05).with_weight_decay(0.01);
     for t in 1..=10 {
         if t > 5 {
-            opt.beta1 = 0.5;
+            opt.set(Hyper::Beta1, 0.5).unwrap();
         }
         opt.zero_grad();
         q.backward();

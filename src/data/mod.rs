@@ -6,9 +6,11 @@
 
 pub mod batches;
 mod cifar;
+pub mod examples;
 mod folder;
 mod idx;
 pub mod imagenet;
+pub mod parallel;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

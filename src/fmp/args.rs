@@ -5,6 +5,8 @@ use super::model::{NetConfig, Pool};
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::layers::fmp::{Fmp, Regions, Sequence, Share};
+use crate::optim::schedule::{ExpDecay, Scheduled};
+use crate::optim::{Hyper, OptimConfig, SgdConfig};
 use crate::runner::args::{Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::Args;
@@ -64,12 +66,12 @@ pub struct TrainFmpArgs {
     pub lr_decay: f64,
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub nesterov: bool,
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
     /// Random flips and small affine distortions of training images (colour datasets).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub augment: bool,
     /// After training, report the test error averaged over each of these numbers of passes.
     #[arg(long, value_delimiter = ',', default_value = "1")]
@@ -102,6 +104,12 @@ impl TrainFmpArgs {
             }
         }
         check_tests(&self.tests)?;
+        if self.lr <= 0.0 {
+            return Err(usage(format!(
+                "--lr {}: a learning rate must be positive",
+                self.lr
+            )));
+        }
         let dropout = match &self.dropout_schedule {
             Some(d) if d.len() as i64 != self.layers + 2 => {
                 return Err(usage(format!(
@@ -133,6 +141,29 @@ impl TrainFmpArgs {
             in_channels,
             classes,
         })
+    }
+}
+
+impl TrainFmpArgs {
+    /// SGD with --momentum, --nesterov and --weight-decay.
+    pub fn optim_config(&self) -> OptimConfig {
+        OptimConfig::Sgd(SgdConfig {
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            ..SgdConfig::new(self.lr)
+        })
+    }
+
+    /// The learning rate lr0 * exp(-k * epoch), the paper's schedule.
+    pub fn schedules(&self) -> Vec<Scheduled> {
+        vec![Scheduled::new(
+            Hyper::Lr,
+            ExpDecay {
+                base: self.lr,
+                rate: self.lr_decay,
+            },
+        )]
     }
 }
 

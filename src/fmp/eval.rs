@@ -6,23 +6,23 @@ use super::args::{check_tests, EvalFmpArgs, TrainFmpArgs};
 use super::model::net;
 use crate::data::{self, batches::pad_to, Dataset};
 use crate::error::Result;
-use crate::rng::Rng;
-use crate::runner::classify::{error_rate, softmax_sums, Prepare};
+use crate::figures;
+use crate::rng::Stream;
+use crate::runner::classify::{error_rate, softmax_sums, Net};
 use crate::runner::progress::Progress;
 use crate::runner::reopen::{reopen, Reopened};
 use crate::runner::run_dir::write_atomic;
+use crate::runner::summary::Summary;
+use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{nn::ModuleT, nn::VarStore, Device};
+use tch::{nn::VarStore, Device};
 
 /// Test error after averaging the softmax over R passes, for each R in
 /// `tests` (one sweep of max(tests) passes). Pass r is seeded from (seed, r).
-#[allow(clippy::too_many_arguments)]
 pub fn error_by_tests(
-    model: &dyn ModuleT,
-    prepare: Prepare,
+    net: &Net,
     ds: &Dataset,
     tests: &[i64],
-    batch_size: i64,
     device: Device,
     seed: u64,
     progress: &mut Progress,
@@ -33,12 +33,13 @@ pub fn error_by_tests(
     let mut errors = vec![];
     for r in 1..=passes {
         let probs = softmax_sums(
-            model,
-            prepare,
+            net.model,
+            net.prepare,
             ds,
-            batch_size,
+            net.batch_size,
             device,
-            Rng::new(seed ^ 0x7e57, r as u64),
+            Stream::Tests(r as u64),
+            seed,
         );
         let total = match sum.take() {
             None => probs,
@@ -77,12 +78,16 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
     run.checkpoint.load_vars("model.", &vs)?;
     let prepare = |x: &tch::Tensor, _train: bool| pad_to(x, size);
     let mut progress = Progress::new(args.common.quiet);
+    let trained = Net {
+        model: &model,
+        vs: &vs,
+        prepare: &prepare,
+        batch_size: args.batch_size,
+    };
     let errors = error_by_tests(
-        &model,
-        &prepare,
+        &trained,
         &test,
         &args.tests,
-        args.batch_size,
         run.device,
         args.common.seed,
         &mut progress,
@@ -92,6 +97,15 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
     for (r, e) in &errors {
         progress.line(&format!("test error, {r:>3} test(s): {:.2}%", 100.0 * e));
     }
-    eprintln!("wrote {}", out.display());
+    let by_tests: BTreeMap<String, f64> = errors.iter().map(|(r, e)| (r.to_string(), *e)).collect();
+    Summary::merge_into(
+        &run.dir,
+        "train-fmp",
+        figures! {
+            "eval_test_error_by_tests" => by_tests,
+            "eval_checkpoint" => run.checkpoint.path.display().to_string(),
+        },
+    )?;
+    eprintln!("wrote {} and summary.json", out.display());
     Ok(())
 }

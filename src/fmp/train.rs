@@ -1,5 +1,6 @@
-//! `paperlab train-fmp`: train the FMP network, then report the test error
-//! averaged over each requested number of passes.
+//! `paperlab train-fmp`: train the FMP network with the classifier steps on
+//! the shared engine, then report the test error averaged over each
+//! requested number of passes.
 
 use super::args::TrainFmpArgs;
 use super::eval::error_by_tests;
@@ -7,10 +8,11 @@ use super::model::net;
 use crate::augment::flip_affine;
 use crate::data::{self, batches::pad_to};
 use crate::error::{usage, Result};
-use crate::optim::{params_of, Sgd};
-use crate::runner::classify::{self, Trainer, HEADER};
+use crate::figures;
+use crate::optim::params_of;
+use crate::runner::classify::{Classifier, Net, TestSet, COLUMNS};
+use crate::runner::epochs::{self, header};
 use crate::runner::session::{self, Session};
-use serde_json::json;
 use std::collections::BTreeMap;
 use tch::{nn::VarStore, Tensor};
 
@@ -30,12 +32,11 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             args.layers, args.alpha, args.dataset
         )));
     }
-    let mut s = Session::open("train-fmp", &args, &HEADER)?;
+    let mut columns = COLUMNS.to_vec();
+    columns.push("test_error");
+    let mut s = Session::open("train-fmp", &args, &header(&columns))?;
     let vs = VarStore::new(s.device);
     let model = net(&vs.root(), &cfg);
-    let mut opt = Sgd::new(params_of(&vs), args.lr);
-    (opt.momentum, opt.nesterov, opt.weight_decay) =
-        (args.momentum, args.nesterov, args.weight_decay);
     let augment = args.augment;
     let prepare = move |x: &Tensor, train: bool| {
         let x = if train && augment {
@@ -45,17 +46,20 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
         };
         pad_to(&x, size)
     };
-    let lr = |epoch: i64| args.lr * (-args.lr_decay * epoch as f64).exp();
-    let mut trainer = Trainer {
-        model: &model,
-        vs: &vs,
-        opt: &mut opt,
-        prepare: &prepare,
-        lr: &lr,
+    let mut steps = Classifier {
+        net: Net {
+            model: &model,
+            vs: &vs,
+            prepare: &prepare,
+            batch_size: args.batch_size,
+        },
+        opt: args.optim_config().build(params_of(&vs)),
+        schedules: args.schedules(),
+        examples: &train,
         epochs: args.epochs,
-        batch_size: args.batch_size,
+        hooks: TestSet(&test),
     };
-    let outcome = classify::train(&mut s, &mut trainer, &train, &test)?;
+    let outcome = epochs::train(&mut s, &mut steps)?;
     if !outcome.finished {
         return s.stopped();
     }
@@ -63,16 +67,12 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
         "evaluating the last epoch's net with {:?} passes",
         args.tests
     ));
-    let errors = error_by_tests(
-        &model,
-        &prepare,
-        &test,
-        &args.tests,
-        args.batch_size,
-        s.device,
-        s.seed,
-        &mut s.progress,
-    );
+    // Pass 1 is computed on the way to any R, so test_error is always there.
+    let mut tests = args.tests.clone();
+    if !tests.contains(&1) {
+        tests.insert(0, 1);
+    }
+    let errors = error_by_tests(&steps.net, &test, &tests, s.device, s.seed, &mut s.progress);
     let by_tests: BTreeMap<String, f64> = errors.iter().map(|(r, e)| (r.to_string(), *e)).collect();
     for (r, e) in &errors {
         s.progress
@@ -83,15 +83,15 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
         .iter()
         .map(|t| t.numel() as i64)
         .sum();
-    s.write_summary(&json!({
-        "test_error": errors.iter().find(|(r, _)| *r == 1).map_or(outcome.test_error, |(_, e)| *e),
-        "test_error_by_tests": by_tests,
-        "best_epoch_test_error": s.position.best,
-        "params": params,
-        "epochs": args.epochs,
-        "input_size": size,
-        "train_images_per_sec": outcome.images_per_sec,
-    }))?;
+    s.write_summary(
+        Some(outcome.images_per_sec),
+        figures! {
+            "test_error" => errors.iter().find(|(r, _)| *r == 1).map(|(_, e)| *e),
+            "test_error_by_tests" => by_tests,
+            "params" => params,
+            "input_size" => size,
+        },
+    )?;
     eprintln!("results: {}", s.dir.path.display());
     Ok(())
 }

@@ -2,8 +2,12 @@
 //! authors' MNIST model (goodfeli/adversarial, mnist.yaml); the preset
 //! experiments/gan-mlp.toml spells them out.
 
+use super::mlp::MlpConfig;
+use super::nets::{GanConfig, Latent, ModelConfig};
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
+use crate::optim::schedule::{LinearRamp, PerStepDecay, Scheduled};
+use crate::optim::{Hyper, OptimConfig, SgdConfig};
 use crate::runner::args::{Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::{Args, ValueEnum};
@@ -200,21 +204,60 @@ impl TrainGanArgs {
             .unwrap_or_else(|| default_dataset(&self.common.data_dir))
     }
 
-    /// Learning rate of update `step` (0-based): lr / decay^step, floored.
-    pub fn lr_at(&self, step: i64) -> f64 {
-        (self.lr / self.lr_decay.powf(step as f64)).max(self.lr_min)
+    /// G and D's networks.
+    pub fn gan_config(&self) -> GanConfig {
+        let model = match self.model {
+            Model::Mlp => ModelConfig::Mlp(MlpConfig {
+                g_hidden: self.g_hidden,
+                d_units: self.d_units,
+                d_pieces: self.d_pieces,
+                g_init: self.g_init,
+                d_init: self.d_init,
+                d_input_include: self.d_input_include,
+                d_hidden_include: self.d_hidden_include,
+            }),
+        };
+        GanConfig {
+            latent: Latent {
+                noise: self.noise,
+                dim: self.noise_dim,
+            },
+            model,
+        }
     }
 
-    /// Momentum in epoch `epoch` (1-based), as pylearn2's MomentumAdjustor
-    /// (start 1, saturate S) sets it: m0 + (m1 - m0) * clamp((e - 1)/(S - 1), 0, 1).
-    pub fn momentum_at(&self, epoch: i64) -> f64 {
-        let span = (self.momentum_saturate - 1) as f64;
-        let t = if span > 0.0 {
-            ((epoch - 1) as f64 / span).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        self.momentum + (self.final_momentum - self.momentum) * t
+    /// G's and D's optimizer (each its own, with the same settings):
+    /// pylearn2's SGD with momentum, the same as PyTorch's at a constant lr.
+    pub fn optim_config(&self) -> OptimConfig {
+        OptimConfig::Sgd(SgdConfig {
+            momentum: self.momentum,
+            ..SgdConfig::new(self.lr)
+        })
+    }
+
+    /// The learning rate divided by --lr-decay after every update down to
+    /// --lr-min (pylearn2's ExponentialDecay); momentum from --momentum in
+    /// epoch 1 to --final-momentum at --momentum-saturate (its
+    /// MomentumAdjustor, start 1).
+    pub fn schedules(&self) -> Vec<Scheduled> {
+        vec![
+            Scheduled::new(
+                Hyper::Lr,
+                PerStepDecay {
+                    base: self.lr,
+                    divisor: self.lr_decay,
+                    floor: self.lr_min,
+                },
+            ),
+            Scheduled::new(
+                Hyper::Momentum,
+                LinearRamp {
+                    from: self.momentum,
+                    to: self.final_momentum,
+                    saturate: self.momentum_saturate,
+                },
+            ),
+        ]
     }
 }
 

@@ -2,29 +2,33 @@
 //! 1200 -> ReLU 1200 -> sigmoid, one output per pixel. D: maxout 240x5 ->
 //! maxout 240x5 -> one logit, with dropout on the input of every layer.
 
-use super::args::TrainGanArgs;
+use crate::layers::linear::uniform_linear as linear;
 use crate::layers::maxout::Maxout;
+use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
+
+/// The sizes, initialisation and dropout of the MLP pair.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MlpConfig {
+    /// Width of each of G's two ReLU layers.
+    pub g_hidden: i64,
+    /// Maxout units in each of D's two hidden layers, and pieces per unit.
+    pub d_units: i64,
+    pub d_pieces: i64,
+    /// G's and D's weights are uniform in [-init, init].
+    pub g_init: f64,
+    pub d_init: f64,
+    /// Probabilities of keeping D's input pixels and its later layers' inputs.
+    pub d_input_include: f64,
+    pub d_hidden_include: f64,
+}
 
 /// Dropout that keeps each value with probability `include` and scales the
 /// kept ones by 1/include (pylearn2's include_prob with its default scale),
 /// so nothing changes at evaluation time.
 pub fn dropout(x: &Tensor, include: f64, train: bool) -> Tensor {
     x.dropout(1.0 - include, train)
-}
-
-/// A linear layer with weights uniform in [-irange, irange] and zero biases.
-fn linear(p: nn::Path, inputs: i64, outputs: i64, irange: f64) -> nn::Linear {
-    let cfg = nn::LinearConfig {
-        ws_init: nn::Init::Uniform {
-            lo: -irange,
-            up: irange,
-        },
-        bs_init: Some(nn::Init::Const(0.0)),
-        bias: true,
-    };
-    nn::linear(p, inputs, outputs, cfg)
 }
 
 #[derive(Debug)]
@@ -54,15 +58,16 @@ impl ModuleT for Generator {
 /// leaves it zero (a G about to be loaded from a checkpoint).
 pub fn generator(
     p: &nn::Path,
-    a: &TrainGanArgs,
+    c: &MlpConfig,
+    noise_dim: i64,
     shape: [i64; 3],
     marginals: Option<&Tensor>,
 ) -> impl ModuleT {
     let pixels = shape.iter().product();
     let g = Generator {
-        h0: linear(p / "h0", a.noise_dim, a.g_hidden, a.g_init),
-        h1: linear(p / "h1", a.g_hidden, a.g_hidden, a.g_init),
-        y: linear(p / "y", a.g_hidden, pixels, a.g_init),
+        h0: linear(p / "h0", noise_dim, c.g_hidden, c.g_init),
+        h1: linear(p / "h1", c.g_hidden, c.g_hidden, c.g_init),
+        y: linear(p / "y", c.g_hidden, pixels, c.g_init),
         shape,
     };
     if let (Some(m), Some(bias)) = (marginals, &g.y.bs) {
@@ -92,14 +97,14 @@ impl ModuleT for Discriminator {
 
 /// D under `p` (h0, h1, y) for images of `shape`: returns one logit per image
 /// (D(x) is its sigmoid; the losses use the logit for stability).
-pub fn discriminator(p: &nn::Path, a: &TrainGanArgs, shape: [i64; 3]) -> impl ModuleT {
+pub fn discriminator(p: &nn::Path, c: &MlpConfig, shape: [i64; 3]) -> impl ModuleT {
     let pixels = shape.iter().product();
-    let units = a.d_units;
+    let units = c.d_units;
     Discriminator {
-        h0: Maxout::new(p / "h0", pixels, units, a.d_pieces, a.d_init),
-        h1: Maxout::new(p / "h1", units, units, a.d_pieces, a.d_init),
-        y: linear(p / "y", units, 1, a.d_init),
-        input_include: a.d_input_include,
-        hidden_include: a.d_hidden_include,
+        h0: Maxout::new(p / "h0", pixels, units, c.d_pieces, c.d_init),
+        h1: Maxout::new(p / "h1", units, units, c.d_pieces, c.d_init),
+        y: linear(p / "y", units, 1, c.d_init),
+        input_include: c.d_input_include,
+        hidden_include: c.d_hidden_include,
     }
 }

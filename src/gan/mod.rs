@@ -8,4 +8,5 @@ pub mod mlp;
 pub mod nets;
 pub mod parzen;
 pub mod samples;
+pub mod steps;
 pub mod train;

@@ -14,10 +14,11 @@ use super::nets::{self, trained_generator};
 use super::samples::write_npy;
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
+use crate::figures;
 use crate::runner::progress::Progress;
 use crate::runner::reopen::{reopen, Reopened};
 use crate::runner::run_dir::write_atomic;
-use serde_json::{json, Map, Value};
+use crate::runner::summary::Summary;
 use std::f64::consts::PI;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -141,8 +142,8 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
     let g = trained_generator(&run, test.image_shape())?;
     let mut progress = Progress::new(a.common.quiet);
 
-    tch::manual_seed(a.common.seed as i64);
-    let centres = nets::sample(g.as_ref(), gan, a.samples, device).flatten(1, -1);
+    let centres =
+        nets::sample(g.as_ref(), &gan.gan_config().latent, a.samples, device).flatten(1, -1);
     write_npy(&run.dir.file("samples.npy"), &centres)?;
 
     let candidates = a.sigma.map_or(a.sigmas.0.clone(), |s| vec![s]);
@@ -170,25 +171,19 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
         a.samples
     ));
 
-    let mut fields: Map<String, Value> = if run.dir.file("summary.json").exists() {
-        run.dir.read_json("summary.json")?
-    } else {
-        Map::new()
-    };
-    let entries = [
-        ("parzen_ll", json!(mean)),
-        ("parzen_se", json!(se)),
-        ("sigma", json!(sigma)),
-        ("parzen_samples", json!(a.samples)),
-        ("parzen_test_images", json!(test.len())),
-        (
-            "parzen_checkpoint",
-            json!(run.checkpoint.path.display().to_string()),
-        ),
-        ("parzen_seconds", json!(seconds)),
-    ];
-    fields.extend(entries.map(|(k, v)| (k.to_string(), v)));
-    run.dir.write_json("summary.json", &fields)?;
+    Summary::merge_into(
+        &run.dir,
+        "train-gan",
+        figures! {
+            "parzen_ll" => mean,
+            "parzen_se" => se,
+            "sigma" => sigma,
+            "parzen_samples" => a.samples,
+            "parzen_test_images" => test.len(),
+            "parzen_checkpoint" => run.checkpoint.path.display().to_string(),
+            "parzen_seconds" => seconds,
+        },
+    )?;
     println!("Parzen log-likelihood: {mean:.1} +- {se:.1} (sigma {sigma:.4})");
     Ok(())
 }

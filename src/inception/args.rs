@@ -8,6 +8,8 @@ use super::data::DataSpec;
 use super::eval::Settings;
 use super::net::{Arch, Config, MIN_SIZE};
 use crate::error::{usage, Result};
+use crate::optim::schedule::{Scheduled, StepDecay};
+use crate::optim::{Hyper, OptimConfig, RmsPropConfig};
 use crate::runner::args::Common;
 use crate::runner::session::RunConfig;
 use clap::Args;
@@ -51,7 +53,7 @@ pub struct TrainInceptionArgs {
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     /// Only evaluate the --init-from weights (no training).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub eval_only: bool,
     #[arg(long, default_value_t = 100)]
     pub epochs: i64,
@@ -286,14 +288,29 @@ impl TrainInceptionArgs {
         })
     }
 
-    /// Learning rate of a 1-based epoch: scaled to the batch size, decayed
-    /// in steps.
-    pub fn lr_at(&self, epoch: i64) -> f64 {
-        let scaled = self.lr * self.batch_size as f64 / self.lr_batch as f64;
-        scaled
-            * self
-                .lr_decay
-                .powi(((epoch - 1) / self.lr_decay_epochs) as i32)
+    /// TensorFlow's RMSProp (eps inside the root, the learning rate inside
+    /// the momentum buffer), as the paper trained.
+    pub fn optim_config(&self) -> OptimConfig {
+        OptimConfig::RmsProp(RmsPropConfig {
+            alpha: self.rmsprop_decay,
+            eps: self.rmsprop_eps,
+            momentum: self.momentum,
+            tf_style: true,
+            ..RmsPropConfig::new(self.lr)
+        })
+    }
+
+    /// The learning rate, scaled linearly to the batch size and multiplied
+    /// by --lr-decay every --lr-decay-epochs epochs.
+    pub fn schedules(&self) -> Vec<Scheduled> {
+        vec![Scheduled::new(
+            Hyper::Lr,
+            StepDecay {
+                base: self.lr * self.batch_size as f64 / self.lr_batch as f64,
+                factor: self.lr_decay,
+                every: self.lr_decay_epochs,
+            },
+        )]
     }
 
     pub fn eval_settings(&self, crops: i64, device: Device) -> Settings {

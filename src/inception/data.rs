@@ -3,11 +3,12 @@
 
 use super::crops::{random_resized, resize};
 use crate::data::batches::Batch;
-use crate::data::imagenet::{map_parallel, LazyFolder};
+use crate::data::examples::Examples;
+use crate::data::imagenet::LazyFolder;
+use crate::data::parallel::map_parallel;
 use crate::data::{self, DatasetName};
 use crate::error::{data as data_error, Result};
 use crate::rng::Rng;
-use crate::runner::classify::Examples;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::path::{Path, PathBuf};

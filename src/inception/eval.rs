@@ -5,7 +5,7 @@ use super::crops::{self, to_rgb_float, Crop, Cropper};
 use super::data::Val;
 use super::net::Net;
 use crate::data::batches::batch;
-use crate::data::imagenet::map_parallel;
+use crate::data::parallel::map_parallel;
 use crate::error::{run, Result};
 use crate::runner::progress::Progress;
 use crate::runner::run_dir::tmp_path;

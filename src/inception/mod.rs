@@ -9,7 +9,6 @@ pub mod args;
 pub mod blocks;
 pub mod crops;
 pub mod data;
-pub mod ema;
 pub mod eval;
 pub mod net;
 pub mod resnet_v1;

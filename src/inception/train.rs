@@ -10,37 +10,30 @@
 use super::args::TrainInceptionArgs;
 use super::crops::{resize, to_rgb_float};
 use super::data::{self, Request, Val};
-use super::ema::Ema;
 use super::eval::{self, predict, top_errors};
 use super::net::{build, parameters, Net};
 use super::{summary, weights};
 use crate::error::{usage, Result};
-use crate::optim::{clip_grad_norm, params_of, Param, RmsProp};
+use crate::figures;
+use crate::optim::{clip_grad_norm, params_of, Param};
 use crate::runner::checkpoint::Loaded;
-use crate::runner::classify::{self, Evaluation, Hooks, Trainer};
+use crate::runner::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
 use crate::runner::device;
+use crate::runner::ema::Ema;
+use crate::runner::epochs::{self, header};
 use crate::runner::session::{self, Session};
-use serde_json::json;
+use crate::runner::summary::{Goal, Selection};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 
-/// metrics.csv columns.
-pub const HEADER: [&str; 9] = [
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_top1_error",
-    "val_top1_error",
-    "val_top5_error",
-    "zero_fraction",
-    "seconds",
-    "images_per_sec",
-];
+/// metrics.csv columns after the classifier's (whose train_error is the
+/// training top-1 error).
+const EVAL_COLUMNS: [&str; 3] = ["val_top1_error", "val_top5_error", "zero_fraction"];
 
 /// What train-inception adds to the shared loop.
 struct InceptionHooks<'a> {
     net: &'a Net,
-    ema: Option<&'a Ema>,
+    ema: Option<&'a Ema<Net>>,
     val: &'a Val,
     args: &'a TrainInceptionArgs,
     /// Exactly-zero activations entering the final pool, and all of them,
@@ -123,8 +116,17 @@ impl Hooks for InceptionHooks<'_> {
         Ok(())
     }
 
-    fn evaluate(&mut self, _t: &Trainer, s: &mut Session, _epoch: i64) -> Result<Evaluation> {
-        let net = self.ema.map_or(self.net, |e| &e.net);
+    fn selection(&self) -> Selection {
+        Selection::new("val_top1_error", Goal::Lower)
+    }
+
+    fn evaluate(
+        &mut self,
+        _net: &classify::Net,
+        s: &mut Session,
+        _epoch: i64,
+    ) -> Result<Evaluation> {
+        let net = self.ema.map_or(self.net, |e| e.model());
         let settings = self.args.eval_settings(1, s.device);
         let probs = predict(net, self.val, &settings, &mut s.progress)?;
         let (top1, top5) = top_errors(&probs, &eval::labels(self.val));
@@ -134,7 +136,7 @@ impl Hooks for InceptionHooks<'_> {
         let zero = self.zeros.int64_value(&[]) as f64 / seen as f64;
         self.reset_zeros(s.device);
         Ok(Evaluation {
-            error: top1,
+            selection: top1,
             columns: vec![top1, top5, zero],
             line: format!(
                 "val top-1 {:.2}%  top-5 {:.2}%  zeros {zero:.3}",
@@ -169,11 +171,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
     }
     // Build and load --init-from before the run directory exists, so a
     // wrong file creates nothing (the session re-seeds the same way).
-    let device = device::parse(&args.common.device)?;
-    if let Some(n) = args.common.threads {
-        tch::set_num_threads(n);
-    }
-    tch::manual_seed(args.common.seed as i64);
+    let device = device::setup(&args.common.device, args.common.threads, args.common.seed)?;
     let vs = VarStore::new(device);
     let cfg = args.net_config(classes);
     let net = build(&vs.root(), &cfg);
@@ -201,19 +199,17 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             }
         ));
     }
-    let mut s = Session::open("train-inception", &args, &HEADER)?;
+    let mut columns = COLUMNS.to_vec();
+    columns.extend(EVAL_COLUMNS);
+    let mut s = Session::open("train-inception", &args, &header(&columns))?;
     if let Some(line) = loaded_line {
         s.progress.line(&line);
     }
     let ema = (args.ema_decay > 0.0 && !args.eval_only)
-        .then(|| Ema::new(&vs, &cfg, args.ema_decay, s.device));
+        .then(|| Ema::new(&vs, args.ema_decay, |p| build(p, &cfg)))
+        .transpose()?;
     let mut outcome = None;
     if let Some(train) = &splits.train {
-        let mut opt = RmsProp::new(params_of(&vs), args.lr_at(1))
-            .with_alpha(args.rmsprop_decay)
-            .with_eps(args.rmsprop_eps)
-            .with_momentum(args.momentum)
-            .with_tf_style(true);
         let size = args.image_size;
         let prepare = move |x: &Tensor, train: bool| {
             let x = to_rgb_float(x);
@@ -221,17 +217,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             let x = if train { random_flip(&x) } else { x };
             x * 2.0 - 1.0
         };
-        let lr = |epoch: i64| args.lr_at(epoch);
-        let mut trainer = Trainer {
-            model: &net,
-            vs: &vs,
-            opt: &mut opt,
-            prepare: &prepare,
-            lr: &lr,
-            epochs: args.epochs,
-            batch_size: args.batch_size,
-        };
-        let mut hooks = InceptionHooks {
+        let hooks = InceptionHooks {
             net: &net,
             ema: ema.as_ref(),
             val: &splits.val,
@@ -239,7 +225,20 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             zeros: Tensor::zeros([], (Kind::Int64, s.device)),
             seen: Tensor::zeros([], (Kind::Int64, s.device)),
         };
-        let done = classify::train_with(&mut s, &mut trainer, train.examples(), &mut hooks)?;
+        let mut steps = Classifier {
+            net: classify::Net {
+                model: &net,
+                vs: &vs,
+                prepare: &prepare,
+                batch_size: args.batch_size,
+            },
+            opt: args.optim_config().build(params_of(&vs)),
+            schedules: args.schedules(),
+            examples: train.examples(),
+            epochs: args.epochs,
+            hooks,
+        };
+        let done = epochs::train(&mut s, &mut steps)?;
         if !done.finished {
             return s.stopped();
         }
@@ -247,7 +246,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
     }
     // The final evaluation, with the moving average when there is one.
     let (eval_net, eval_vs) = match &ema {
-        Some(e) => (&e.net, &e.vs),
+        Some(e) => (e.model(), e.vs()),
         None => (&net, &vs),
     };
     let settings = args.eval_settings(args.crops, s.device);
@@ -274,23 +273,23 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
         100.0 * top1,
         100.0 * top5
     ));
-    s.write_summary(&json!({
-        "model": args.model.name(),
-        "params": parameters(&vs),
-        "top1_error": top1,
-        "top5_error": top5,
-        "crops": args.crops,
-        "crop_pct": settings.crop_pct,
-        "image_size": args.image_size,
-        "width": args.width,
-        "classes": classes,
-        "val_images": splits.val.len(),
-        "epochs": if args.eval_only { 0 } else { args.epochs },
-        "ema": ema.is_some(),
-        "best_epoch_val_top1_error": outcome.as_ref().map(|_| s.position.best),
-        "train_images_per_sec": outcome.as_ref().map(|o| o.images_per_sec),
-        "init_from": args.init_from.as_ref().map(|p| p.display().to_string()),
-    }))?;
+    s.write_summary(
+        outcome.as_ref().map(|o| o.images_per_sec),
+        figures! {
+            "model" => args.model.name(),
+            "params" => parameters(&vs),
+            "top1_error" => top1,
+            "top5_error" => top5,
+            "crops" => args.crops,
+            "crop_pct" => settings.crop_pct,
+            "image_size" => args.image_size,
+            "width" => args.width,
+            "classes" => classes,
+            "val_images" => splits.val.len(),
+            "ema" => ema.is_some(),
+            "init_from" => args.init_from.as_ref().map(|p| p.display().to_string()),
+        },
+    )?;
     eprintln!("results: {}", s.dir.path.display());
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! Maxout layer (unit j is the max of outputs j*pieces .. (j+1)*pieces - 1), so
 //! weights map one to one onto the authors' models.
 
+use super::linear::uniform_linear;
 use tch::nn::{self, Module};
 use tch::Tensor;
 
@@ -30,16 +31,8 @@ impl Maxout {
     /// `inputs` -> `units` maxout units of `pieces` pieces; weights uniform in
     /// [-irange, irange] and zero biases, as pylearn2's `irange` initialises them.
     pub fn new(p: nn::Path, inputs: i64, units: i64, pieces: i64, irange: f64) -> Maxout {
-        let cfg = nn::LinearConfig {
-            ws_init: nn::Init::Uniform {
-                lo: -irange,
-                up: irange,
-            },
-            bs_init: Some(nn::Init::Const(0.0)),
-            bias: true,
-        };
         Maxout {
-            linear: nn::linear(p, inputs, units * pieces, cfg),
+            linear: uniform_linear(p, inputs, units * pieces, irange),
             pieces,
         }
     }

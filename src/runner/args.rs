@@ -13,7 +13,7 @@ pub struct Common {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// CPU threads for libtorch (default: libtorch's choice).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
     /// Where datasets live (see data/README.md).
     #[arg(long, default_value = "data")]
@@ -24,9 +24,13 @@ pub struct Common {
     /// Run name (default: the preset's file name, else "default").
     #[arg(long)]
     pub name: Option<String>,
-    /// A TOML preset from experiments/; flags given on the command line override it.
+    /// A TOML preset from experiments/ (keys are flag names): it replaces the defaults, flags given on the command line replace it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Print the resolved configuration (defaults, preset, command line) as JSON and exit; creates nothing, reads no data.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
     /// Stop after this many optimizer steps (a checkpoint is written; --resume continues).
     #[arg(long)]
     pub max_steps: Option<u64>,
@@ -71,7 +75,7 @@ pub struct EvalCommon {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// CPU threads for libtorch.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
     /// Overrides the run's --data-dir.
     #[arg(long)]

@@ -20,14 +20,20 @@ pub struct Position {
     pub batch: i64,
     /// Rows in metrics.csv that belong to this checkpoint.
     pub rows: i64,
-    /// Best value of the selection metric so far (lower is better).
+    /// Best value of the selection metric so far (NaN: none yet).
     pub best: f64,
+    /// The epoch that reached it (0: none yet).
+    pub best_epoch: i64,
 }
+
+/// The layout of checkpoints written by the shared training engine; files
+/// without it (written before) cannot be resumed, only evaluated.
+const FORMAT: i64 = 2;
 
 impl Position {
     pub fn start() -> Position {
         Position {
-            best: f64::INFINITY,
+            best: f64::NAN,
             ..Default::default()
         }
     }
@@ -54,6 +60,8 @@ impl Checkpoint {
             ("step", position.step),
             ("batch", position.batch),
             ("rows", position.rows),
+            ("best_epoch", position.best_epoch),
+            ("format", FORMAT),
         ];
         for (name, v) in ints {
             self.tensors
@@ -186,11 +194,19 @@ impl Loaded {
             })
         };
         let int = |name: &str| get(name).map(|t| t.int64_value(&[]));
+        get("step")?;
+        if self.tensors.get("train.format").map(|t| t.int64_value(&[])) != Some(FORMAT) {
+            return Err(data(format!(
+                "{} was written by an earlier paperlab, before the shared training engine: its training position cannot be resumed (its weights can still be evaluated); start a new run",
+                self.path.display()
+            )));
+        }
         Ok(Position {
             epoch: int("epoch")?,
             step: int("step")?,
             batch: int("batch")?,
             rows: int("rows")?,
+            best_epoch: int("best_epoch")?,
             best: get("best")?.to_kind(Kind::Double).double_value(&[]),
         })
     }

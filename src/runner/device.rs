@@ -28,6 +28,18 @@ pub fn parse(spec: &str) -> Result<Device> {
     }
 }
 
+/// Everything a command sets up before building a network: the device of
+/// --device, libtorch's CPU threads (--threads, validated by the CLI) and
+/// torch's generators seeded from --seed (for the initial weights).
+pub fn setup(spec: &str, threads: Option<i32>, seed: u64) -> Result<Device> {
+    let device = parse(spec)?;
+    if let Some(n) = threads {
+        tch::set_num_threads(n);
+    }
+    tch::manual_seed(seed as i64);
+    Ok(device)
+}
+
 /// A short name for config.json and logs.
 pub fn name(device: Device) -> String {
     match device {

@@ -1,10 +1,13 @@
 //! The runner every subcommand shares: options, presets, run directories,
-//! metrics, checkpoints, progress and Ctrl-C handling.
+//! metrics, checkpoints, summaries, progress, Ctrl-C handling, and the
+//! training engine ([`epochs`]) with its classifier steps ([`classify`]).
 
 pub mod args;
 pub mod checkpoint;
 pub mod classify;
 pub mod device;
+pub mod ema;
+pub mod epochs;
 pub mod interrupt;
 pub mod metrics;
 pub mod preset;
@@ -12,3 +15,5 @@ pub mod progress;
 pub mod reopen;
 pub mod run_dir;
 pub mod session;
+pub mod summary;
+pub mod sums;

@@ -1,84 +1,71 @@
-//! TOML presets (--config FILE). A preset's keys are the subcommand's long
-//! flag names; its values become flags placed before the user's own, so a flag
-//! given on the command line overrides the preset (clap's args_override_self).
+//! TOML presets (--config FILE), layered between the defaults and the command
+//! line. A preset's keys are the subcommand's long flag names; a key becomes a
+//! flag only when the command line did not set that flag itself, so a list on
+//! the command line replaces the preset's list (rather than appending to it)
+//! and `--augment=false` turns a preset's `augment = true` off.
 
 use crate::error::{usage, Result};
-use clap::Command;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::ffi::OsString;
 use std::path::Path;
 
-/// Expand `--config FILE` in `argv` (program, subcommand, flags...) into flags.
-pub fn expand(argv: Vec<OsString>, cli: &Command) -> Result<Vec<OsString>> {
-    let Some(file) = config_path(&argv) else {
-        return Ok(argv);
-    };
-    let Some(sub) = argv
-        .get(1)
-        .and_then(|s| s.to_str())
-        .and_then(|s| cli.find_subcommand(s))
-    else {
-        return Ok(argv);
-    };
-    let flags = preset_flags(Path::new(&file), sub)?;
+/// `argv` (program, subcommand, flags...) with the flags of the preset `file`
+/// that the command line left unset added. `given` is what clap made of
+/// `argv` alone, for `sub`.
+pub fn layer(
+    argv: &[OsString],
+    file: &Path,
+    sub: &Command,
+    given: &ArgMatches,
+) -> Result<Vec<OsString>> {
     let mut out = argv[..2].to_vec();
-    out.extend(flags);
-    out.extend(argv[2..].iter().cloned());
+    for (arg, value) in read(file, sub)? {
+        if given.value_source(arg.get_id().as_str()) != Some(ValueSource::CommandLine) {
+            out.extend(flag(arg, &value));
+        }
+    }
+    out.extend_from_slice(&argv[2..]);
     Ok(out)
 }
 
-fn config_path(argv: &[OsString]) -> Option<String> {
-    let args: Vec<&str> = argv.iter().filter_map(|a| a.to_str()).collect();
-    for (i, a) in args.iter().enumerate() {
-        if let Some(v) = a.strip_prefix("--config=") {
-            return Some(v.to_string());
-        }
-        if *a == "--config" {
-            return args.get(i + 1).map(|s| s.to_string());
-        }
-    }
-    None
-}
-
-/// Read a preset and turn it into `--key value` flags for `sub`.
-fn preset_flags(path: &Path, sub: &Command) -> Result<Vec<OsString>> {
+/// The preset's keys, each with the flag of `sub` it names.
+fn read<'a>(path: &Path, sub: &'a Command) -> Result<Vec<(&'a Arg, toml::Value)>> {
     let where_ = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("--config {where_}: cannot read it: {e}")))?;
     let table: toml::Table = text
         .parse()
         .map_err(|e| usage(format!("--config {where_}: not valid TOML: {e}")))?;
-    let known: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
-    let mut flags = Vec::new();
-    for (key, value) in table {
-        if !known.contains(&key.as_str()) || key == "config" {
-            return Err(usage(format!(
+    let known = || {
+        sub.get_arguments()
+            .filter(|a| a.get_long() != Some("config"))
+    };
+    table
+        .into_iter()
+        .map(|(key, value)| match known().find(|a| a.get_long() == Some(&key)) {
+            Some(arg) => Ok((arg, value)),
+            None => Err(usage(format!(
                 "--config {where_}: unknown key {key:?} for `paperlab {}`; keys are its flag names: {}",
                 sub.get_name(),
-                known.join(", ")
-            )));
+                known().filter_map(Arg::get_long).collect::<Vec<_>>().join(", ")
+            ))),
+        })
+        .collect()
+}
+
+/// The command-line form of `key = value`: `--key=value` (lists joined by
+/// commas), or for a plain switch such as --quiet, `--key` when true.
+fn flag(arg: &Arg, value: &toml::Value) -> Option<OsString> {
+    let long = arg.get_long()?;
+    let text = match value {
+        toml::Value::Boolean(on) if matches!(arg.get_action(), ArgAction::SetTrue) => {
+            return on.then(|| format!("--{long}").into())
         }
-        let flag = OsString::from(format!("--{key}"));
-        match value {
-            toml::Value::Boolean(true) => flags.push(flag),
-            toml::Value::Boolean(false) => {}
-            toml::Value::Array(items) => {
-                flags.push(flag);
-                flags.push(
-                    items
-                        .iter()
-                        .map(scalar)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                        .into(),
-                );
-            }
-            other => {
-                flags.push(flag);
-                flags.push(scalar(&other).into());
-            }
-        }
-    }
-    Ok(flags)
+        toml::Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(","),
+        other => scalar(other),
+    };
+    Some(format!("--{long}={text}").into())
 }
 
 fn scalar(v: &toml::Value) -> String {

@@ -46,10 +46,7 @@ pub fn reopen<C: RunConfig>(
             )));
         }
     }
-    let device = device::parse(&args.device)?;
-    if let Some(n) = args.threads {
-        tch::set_num_threads(n);
-    }
+    let device = device::setup(&args.device, args.threads, args.seed)?;
     let path = match args.checkpoint.as_str() {
         "best" => dir.best_checkpoint(),
         "last" => dir.last_checkpoint(),

@@ -27,11 +27,11 @@ impl RunDir {
         let path = out.join(command).join(name);
         let dir = RunDir { path: path.clone() };
         if resume {
-            if !dir.last_checkpoint().exists() {
+            if !dir.file("config.json").is_file() {
                 return Err(usage(format!(
-                    "--resume: {} has no checkpoint to resume from (expected {}); start it without --resume",
+                    "--resume: {} holds no run to continue (expected {}); start it without --resume, or with --force to replace the directory",
                     path.display(),
-                    dir.last_checkpoint().display()
+                    dir.file("config.json").display()
                 )));
             }
             return Ok(dir);

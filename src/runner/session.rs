@@ -7,9 +7,9 @@ use super::checkpoint::{Checkpoint, Loaded, Position};
 use super::metrics::Metrics;
 use super::progress::Progress;
 use super::run_dir::RunDir;
+use super::summary::{Figures, Selection, Summary};
 use super::{device, interrupt};
 use crate::error::{interrupted, Result};
-use crate::rng::Rng;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tch::Device;
 
@@ -38,6 +38,9 @@ pub struct Session {
     pub position: Position,
     pub metrics: Metrics,
     pub progress: Progress,
+    /// How best.safetensors is chosen (set by the engine from the trainer).
+    pub selection: Option<Selection>,
+    command: String,
     resumed: Option<Loaded>,
 }
 
@@ -65,15 +68,20 @@ impl Session {
     /// metrics.csv back to that checkpoint.
     pub fn open<C: RunConfig>(command: &str, config: &C, header: &[&str]) -> Result<Session> {
         let c = config.common();
-        let device = device::parse(&c.device)?;
-        if let Some(n) = c.threads {
-            tch::set_num_threads(n);
-        }
+        let device = device::setup(&c.device, c.threads, c.seed)?;
         let dir = RunDir::open(&c.out, command, &c.run_name(), c.resume, c.force)?;
-        let (resumed, position) = if c.resume {
+        let mut progress = Progress::new(c.quiet);
+        let (resumed, position) = if c.resume && dir.last_checkpoint().exists() {
             let loaded = Loaded::open(&dir.last_checkpoint())?;
             let position = loaded.position()?;
             (Some(loaded), position)
+        } else if c.resume {
+            // Killed before its first checkpoint: nothing to continue from.
+            progress.line(&format!(
+                "{} has no checkpoint yet: starting it from the beginning with its config.json",
+                dir.path.display()
+            ));
+            (None, Position::start())
         } else {
             let saved = SavedConfig {
                 command: command.into(),
@@ -86,9 +94,8 @@ impl Session {
             dir.write_json("config.json", &saved)?;
             (None, Position::start())
         };
-        let keep = resumed.as_ref().map(|_| position.rows as usize);
+        let keep = c.resume.then_some(position.rows as usize);
         let metrics = Metrics::open(&dir.file("metrics.csv"), header, keep)?;
-        tch::manual_seed(c.seed as i64);
         interrupt::install();
         Ok(Session {
             dir,
@@ -97,7 +104,9 @@ impl Session {
             max_steps: c.max_steps,
             position,
             metrics,
-            progress: Progress::new(c.quiet),
+            progress,
+            selection: None,
+            command: command.into(),
             resumed,
         })
     }
@@ -105,12 +114,6 @@ impl Session {
     /// The checkpoint this run resumes from, if any.
     pub fn resumed(&self) -> Option<&Loaded> {
         self.resumed.as_ref()
-    }
-
-    /// Seed torch's generators from (seed, step), so dropout and FMP draws
-    /// depend only on the step: a resumed run repeats an uninterrupted one.
-    pub fn seed_step(&self) {
-        tch::manual_seed((Rng::new(self.seed, self.position.step as u64).next_u64() >> 1) as i64);
     }
 
     /// Ctrl-C was pressed or --max-steps is reached.
@@ -165,7 +168,22 @@ impl Session {
         ))
     }
 
-    pub fn write_summary(&self, summary: &impl Serialize) -> Result<()> {
-        self.dir.write_json("summary.json", summary)
+    /// Write summary.json: the run's position and selection, the training
+    /// throughput (None when nothing was trained) and the paper's `figures`.
+    pub fn write_summary(&self, images_per_sec: Option<f64>, figures: Figures) -> Result<()> {
+        let chosen = self.selection.is_some() && self.position.best_epoch > 0;
+        let summary = Summary {
+            command: self.command.clone(),
+            selection: self.selection.clone(),
+            best: chosen
+                .then_some(self.position.best)
+                .filter(|b| b.is_finite()),
+            best_epoch: chosen.then_some(self.position.best_epoch),
+            epochs: self.position.epoch,
+            steps: self.position.step,
+            train_images_per_sec: images_per_sec,
+            figures,
+        };
+        self.dir.write_json("summary.json", &summary)
     }
 }

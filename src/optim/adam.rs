@@ -1,0 +1,136 @@
+//! Adam as `torch.optim.Adam`.
+
+use super::slots::{grad_of, Slots};
+use super::{no_such, Hyper, Optimizer, Param};
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Adam with the semantics of `torch.optim.Adam` (amsgrad off): L2 weight
+/// decay added to the gradient, `m = beta1*m + (1-beta1)*g`,
+/// `v = beta2*v + (1-beta2)*g²`,
+/// `p -= lr/(1-beta1^t) * m / (sqrt(v)/sqrt(1-beta2^t) + eps)`, where t counts
+/// this parameter's updates. The betas are read at each step (so beta1 can be
+/// changed mid-run with [`Optimizer::set`], as the weight-normalisation
+/// paper does).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl AdamConfig {
+    /// PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
+    pub fn new(lr: f64) -> AdamConfig {
+        AdamConfig {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+pub struct Adam {
+    cfg: AdamConfig,
+    slots: Slots,
+}
+
+impl Adam {
+    /// PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
+    pub fn new(params: Vec<Param>, lr: f64) -> Adam {
+        Adam::from_config(params, AdamConfig::new(lr))
+    }
+
+    pub fn from_config(params: Vec<Param>, cfg: AdamConfig) -> Adam {
+        Adam {
+            cfg,
+            slots: Slots::new(params),
+        }
+    }
+
+    pub fn with_betas(mut self, beta1: f64, beta2: f64) -> Adam {
+        (self.cfg.beta1, self.cfg.beta2) = (beta1, beta2);
+        self
+    }
+
+    pub fn with_eps(mut self, eps: f64) -> Adam {
+        self.cfg.eps = eps;
+        self
+    }
+
+    pub fn with_weight_decay(mut self, weight_decay: f64) -> Adam {
+        self.cfg.weight_decay = weight_decay;
+        self
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self) {
+        let AdamConfig {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay: wd,
+        } = self.cfg;
+        tch::no_grad(|| {
+            for (p, st) in self.slots.iter_mut() {
+                let Some(g) = grad_of(p, wd) else { continue };
+                st.n += 1;
+                let mut m = st.buf_or("exp_avg", p, Tensor::zeros_like);
+                let mut v = st.buf_or("exp_avg_sq", p, Tensor::zeros_like);
+                let _ = m.lerp_(&g, 1.0 - beta1);
+                let _ = v.g_mul_scalar_(beta2);
+                let _ = v.addcmul_(&(&g * (1.0 - beta2)), &g);
+                let t = st.n as f64;
+                let bias_correction1 = 1.0 - beta1.powf(t);
+                let bias_correction2 = 1.0 - beta2.powf(t);
+                let step_size = lr / bias_correction1;
+                let mut denom = v.sqrt() / bias_correction2.sqrt();
+                let _ = denom.g_add_scalar_(eps);
+                let _ = p.addcdiv_(&(&m * -step_size), &denom);
+            }
+        });
+        self.slots.steps += 1;
+    }
+
+    fn get(&self, h: Hyper) -> Option<f64> {
+        Some(match h {
+            Hyper::Lr => self.cfg.lr,
+            Hyper::Beta1 => self.cfg.beta1,
+            Hyper::Beta2 => self.cfg.beta2,
+            Hyper::Momentum => return None,
+        })
+    }
+
+    fn set(&mut self, h: Hyper, value: f64) -> Result<()> {
+        match h {
+            Hyper::Lr => self.cfg.lr = value,
+            Hyper::Beta1 => self.cfg.beta1 = value,
+            Hyper::Beta2 => self.cfg.beta2 = value,
+            Hyper::Momentum => return Err(no_such("Adam", h)),
+        }
+        Ok(())
+    }
+
+    fn slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        self.slots.load_state(
+            state,
+            &["exp_avg", "exp_avg_sq"],
+            &["exp_avg", "exp_avg_sq"],
+        )
+    }
+}

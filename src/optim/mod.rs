@@ -1,0 +1,167 @@
+//! Optimizers whose state can be checkpointed and restored by name.
+//!
+//! tch's optimizers wrap libtorch's C++ ones and cannot save their state, so a
+//! resumed run could not repeat an uninterrupted one. These small optimizers
+//! follow PyTorch's `torch.optim` update rules (SGD, RMSprop, Adam) on plain
+//! tensors; every update is a handful of in-place tensor ops under
+//! [`tch::no_grad`], with no host reads, so they run on CUDA as on CPU.
+//!
+//! State is exposed as named tensors ([`Optimizer::state`]):
+//!
+//! - `"step"`: an int64 scalar, the number of [`Optimizer::step`] calls;
+//! - `"step.<param>"`: an int64 scalar per parameter, the number of updates
+//!   applied to it (a parameter with an undefined gradient is skipped, as in
+//!   PyTorch); Adam's bias correction uses it, like PyTorch's per-parameter
+//!   `state["step"]`;
+//! - `"<buffer>.<param>"`: the parameter's buffers (`momentum`, `square_avg`,
+//!   `grad_avg`, `exp_avg`, `exp_avg_sq`), present once the parameter has been
+//!   updated at least once. Buffers are created lazily on a parameter's first
+//!   update, exactly as PyTorch does (SGD's momentum buffer starts as the
+//!   gradient itself).
+//!
+//! Hyper-parameters are not state. An optimizer is built from its config
+//! value ([`OptimConfig`], saved in config.json) and changed mid-run only
+//! through [`Optimizer::set`], which the [`schedule`]s use.
+//!
+//! One file per optimizer; [`slots`] holds what they share.
+
+mod adam;
+mod clip;
+mod rmsprop;
+pub mod schedule;
+mod sgd;
+mod slots;
+
+pub use adam::{Adam, AdamConfig};
+pub use clip::{clip_grad_norm, clip_grad_norm_total};
+pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use sgd::{Sgd, SgdConfig};
+pub use slots::Slots;
+
+use crate::error::{self, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use tch::{nn, Tensor};
+
+/// A parameter to optimise: its name (VarStore name, used to key the state) and
+/// the tensor (requires_grad).
+#[derive(Debug)]
+pub struct Param {
+    pub name: String,
+    pub tensor: Tensor,
+}
+
+impl Param {
+    pub fn new(name: impl Into<String>, tensor: Tensor) -> Param {
+        Param {
+            name: name.into(),
+            tensor,
+        }
+    }
+}
+
+/// The trainable variables of `vs` with their names, sorted by name so that
+/// state keys are stable. The tensors share storage with the VarStore's.
+pub fn params_of(vs: &nn::VarStore) -> Vec<Param> {
+    let vars = vs.variables_.lock().unwrap();
+    let trainable: HashSet<usize> = vars
+        .trainable_variables
+        .iter()
+        .filter(|v| v.tensor.numel() > 0)
+        .map(|v| v.tensor.data_ptr() as usize)
+        .collect();
+    let mut params: Vec<Param> = vars
+        .named_variables
+        .iter()
+        .filter(|(_, t)| {
+            if t.numel() > 0 {
+                trainable.contains(&(t.data_ptr() as usize))
+            } else {
+                t.requires_grad()
+            }
+        })
+        .map(|(name, t)| Param::new(name.clone(), t.shallow_clone()))
+        .collect();
+    params.sort_by(|a, b| a.name.cmp(&b.name));
+    params
+}
+
+/// A hyperparameter that can change between steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hyper {
+    Lr,
+    Momentum,
+    Beta1,
+    Beta2,
+}
+
+impl Hyper {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hyper::Lr => "lr",
+            Hyper::Momentum => "momentum",
+            Hyper::Beta1 => "beta1",
+            Hyper::Beta2 => "beta2",
+        }
+    }
+}
+
+/// Which optimizer, with its hyperparameters: what a trainer's config holds
+/// and config.json records.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum OptimConfig {
+    Sgd(SgdConfig),
+    RmsProp(RmsPropConfig),
+    Adam(AdamConfig),
+}
+
+impl OptimConfig {
+    pub fn build(&self, params: Vec<Param>) -> Box<dyn Optimizer> {
+        match *self {
+            OptimConfig::Sgd(c) => Box::new(Sgd::from_config(params, c)),
+            OptimConfig::RmsProp(c) => Box::new(RmsProp::from_config(params, c)),
+            OptimConfig::Adam(c) => Box::new(Adam::from_config(params, c)),
+        }
+    }
+}
+
+pub trait Optimizer {
+    /// Apply one update from the gradients currently in .grad() (params with an
+    /// undefined grad are skipped).
+    fn step(&mut self);
+    /// The current value of `h`; None when this optimizer has no such hyperparameter.
+    fn get(&self, h: Hyper) -> Option<f64>;
+    /// The one way to change a hyperparameter between steps.
+    fn set(&mut self, h: Hyper, value: f64) -> Result<()>;
+    /// Restore from the tensors `state` returned; a missing or mis-shaped entry
+    /// is an error naming it (nothing is changed then). Unknown keys are ignored.
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()>;
+    /// The parameters with their update counts and buffers.
+    fn slots(&self) -> &Slots;
+    fn slots_mut(&mut self) -> &mut Slots;
+
+    /// The learning rate.
+    fn lr(&self) -> f64 {
+        self.get(Hyper::Lr).unwrap_or(f64::NAN)
+    }
+    /// Zero the gradients (in place, as tch does: they stay defined).
+    fn zero_grad(&mut self) {
+        self.slots_mut().zero_grad()
+    }
+    /// The parameters being optimised, in the order given to the constructor.
+    fn params(&self) -> &[Param] {
+        self.slots().params()
+    }
+    /// Named state tensors (e.g. "momentum.<param name>"), for checkpoints.
+    /// They are copies: later steps do not change them.
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.slots().state()
+    }
+}
+
+/// The error for setting a hyperparameter an optimizer does not have.
+fn no_such(optimizer: &str, h: Hyper) -> anyhow::Error {
+    error::run(format!("{optimizer} has no hyperparameter {}", h.name()))
+}

@@ -1,0 +1,200 @@
+//! The training engine: the one epoch loop every trainer runs on.
+//!
+//! It owns what is the same for every paper: the resume position, stopping
+//! (Ctrl-C, --max-steps) with a checkpoint, per-step seeding, the shuffled
+//! order of each epoch, progress, running sums on the device, one
+//! metrics.csv row per epoch, choosing best.safetensors by the trainer's
+//! selection metric, and atomic checkpoints. A trainer supplies the rest
+//! through [`Steps`]: what one optimizer step does, what an epoch's
+//! evaluation reports, and what its checkpoints hold. The classifier steps
+//! (runner/classify.rs) and the GAN steps (gan/steps.rs) are the two kinds
+//! so far.
+
+use super::checkpoint::{Checkpoint, Loaded};
+use super::session::Session;
+use super::summary::Selection;
+use super::sums::{Means, RunningSums};
+use crate::data::batches::{epoch_order, Batch};
+use crate::data::examples::Examples;
+use crate::error::Result;
+use crate::optim::schedule::At;
+use crate::rng::{seed_torch, Rng, Stream};
+use std::time::Instant;
+
+/// Training steps between progress updates (each reads the sums: a host sync).
+pub const REPORT_EVERY: i64 = 20;
+
+/// What one epoch's end reports.
+pub struct EpochEnd {
+    /// metrics.csv values between "epoch" and "seconds".
+    pub columns: Vec<f64>,
+    /// The epoch's log line, e.g. "train loss 0.31  test error 1.23%".
+    pub line: String,
+    /// The selection metric's value this epoch (NaN: not measured).
+    pub selection: f64,
+}
+
+/// What a trainer supplies to the engine.
+pub trait Steps {
+    /// The examples each epoch shuffles and cuts into batches.
+    fn examples(&self) -> &dyn Examples;
+    fn batch_size(&self) -> i64;
+    /// Batches one optimizer step consumes (the GAN's k D batches).
+    fn batches_per_step(&self) -> i64 {
+        1
+    }
+    fn epochs(&self) -> i64;
+    /// The metric that chooses best.safetensors; None: the last epoch's.
+    fn selection(&self) -> Option<Selection>;
+    /// Before the first step of a run (never again, resumed or not): sees
+    /// the first training batch (data-dependent initialisation).
+    fn init(&mut self, _first: &Batch) -> Result<()> {
+        Ok(())
+    }
+    /// Before every step, so at every epoch's start too: set the scheduled
+    /// hyperparameters for `at`.
+    fn schedule(&mut self, at: At) -> Result<()>;
+    /// Optimizer step `at.step` (0-based) on `batches`, adding what it
+    /// measures to `sums` (on the device; no host reads here).
+    fn step(&mut self, at: At, batches: &[Batch], sums: &mut RunningSums) -> Result<()>;
+    /// The progress message from the epoch's running means.
+    fn progress(&self, means: &Means) -> String;
+    /// After epoch `epoch` (1-based): evaluate and report.
+    fn end_epoch(&mut self, s: &mut Session, epoch: i64, means: &Means) -> Result<EpochEnd>;
+    /// What checkpoints hold besides the position and the sums (model,
+    /// optimizer, extra state), keys prefixed by their owner.
+    fn checkpoint(&self) -> Checkpoint;
+    /// Restore what [`Steps::checkpoint`] saved, on --resume.
+    fn restore(&mut self, checkpoint: &Loaded) -> Result<()>;
+}
+
+/// The header of metrics.csv for a trainer's `columns`.
+pub fn header(columns: &[&'static str]) -> Vec<&'static str> {
+    let mut h = vec!["epoch"];
+    h.extend(columns);
+    h.extend(["seconds", "images_per_sec"]);
+    h
+}
+
+pub struct Outcome {
+    /// All epochs ran (false: stopped by Ctrl-C or --max-steps).
+    pub finished: bool,
+    /// Mean training throughput over the epochs this process ran.
+    pub images_per_sec: f64,
+}
+
+/// Train for the session's remaining epochs, continuing mid-epoch when the
+/// checkpoint being resumed says so.
+pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
+    s.selection = steps.selection();
+    let mut sums = RunningSums::new(s.position.step, s.device);
+    if let Some(ckpt) = s.resumed() {
+        steps.restore(ckpt)?;
+        sums.restore(&ckpt.section("sums."))?;
+    }
+    let (n, bs, k) = (
+        steps.examples().len(),
+        steps.batch_size(),
+        steps.batches_per_step(),
+    );
+    let batches = (n + bs - 1) / bs;
+    let per_epoch = (batches + k - 1) / k;
+    let (mut images, mut seconds) = (0i64, 0f64);
+    let stopped = |s: &mut Session, steps: &dyn Steps, sums: &RunningSums, images, seconds| {
+        check_finite(s, sums)?;
+        save(s, steps, sums, false)?;
+        Ok(Outcome {
+            finished: false,
+            images_per_sec: rate(images, seconds),
+        })
+    };
+    for epoch in s.position.epoch + 1..=steps.epochs() {
+        let order = epoch_order(n, s.seed, epoch as u64);
+        s.progress.start(
+            &format!("epoch {epoch}/{}", steps.epochs()),
+            per_epoch as u64,
+        );
+        let started = Instant::now();
+        let first = s.position.batch;
+        let mut epoch_images = 0;
+        while s.position.batch < batches {
+            if s.should_stop() {
+                return stopped(s, steps, &sums, images + epoch_images, seconds);
+            }
+            let step = s.position.step;
+            seed_torch(s.seed, Stream::Step(step as u64));
+            let end = (s.position.batch + k).min(batches);
+            let mut load = Rng::stream(s.seed, Stream::Load(step as u64));
+            let data = (s.position.batch..end)
+                .map(|b| {
+                    let idx = &order[(b * bs) as usize..((b + 1) * bs).min(n) as usize];
+                    epoch_images += idx.len() as i64;
+                    steps.examples().batch(idx, load.next_u64(), s.device)
+                })
+                .collect::<Result<Vec<Batch>>>()?;
+            if step == 0 {
+                steps.init(&data[0])?;
+            }
+            let at = At { epoch, step };
+            steps.schedule(at)?;
+            steps.step(at, &data, &mut sums)?;
+            sums.advance();
+            s.position.step += 1;
+            s.position.batch = end;
+            let done = (end - first + k - 1) / k;
+            if done % REPORT_EVERY == 0 {
+                check_finite(s, &sums)?;
+                let rate = epoch_images as f64 / started.elapsed().as_secs_f64();
+                let msg = format!("{rate:.0} img/s  {}", steps.progress(&sums.means()));
+                s.progress.update(((end + k - 1) / k) as u64, msg);
+            }
+        }
+        check_finite(s, &sums)?;
+        let epoch_seconds = started.elapsed().as_secs_f64();
+        (images, seconds) = (images + epoch_images, seconds + epoch_seconds);
+        let end = steps.end_epoch(s, epoch, &sums.means())?;
+        let ips = epoch_images as f64 / epoch_seconds;
+        let mut row = vec![epoch as f64];
+        row.extend(&end.columns);
+        row.extend([epoch_seconds, ips]);
+        s.metrics.write(&row)?;
+        s.progress
+            .line(&format!("epoch {epoch:>3}  {}  {ips:.0} img/s", end.line));
+        let best = match &s.selection {
+            Some(sel) => sel.goal.improves(end.selection, s.position.best),
+            None => true,
+        };
+        if best {
+            (s.position.best, s.position.best_epoch) = (end.selection, epoch);
+        }
+        s.position.epoch = epoch;
+        s.position.batch = 0;
+        sums.reset();
+        save(s, steps, &sums, best)?;
+    }
+    Ok(Outcome {
+        finished: true,
+        images_per_sec: rate(images, seconds),
+    })
+}
+
+fn save(s: &mut Session, steps: &dyn Steps, sums: &RunningSums, best: bool) -> Result<()> {
+    let ckpt = steps.checkpoint().tensors("sums.", sums.named());
+    s.save(ckpt, best)
+}
+
+/// Fails with a message naming the first step whose loss was not finite.
+fn check_finite(s: &Session, sums: &RunningSums) -> Result<()> {
+    match sums.first_bad_step() {
+        Some(step) => Err(s.diverged("training loss", &format!("at step {step}"))),
+        None => Ok(()),
+    }
+}
+
+fn rate(images: i64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        images as f64 / seconds
+    } else {
+        0.0
+    }
+}
