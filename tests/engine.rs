@@ -1,0 +1,265 @@
+//! The training engine driven by a tiny fake trainer, independent of any
+//! paper: which batches each step sees, schedules, the init hook, stopping
+//! mid-epoch and resuming, k batches per step, and best-checkpoint selection
+//! in both directions.
+
+use clap::Parser;
+use paperlab::data::batches::{epoch_order, Batch};
+use paperlab::data::examples::Examples;
+use paperlab::error::Result;
+use paperlab::optim::schedule::{At, ExpDecay, Schedule};
+use paperlab::runner::args::Common;
+use paperlab::runner::checkpoint::{Checkpoint, Loaded};
+use paperlab::runner::epochs::{header, train, EpochEnd, Steps};
+use paperlab::runner::session::{RunConfig, Session};
+use paperlab::runner::summary::{Goal, Selection};
+use paperlab::runner::sums::{Means, RunningSums};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Parser, Debug, Clone, Serialize, Deserialize)]
+struct Config {
+    #[command(flatten)]
+    #[serde(flatten)]
+    common: Common,
+}
+
+impl RunConfig for Config {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+}
+
+fn config(out: &Path, extra: &[&str]) -> Config {
+    let mut argv = vec!["fake", "--quiet", "--device", "cpu", "--seed", "3"];
+    argv.extend(["--out", out.to_str().unwrap()]);
+    argv.extend(extra);
+    Config::parse_from(argv)
+}
+
+/// Examples 0..n; a batch's "images" are the indices themselves.
+struct Counting(i64);
+
+impl Examples for Counting {
+    fn len(&self) -> i64 {
+        self.0
+    }
+    fn batch(&self, indices: &[i64], _seed: u64, device: Device) -> Result<Batch> {
+        let t = Tensor::from_slice(indices).to_device(device);
+        Ok(Batch {
+            images: t.to_kind(Kind::Double),
+            labels: t,
+        })
+    }
+}
+
+/// A "model" w: each step adds lr * (sum of the step's indices) to it, so
+/// its value tells exactly which batches were seen at which lr.
+struct Fake {
+    examples: Counting,
+    batch_size: i64,
+    k: i64,
+    epochs: i64,
+    goal: Goal,
+    w: Tensor,
+    lr: f64,
+    schedule: ExpDecay,
+    /// (step, first batch's indices) of every init call, and every step's indices.
+    inits: Vec<Vec<i64>>,
+    seen: Vec<Vec<i64>>,
+}
+
+fn fake(k: i64, goal: Goal) -> Fake {
+    Fake {
+        examples: Counting(10),
+        batch_size: 3,
+        k,
+        epochs: 3,
+        goal,
+        w: Tensor::from(0.0f64),
+        lr: f64::NAN,
+        schedule: ExpDecay {
+            base: 1.0,
+            rate: 0.5,
+        },
+        inits: vec![],
+        seen: vec![],
+    }
+}
+
+impl Steps for Fake {
+    fn examples(&self) -> &dyn Examples {
+        &self.examples
+    }
+    fn batch_size(&self) -> i64 {
+        self.batch_size
+    }
+    fn batches_per_step(&self) -> i64 {
+        self.k
+    }
+    fn epochs(&self) -> i64 {
+        self.epochs
+    }
+    fn selection(&self) -> Option<Selection> {
+        Some(Selection::new("w", self.goal))
+    }
+    fn init(&mut self, first: &Batch) -> Result<()> {
+        self.inits.push(Vec::<i64>::try_from(&first.labels).unwrap());
+        Ok(())
+    }
+    fn schedule(&mut self, at: At) -> Result<()> {
+        self.lr = self.schedule.value(at);
+        Ok(())
+    }
+    fn step(&mut self, _at: At, batches: &[Batch], sums: &mut RunningSums) -> Result<()> {
+        let mut indices = vec![];
+        for b in batches {
+            indices.extend(Vec::<i64>::try_from(&b.labels).unwrap());
+            let s = b.images.sum(Kind::Double);
+            self.w += &s * self.lr;
+            sums.add("index", &s, b.labels.size()[0] as f64);
+            sums.watch(&s);
+        }
+        self.seen.push(indices);
+        Ok(())
+    }
+    fn progress(&self, means: &Means) -> String {
+        format!("mean index {:.2}", means.get("index"))
+    }
+    fn end_epoch(&mut self, _s: &mut Session, epoch: i64, means: &Means) -> Result<EpochEnd> {
+        let w = self.w.double_value(&[]);
+        // Lower is best in epoch 2, higher in epoch 3.
+        let score = [2.0, 1.0, 3.0][epoch as usize - 1];
+        Ok(EpochEnd {
+            columns: vec![self.lr, means.get("index"), score],
+            line: format!("w {w}"),
+            selection: score,
+        })
+    }
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint::new().tensors("fake.", vec![("w".into(), self.w.copy())])
+    }
+    fn restore(&mut self, checkpoint: &Loaded) -> Result<()> {
+        self.w = checkpoint.section("fake.")[0].1.copy();
+        Ok(())
+    }
+}
+
+fn open(cfg: &Config) -> Session {
+    Session::open("fake", cfg, &header(&["lr", "mean_index", "w"])).unwrap()
+}
+
+fn rows(dir: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
+    r.records()
+        .map(|r| {
+            let r = r.unwrap();
+            // Without seconds and images_per_sec.
+            r.iter().take(4).map(String::from).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn each_step_sees_the_shuffled_batches_at_the_scheduled_lr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), &["--name", "whole"]);
+    let mut s = open(&cfg);
+    let mut f = fake(1, Goal::Lower);
+    let out = train(&mut s, &mut f).unwrap();
+    assert!(out.finished);
+    // 10 examples in batches of 3: 4 steps per epoch, the last one short.
+    assert_eq!(f.seen.len(), 12);
+    let mut w = 0.0;
+    for epoch in 1..=3i64 {
+        let order = epoch_order(10, 3, epoch as u64);
+        let lr = (-0.5 * epoch as f64).exp();
+        for b in 0..4 {
+            let want = &order[b * 3..((b + 1) * 3).min(10)];
+            assert_eq!(f.seen[(epoch as usize - 1) * 4 + b], want);
+            w += lr * want.iter().sum::<i64>() as f64;
+        }
+    }
+    assert!((f.w.double_value(&[]) - w).abs() < 1e-9);
+    // The init hook ran once, before the first step, with the first batch.
+    assert_eq!(f.inits, vec![f.seen[0].clone()]);
+    let rows = rows(&tmp.path().join("fake/whole"));
+    assert_eq!(rows.len(), 3);
+    for (e, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], (e + 1).to_string());
+        let lr: f64 = row[1].parse().unwrap();
+        assert!((lr - (-0.5 * (e + 1) as f64).exp()).abs() < 1e-12);
+        // Every example once per epoch: the mean index is 4.5.
+        assert_eq!(row[2], "4.5");
+    }
+    assert_eq!(s.position.step, 12);
+}
+
+#[test]
+fn stopping_mid_epoch_and_resuming_repeats_the_uninterrupted_run() {
+    for k in [1, 2] {
+        let tmp = tempfile::tempdir().unwrap();
+        let whole_cfg = config(tmp.path(), &["--name", "whole"]);
+        let mut whole = fake(k, Goal::Lower);
+        train(&mut open(&whole_cfg), &mut whole).unwrap();
+
+        let mut seen = vec![];
+        let mut inits = vec![];
+        let mut w = f64::NAN;
+        // Stop after 1, 3 and 5 steps (mid-epoch), then finish.
+        for (i, stop) in ["1", "3", "5", ""].iter().enumerate() {
+            let mut extra = vec!["--name", "parts"];
+            if i > 0 {
+                extra.push("--resume");
+            }
+            if !stop.is_empty() {
+                extra.extend(["--max-steps", stop]);
+            }
+            let cfg = config(tmp.path(), &extra);
+            let mut s = open(&cfg);
+            let mut f = fake(k, Goal::Lower);
+            let out = train(&mut s, &mut f).unwrap();
+            assert_eq!(out.finished, stop.is_empty());
+            if !stop.is_empty() {
+                assert_eq!(s.position.step, stop.parse::<i64>().unwrap());
+            }
+            seen.extend(f.seen);
+            inits.extend(f.inits);
+            w = f.w.double_value(&[]);
+        }
+        assert_eq!(seen, whole.seen, "k = {k}");
+        assert_eq!(inits.len(), 1, "init runs once per run, not per process");
+        assert_eq!(w, whole.w.double_value(&[]));
+        let (a, b) = (
+            rows(&tmp.path().join("fake/whole")),
+            rows(&tmp.path().join("fake/parts")),
+        );
+        assert_eq!(a, b, "k = {k}");
+        // k batches per step: ceil(4 / k) steps per epoch.
+        assert_eq!(whole.seen.len() as i64, 3 * ((4 + k - 1) / k));
+    }
+}
+
+#[test]
+fn best_checkpoint_follows_the_selection_direction() {
+    for goal in [Goal::Lower, Goal::Higher] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = config(tmp.path(), &["--name", "best"]);
+        let mut s = open(&cfg);
+        let mut f = fake(1, goal);
+        train(&mut s, &mut f).unwrap();
+        let want = match goal {
+            Goal::Lower => 1,
+            Goal::Higher => 2,
+        };
+        let scores = [2.0, 1.0, 3.0];
+        assert_eq!(s.position.best_epoch, want as i64 + 1, "{goal:?} {scores:?}");
+        assert_eq!(s.position.best, scores[want]);
+        let best = Loaded::open(&tmp.path().join("fake/best/checkpoints/best.safetensors")).unwrap();
+        assert_eq!(best.position().unwrap().epoch, want as i64 + 1);
+    }
+}
