@@ -54,13 +54,31 @@ fn a_run_writes_its_directory_and_refuses_to_overwrite_it() {
     let config = json(&dir.join("config.json"));
     assert_eq!(config["command"], "train-fmp");
     assert_eq!(config["config"]["filters"], 4);
-    assert_eq!(config["device"], "cpu");
+    // --device auto: CUDA where there is one.
+    let auto = if tch::Cuda::is_available() { "cuda:0" } else { "cpu" };
+    assert_eq!(config["device"], auto);
     let metrics = metrics_without_timing(&dir.join("metrics.csv"));
     assert_eq!(metrics.len(), 2);
-    let summary = json(&dir.join("summary.json"));
-    for key in ["test_error", "params", "epochs", "train_images_per_sec"] {
-        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    // The schedule: lr 0.01 * exp(-0.01 * epoch).
+    for (e, row) in metrics.iter().enumerate() {
+        let lr: f64 = row[1].parse().unwrap();
+        let want = 0.01 * (-0.01 * (e + 1) as f64).exp();
+        assert!((lr - want).abs() < 1e-15, "epoch {}: lr {lr}, expected {want}", e + 1);
     }
+    let summary = json(&dir.join("summary.json"));
+    for key in ["test_error", "params", "train_images_per_sec"] {
+        assert!(summary[key].is_number(), "summary.json lacks {key}");
+    }
+    assert_eq!(summary["command"], "train-fmp");
+    assert_eq!(summary["epochs"], 2);
+    assert_eq!(summary["steps"], 24);
+    assert_eq!(summary["selection"]["metric"], "test_error");
+    assert_eq!(summary["selection"]["goal"], "lower");
+    // best is the lowest test_error of metrics.csv, in its epoch.
+    let errors: Vec<f64> = metrics.iter().map(|r| r[4].parse().unwrap()).collect();
+    let best = if errors[1] < errors[0] { 1 } else { 0 };
+    assert_eq!(summary["best"], errors[best]);
+    assert_eq!(summary["best_epoch"], best as i64 + 1);
     assert!(summary["test_error_by_tests"]["3"].is_number());
 
     fails(

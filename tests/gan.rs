@@ -437,6 +437,10 @@ fn resuming_after_max_steps_repeats_an_uninterrupted_run() {
         "100",
         "--parzen-valid",
         "100",
+        "--lr-decay",
+        "1.01",
+        "--momentum-saturate",
+        "3",
     ];
     ok(run(
         ws.path(),
@@ -468,6 +472,25 @@ fn resuming_after_max_steps_repeats_an_uninterrupted_run() {
     };
     assert_eq!(metrics("whole").len(), 3);
     assert_eq!(metrics("whole"), metrics("parts"));
+    // The schedules: lr 0.1 / 1.01^step of the epoch's last step (10 an
+    // epoch), momentum 0.5 -> 0.7 linearly over epochs 1..3.
+    for (e, row) in csv_rows(&run_dir(ws.path(), "train-gan", "whole").join("metrics.csv"))
+        .iter()
+        .enumerate()
+    {
+        let lr = 0.1 / 1.01f64.powi(10 * (e as i32 + 1) - 1);
+        let momentum = 0.5 + 0.1 * e as f64;
+        assert!((row["lr"] - lr).abs() < 1e-15, "epoch {}: {row:?}", e + 1);
+        assert!((row["momentum"] - momentum).abs() < 1e-15, "epoch {}: {row:?}", e + 1);
+    }
+    let summary = json(&run_dir(ws.path(), "train-gan", "whole").join("summary.json"));
+    assert_eq!(summary["selection"]["goal"], "higher");
+    let parzen: Vec<f64> = csv_rows(&run_dir(ws.path(), "train-gan", "whole").join("metrics.csv"))
+        .iter()
+        .map(|r| r["parzen_ll"])
+        .collect();
+    let best = parzen.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(summary["best"], best, "the highest Parzen estimate of {parzen:?}");
 }
 
 #[test]
