@@ -85,7 +85,7 @@ impl<M> Ema<M> {
         let w = 1.0 - self.decay_at(step);
         tch::no_grad(|| {
             for (live, shadow) in &self.pairs {
-                let _ = (shadow, live, w);
+                let _ = shadow.shallow_clone().lerp_(live, w);
             }
         });
     }
