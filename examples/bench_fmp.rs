@@ -28,7 +28,7 @@
 use paperlab::fmp::model::{net, NetConfig, Pool};
 use paperlab::layers::activation::leaky_relu;
 use paperlab::layers::fmp::{Fmp, Regions, Sequence, Share};
-use paperlab::optim::{params_of, Optimizer, Sgd};
+use paperlab::optim::{params_of, Optimizer, Sgd, SgdConfig};
 use std::time::Instant;
 use tch::nn::{self, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -961,7 +961,13 @@ fn bench_step(t: &Timer) -> f64 {
     }
     let mut fs: Vec<Box<dyn FnMut() + '_>> = vec![];
     for (vs, model) in &nets {
-        let mut opt = Sgd::new(params_of(vs), 0.003).with_momentum(0.9);
+        let mut opt = Sgd::new(
+            params_of(vs),
+            SgdConfig {
+                momentum: 0.9,
+                ..SgdConfig::new(0.003)
+            },
+        );
         let (x, y) = (&x, &y);
         fs.push(Box::new(move || {
             opt.zero_grad();

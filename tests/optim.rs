@@ -2,7 +2,8 @@
 //! plus hand-written oracles, state round trips and gradient clipping.
 
 use paperlab::optim::{
-    clip_grad_norm, clip_grad_norm_total, params_of, Adam, Hyper, Optimizer, Param, RmsProp, Sgd,
+    clip_grad_norm, clip_grad_norm_total, params_of, Adam, AdamConfig, Hyper, Optimizer, Param,
+    RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -159,7 +160,7 @@ fn params_of_lists_trainable_variables_sorted() {
 fn sgd_plain_matches_tch() {
     check_against_tch(
         "sgd plain",
-        |p| Box::new(Sgd::new(p, 0.1)),
+        |p| Box::new(Sgd::new(p, SgdConfig::new(0.1))),
         |vs| nn::Sgd::default().build(vs, 0.1).unwrap(),
         0.1,
     );
@@ -169,7 +170,15 @@ fn sgd_plain_matches_tch() {
 fn sgd_momentum_matches_tch() {
     check_against_tch(
         "sgd momentum",
-        |p| Box::new(Sgd::new(p, 0.05).with_momentum(0.9)),
+        |p| {
+            Box::new(Sgd::new(
+                p,
+                SgdConfig {
+                    momentum: 0.9,
+                    ..SgdConfig::new(0.05)
+                },
+            ))
+        },
         |vs| {
             nn::Sgd {
                 momentum: 0.9,
@@ -186,7 +195,16 @@ fn sgd_momentum_matches_tch() {
 fn sgd_momentum_dampening_matches_tch() {
     check_against_tch(
         "sgd momentum+dampening",
-        |p| Box::new(Sgd::new(p, 0.05).with_momentum(0.9).with_dampening(0.3)),
+        |p| {
+            Box::new(Sgd::new(
+                p,
+                SgdConfig {
+                    momentum: 0.9,
+                    dampening: 0.3,
+                    ..SgdConfig::new(0.05)
+                },
+            ))
+        },
         |vs| {
             nn::Sgd {
                 momentum: 0.9,
@@ -204,7 +222,16 @@ fn sgd_momentum_dampening_matches_tch() {
 fn sgd_nesterov_matches_tch() {
     check_against_tch(
         "sgd nesterov",
-        |p| Box::new(Sgd::new(p, 0.05).with_momentum(0.9).with_nesterov(true)),
+        |p| {
+            Box::new(Sgd::new(
+                p,
+                SgdConfig {
+                    momentum: 0.9,
+                    nesterov: true,
+                    ..SgdConfig::new(0.05)
+                },
+            ))
+        },
         |vs| {
             nn::Sgd {
                 momentum: 0.9,
@@ -222,7 +249,15 @@ fn sgd_nesterov_matches_tch() {
 fn sgd_weight_decay_matches_tch() {
     check_against_tch(
         "sgd weight decay",
-        |p| Box::new(Sgd::new(p, 0.05).with_weight_decay(0.01)),
+        |p| {
+            Box::new(Sgd::new(
+                p,
+                SgdConfig {
+                    weight_decay: 0.01,
+                    ..SgdConfig::new(0.05)
+                },
+            ))
+        },
         |vs| {
             nn::Sgd {
                 wd: 0.01,
@@ -236,12 +271,15 @@ fn sgd_weight_decay_matches_tch() {
     check_against_tch(
         "sgd nesterov + weight decay",
         |p| {
-            Box::new(
-                Sgd::new(p, 0.05)
-                    .with_momentum(0.9)
-                    .with_nesterov(true)
-                    .with_weight_decay(5e-4),
-            )
+            Box::new(Sgd::new(
+                p,
+                SgdConfig {
+                    momentum: 0.9,
+                    nesterov: true,
+                    weight_decay: 5e-4,
+                    ..SgdConfig::new(0.05)
+                },
+            ))
         },
         |vs| {
             nn::Sgd {
@@ -261,7 +299,7 @@ fn sgd_weight_decay_matches_tch() {
 fn rmsprop_plain_matches_tch() {
     check_against_tch(
         "rmsprop plain",
-        |p| Box::new(RmsProp::new(p, 0.01)),
+        |p| Box::new(RmsProp::new(p, RmsPropConfig::new(0.01))),
         |vs| nn::RmsProp::default().build(vs, 0.01).unwrap(),
         0.01,
     );
@@ -272,12 +310,15 @@ fn rmsprop_momentum_matches_tch() {
     check_against_tch(
         "rmsprop momentum",
         |p| {
-            Box::new(
-                RmsProp::new(p, 0.01)
-                    .with_alpha(0.9)
-                    .with_eps(1e-6)
-                    .with_momentum(0.9),
-            )
+            Box::new(RmsProp::new(
+                p,
+                RmsPropConfig {
+                    alpha: 0.9,
+                    eps: 1e-6,
+                    momentum: 0.9,
+                    ..RmsPropConfig::new(0.01)
+                },
+            ))
         },
         |vs| {
             nn::RmsProp {
@@ -297,7 +338,15 @@ fn rmsprop_momentum_matches_tch() {
 fn rmsprop_centered_matches_tch() {
     check_against_tch(
         "rmsprop centered",
-        |p| Box::new(RmsProp::new(p, 0.01).with_centered(true)),
+        |p| {
+            Box::new(RmsProp::new(
+                p,
+                RmsPropConfig {
+                    centered: true,
+                    ..RmsPropConfig::new(0.01)
+                },
+            ))
+        },
         |vs| {
             nn::RmsProp {
                 centered: true,
@@ -311,12 +360,15 @@ fn rmsprop_centered_matches_tch() {
     check_against_tch(
         "rmsprop centered + momentum + weight decay",
         |p| {
-            Box::new(
-                RmsProp::new(p, 0.01)
-                    .with_centered(true)
-                    .with_momentum(0.5)
-                    .with_weight_decay(1e-3),
-            )
+            Box::new(RmsProp::new(
+                p,
+                RmsPropConfig {
+                    centered: true,
+                    momentum: 0.5,
+                    weight_decay: 1e-3,
+                    ..RmsPropConfig::new(0.01)
+                },
+            ))
         },
         |vs| {
             nn::RmsProp {
@@ -336,13 +388,23 @@ fn rmsprop_centered_matches_tch() {
 fn adam_matches_tch() {
     check_against_tch(
         "adam",
-        |p| Box::new(Adam::new(p, 1e-2)),
+        |p| Box::new(Adam::new(p, AdamConfig::new(1e-2))),
         |vs| nn::Adam::default().build(vs, 1e-2).unwrap(),
         1e-2,
     );
     check_against_tch(
         "adam betas/eps",
-        |p| Box::new(Adam::new(p, 1e-2).with_betas(0.5, 0.99).with_eps(1e-6)),
+        |p| {
+            Box::new(Adam::new(
+                p,
+                AdamConfig {
+                    beta1: 0.5,
+                    beta2: 0.99,
+                    eps: 1e-6,
+                    ..AdamConfig::new(1e-2)
+                },
+            ))
+        },
         |vs| {
             nn::Adam {
                 beta1: 0.5,
@@ -361,7 +423,15 @@ fn adam_matches_tch() {
 fn adam_weight_decay_matches_tch() {
     check_against_tch(
         "adam weight decay",
-        |p| Box::new(Adam::new(p, 1e-2).with_weight_decay(0.1)),
+        |p| {
+            Box::new(Adam::new(
+                p,
+                AdamConfig {
+                    weight_decay: 0.1,
+                    ..AdamConfig::new(1e-2)
+                },
+            ))
+        },
         |vs| {
             nn::Adam {
                 wd: 0.1,
@@ -464,12 +534,17 @@ fn tf_rmsprop_oracle(
 fn rmsprop_tf_style_matches_oracle() {
     for &(momentum, eps, centered) in &[(0.9, 1.0, false), (0.0, 1.0, false), (0.9, 1e-3, true)] {
         let q = quad();
-        let mut opt = RmsProp::new(q.param(), 0.05)
-            .with_alpha(0.9)
-            .with_momentum(momentum)
-            .with_eps(eps)
-            .with_centered(centered)
-            .with_tf_style(true);
+        let mut opt = RmsProp::new(
+            q.param(),
+            RmsPropConfig {
+                alpha: 0.9,
+                momentum: momentum,
+                eps: eps,
+                centered: centered,
+                tf_style: true,
+                ..RmsPropConfig::new(0.05)
+            },
+        );
         let steps = 8;
         for _ in 0..steps {
             opt.zero_grad();
@@ -481,11 +556,16 @@ fn rmsprop_tf_style_matches_oracle() {
         assert_vec_close(&q.values(), &oracle, 1e-12, &what);
         // And it is not PyTorch's RMSprop: the two differ.
         let q2 = quad();
-        let mut torch_style = RmsProp::new(q2.param(), 0.05)
-            .with_alpha(0.9)
-            .with_momentum(momentum)
-            .with_eps(eps)
-            .with_centered(centered);
+        let mut torch_style = RmsProp::new(
+            q2.param(),
+            RmsPropConfig {
+                alpha: 0.9,
+                momentum: momentum,
+                eps: eps,
+                centered: centered,
+                ..RmsPropConfig::new(0.05)
+            },
+        );
         for _ in 0..steps {
             torch_style.zero_grad();
             q2.backward();
@@ -519,7 +599,13 @@ fn adam_oracle(q: &Quad, steps: usize, switch: usize, lr: f64, wd: f64) -> Vec<f
 #[test]
 fn adam_beta1_change_matches_oracle() {
     let q = quad();
-    let mut opt = Adam::new(q.param(), 0.05).with_weight_decay(0.01);
+    let mut opt = Adam::new(
+        q.param(),
+        AdamConfig {
+            weight_decay: 0.01,
+            ..AdamConfig::new(0.05)
+        },
+    );
     for t in 1..=10 {
         if t > 5 {
             opt.set(Hyper::Beta1, 0.5).unwrap();
@@ -540,9 +626,14 @@ fn params_without_grad_are_skipped() {
         Param::new("p", q.p.shallow_clone()),
         Param::new("idle", idle.shallow_clone()),
     ];
-    let mut opt = Sgd::new(params, 0.1)
-        .with_momentum(0.9)
-        .with_weight_decay(0.1);
+    let mut opt = Sgd::new(
+        params,
+        SgdConfig {
+            momentum: 0.9,
+            weight_decay: 0.1,
+            ..SgdConfig::new(0.1)
+        },
+    );
     for _ in 0..3 {
         opt.zero_grad();
         q.backward();
@@ -566,30 +657,56 @@ type Make = fn(Vec<Param>) -> Box<dyn Optimizer>;
 fn configs() -> Vec<(&'static str, Make)> {
     vec![
         ("sgd momentum", |p| {
-            Box::new(Sgd::new(p, 0.05).with_momentum(0.9).with_dampening(0.1))
+            Box::new(Sgd::new(
+                p,
+                SgdConfig {
+                    momentum: 0.9,
+                    dampening: 0.1,
+                    ..SgdConfig::new(0.05)
+                },
+            ))
         }),
         ("sgd nesterov wd", |p| {
-            Box::new(
-                Sgd::new(p, 0.05)
-                    .with_momentum(0.9)
-                    .with_nesterov(true)
-                    .with_weight_decay(1e-3),
-            )
+            Box::new(Sgd::new(
+                p,
+                SgdConfig {
+                    momentum: 0.9,
+                    nesterov: true,
+                    weight_decay: 1e-3,
+                    ..SgdConfig::new(0.05)
+                },
+            ))
         }),
         ("rmsprop centered momentum", |p| {
-            Box::new(RmsProp::new(p, 0.01).with_centered(true).with_momentum(0.9))
+            Box::new(RmsProp::new(
+                p,
+                RmsPropConfig {
+                    centered: true,
+                    momentum: 0.9,
+                    ..RmsPropConfig::new(0.01)
+                },
+            ))
         }),
         ("rmsprop tf", |p| {
-            Box::new(
-                RmsProp::new(p, 0.01)
-                    .with_alpha(0.9)
-                    .with_momentum(0.9)
-                    .with_eps(1.0)
-                    .with_tf_style(true),
-            )
+            Box::new(RmsProp::new(
+                p,
+                RmsPropConfig {
+                    alpha: 0.9,
+                    momentum: 0.9,
+                    eps: 1.0,
+                    tf_style: true,
+                    ..RmsPropConfig::new(0.01)
+                },
+            ))
         }),
         ("adam wd", |p| {
-            Box::new(Adam::new(p, 1e-2).with_weight_decay(1e-2))
+            Box::new(Adam::new(
+                p,
+                AdamConfig {
+                    weight_decay: 1e-2,
+                    ..AdamConfig::new(1e-2)
+                },
+            ))
         }),
     ]
 }
@@ -654,7 +771,7 @@ fn state_round_trip_resumes_bit_exactly() {
 fn adam_state_has_step() {
     let d = data(5);
     let (vs, n, _, _) = twin_stores(6);
-    let mut opt = Adam::new(params_of(&vs), 1e-3);
+    let mut opt = Adam::new(params_of(&vs), AdamConfig::new(1e-3));
     run(&mut opt, &n, &d, 3);
     let state = opt.state();
     let keys: Vec<&str> = state.iter().map(|(k, _)| k.as_str()).collect();
@@ -739,9 +856,25 @@ fn replace(key: &'static str, t: impl Fn() -> Tensor) -> impl Fn(&mut Vec<(Strin
 
 #[test]
 fn load_state_names_missing_or_misshaped_entries() {
-    let sgd: Make = |p| Box::new(Sgd::new(p, 0.1).with_momentum(0.9));
-    let rms: Make = |p| Box::new(RmsProp::new(p, 0.1).with_centered(true));
-    let adam: Make = |p| Box::new(Adam::new(p, 0.1));
+    let sgd: Make = |p| {
+        Box::new(Sgd::new(
+            p,
+            SgdConfig {
+                momentum: 0.9,
+                ..SgdConfig::new(0.1)
+            },
+        ))
+    };
+    let rms: Make = |p| {
+        Box::new(RmsProp::new(
+            p,
+            RmsPropConfig {
+                centered: true,
+                ..RmsPropConfig::new(0.1)
+            },
+        ))
+    };
+    let adam: Make = |p| Box::new(Adam::new(p, AdamConfig::new(0.1)));
 
     let err = load_error(sgd, remove("momentum.l1.weight")).to_string();
     assert!(

@@ -8,14 +8,14 @@ use crate::data::{self, batches::pad_to, Dataset};
 use crate::error::Result;
 use crate::figures;
 use crate::rng::Stream;
-use crate::runner::classify::{error_rate, softmax_sums, Net};
+use crate::runner::classify::{error_rate, Net};
 use crate::runner::progress::Progress;
 use crate::runner::reopen::{reopen, Reopened};
 use crate::runner::run_dir::write_atomic;
 use crate::runner::summary::Summary;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{nn::VarStore, Device};
+use tch::nn::VarStore;
 
 /// Test error after averaging the softmax over R passes, for each R in
 /// `tests` (one sweep of max(tests) passes). Pass r is seeded from (seed, r).
@@ -23,7 +23,6 @@ pub fn error_by_tests(
     net: &Net,
     ds: &Dataset,
     tests: &[i64],
-    device: Device,
     seed: u64,
     progress: &mut Progress,
 ) -> Vec<(i64, f64)> {
@@ -32,15 +31,7 @@ pub fn error_by_tests(
     let mut sum = None;
     let mut errors = vec![];
     for r in 1..=passes {
-        let probs = softmax_sums(
-            net.model,
-            net.prepare,
-            ds,
-            net.batch_size,
-            device,
-            Stream::Tests(r as u64),
-            seed,
-        );
+        let probs = net.softmax(ds, Stream::Tests(r as u64), seed);
         let total = match sum.take() {
             None => probs,
             Some(s) => s + probs,
@@ -88,7 +79,6 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
         &trained,
         &test,
         &args.tests,
-        run.device,
         args.common.seed,
         &mut progress,
     );

@@ -72,7 +72,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
     if !tests.contains(&1) {
         tests.insert(0, 1);
     }
-    let errors = error_by_tests(&steps.net, &test, &tests, s.device, s.seed, &mut s.progress);
+    let errors = error_by_tests(&steps.net, &test, &tests, s.seed, &mut s.progress);
     let by_tests: BTreeMap<String, f64> = errors.iter().map(|(r, e)| (r.to_string(), *e)).collect();
     for (r, e) in &errors {
         s.progress

@@ -1,8 +1,7 @@
 //! Adam as `torch.optim.Adam`.
 
 use super::slots::{grad_of, Slots};
-use super::{no_such, Hyper, Optimizer, Param};
-use crate::error::Result;
+use super::{Hyper, Optim, Rule};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -35,51 +34,21 @@ impl AdamConfig {
     }
 }
 
-pub struct Adam {
-    cfg: AdamConfig,
-    slots: Slots,
-}
+pub type Adam = Optim<AdamConfig>;
 
-impl Adam {
-    /// PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
-    pub fn new(params: Vec<Param>, lr: f64) -> Adam {
-        Adam::from_config(params, AdamConfig::new(lr))
-    }
+impl Rule for AdamConfig {
+    const NAME: &'static str = "Adam";
 
-    pub fn from_config(params: Vec<Param>, cfg: AdamConfig) -> Adam {
-        Adam {
-            cfg,
-            slots: Slots::new(params),
-        }
-    }
-
-    pub fn with_betas(mut self, beta1: f64, beta2: f64) -> Adam {
-        (self.cfg.beta1, self.cfg.beta2) = (beta1, beta2);
-        self
-    }
-
-    pub fn with_eps(mut self, eps: f64) -> Adam {
-        self.cfg.eps = eps;
-        self
-    }
-
-    pub fn with_weight_decay(mut self, weight_decay: f64) -> Adam {
-        self.cfg.weight_decay = weight_decay;
-        self
-    }
-}
-
-impl Optimizer for Adam {
-    fn step(&mut self) {
+    fn update(&self, slots: &mut Slots) {
         let AdamConfig {
             lr,
             beta1,
             beta2,
             eps,
             weight_decay: wd,
-        } = self.cfg;
+        } = *self;
         tch::no_grad(|| {
-            for (p, st) in self.slots.iter_mut() {
+            for (p, st) in slots.iter_mut() {
                 let Some(g) = grad_of(p, wd) else { continue };
                 st.n += 1;
                 let mut m = st.buf_or("exp_avg", p, Tensor::zeros_like);
@@ -96,41 +65,18 @@ impl Optimizer for Adam {
                 let _ = p.addcdiv_(&(&m * -step_size), &denom);
             }
         });
-        self.slots.steps += 1;
     }
 
-    fn get(&self, h: Hyper) -> Option<f64> {
-        Some(match h {
-            Hyper::Lr => self.cfg.lr,
-            Hyper::Beta1 => self.cfg.beta1,
-            Hyper::Beta2 => self.cfg.beta2,
-            Hyper::Momentum => return None,
-        })
-    }
-
-    fn set(&mut self, h: Hyper, value: f64) -> Result<()> {
+    fn hyper(&mut self, h: Hyper) -> Option<&mut f64> {
         match h {
-            Hyper::Lr => self.cfg.lr = value,
-            Hyper::Beta1 => self.cfg.beta1 = value,
-            Hyper::Beta2 => self.cfg.beta2 = value,
-            Hyper::Momentum => return Err(no_such("Adam", h)),
+            Hyper::Lr => Some(&mut self.lr),
+            Hyper::Beta1 => Some(&mut self.beta1),
+            Hyper::Beta2 => Some(&mut self.beta2),
+            Hyper::Momentum => None,
         }
-        Ok(())
     }
 
-    fn slots(&self) -> &Slots {
-        &self.slots
-    }
-
-    fn slots_mut(&mut self) -> &mut Slots {
-        &mut self.slots
-    }
-
-    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        self.slots.load_state(
-            state,
-            &["exp_avg", "exp_avg_sq"],
-            &["exp_avg", "exp_avg_sq"],
-        )
+    fn buffers(&self) -> (&'static [&'static str], Vec<&'static str>) {
+        (&["exp_avg", "exp_avg_sq"], vec!["exp_avg", "exp_avg_sq"])
     }
 }

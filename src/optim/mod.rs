@@ -120,13 +120,14 @@ pub enum OptimConfig {
 impl OptimConfig {
     pub fn build(&self, params: Vec<Param>) -> Box<dyn Optimizer> {
         match *self {
-            OptimConfig::Sgd(c) => Box::new(Sgd::from_config(params, c)),
-            OptimConfig::RmsProp(c) => Box::new(RmsProp::from_config(params, c)),
-            OptimConfig::Adam(c) => Box::new(Adam::from_config(params, c)),
+            OptimConfig::Sgd(c) => Box::new(Sgd::new(params, c)),
+            OptimConfig::RmsProp(c) => Box::new(RmsProp::new(params, c)),
+            OptimConfig::Adam(c) => Box::new(Adam::new(params, c)),
         }
     }
 }
 
+/// An optimizer as the trainers see it (boxed, whatever its rule).
 pub trait Optimizer {
     /// Apply one update from the gradients currently in .grad() (params with an
     /// undefined grad are skipped).
@@ -138,30 +139,83 @@ pub trait Optimizer {
     /// Restore from the tensors `state` returned; a missing or mis-shaped entry
     /// is an error naming it (nothing is changed then). Unknown keys are ignored.
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()>;
-    /// The parameters with their update counts and buffers.
-    fn slots(&self) -> &Slots;
-    fn slots_mut(&mut self) -> &mut Slots;
+    /// Zero the gradients (in place, as tch does: they stay defined).
+    fn zero_grad(&mut self);
+    /// The parameters being optimised, in the order given to the constructor.
+    fn params(&self) -> &[Param];
+    /// Named state tensors (e.g. "momentum.<param name>"), for checkpoints.
+    /// They are copies: later steps do not change them.
+    fn state(&self) -> Vec<(String, Tensor)>;
 
     /// The learning rate.
     fn lr(&self) -> f64 {
         self.get(Hyper::Lr).unwrap_or(f64::NAN)
     }
-    /// Zero the gradients (in place, as tch does: they stay defined).
-    fn zero_grad(&mut self) {
-        self.slots_mut().zero_grad()
-    }
-    /// The parameters being optimised, in the order given to the constructor.
-    fn params(&self) -> &[Param] {
-        self.slots().params()
-    }
-    /// Named state tensors (e.g. "momentum.<param name>"), for checkpoints.
-    /// They are copies: later steps do not change them.
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots().state()
+}
+
+/// An update rule: an optimizer's config (its hyperparameters) that knows
+/// how to apply one update.
+pub trait Rule: Copy {
+    const NAME: &'static str;
+    /// Update every parameter that has a gradient, creating its buffers on
+    /// first use.
+    fn update(&self, slots: &mut Slots);
+    /// The hyperparameter `h`, if this rule has it.
+    fn hyper(&mut self, h: Hyper) -> Option<&mut f64>;
+    /// The buffers a checkpoint may hold, and those it must hold with these
+    /// settings.
+    fn buffers(&self) -> (&'static [&'static str], Vec<&'static str>);
+}
+
+/// The parameters with their state, updated by the rule `R`.
+pub struct Optim<R> {
+    cfg: R,
+    slots: Slots,
+}
+
+impl<R: Rule> Optim<R> {
+    pub fn new(params: Vec<Param>, cfg: R) -> Optim<R> {
+        Optim {
+            cfg,
+            slots: Slots::new(params),
+        }
     }
 }
 
-/// The error for setting a hyperparameter an optimizer does not have.
-fn no_such(optimizer: &str, h: Hyper) -> anyhow::Error {
-    error::run(format!("{optimizer} has no hyperparameter {}", h.name()))
+impl<R: Rule> Optimizer for Optim<R> {
+    fn step(&mut self) {
+        self.cfg.update(&mut self.slots);
+        self.slots.steps += 1;
+    }
+
+    fn get(&self, h: Hyper) -> Option<f64> {
+        let mut cfg = self.cfg;
+        cfg.hyper(h).map(|v| *v)
+    }
+
+    fn set(&mut self, h: Hyper, value: f64) -> Result<()> {
+        let slot = self
+            .cfg
+            .hyper(h)
+            .ok_or_else(|| error::run(format!("{} has no hyperparameter {}", R::NAME, h.name())))?;
+        *slot = value;
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let (known, required) = self.cfg.buffers();
+        self.slots.load_state(state, known, &required)
+    }
+
+    fn zero_grad(&mut self) {
+        self.slots.zero_grad()
+    }
+
+    fn params(&self) -> &[Param] {
+        self.slots.params()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.slots.state()
+    }
 }

@@ -1,8 +1,7 @@
 //! RMSprop as `torch.optim.RMSprop`, or TensorFlow's RMSPropOptimizer.
 
 use super::slots::{grad_of, Slots};
-use super::{no_such, Hyper, Optimizer, Param};
-use crate::error::Result;
+use super::{Hyper, Optim, Rule};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -45,57 +44,12 @@ impl RmsPropConfig {
     }
 }
 
-pub struct RmsProp {
-    cfg: RmsPropConfig,
-    slots: Slots,
-}
+pub type RmsProp = Optim<RmsPropConfig>;
 
-impl RmsProp {
-    /// PyTorch's defaults: alpha 0.99, eps 1e-8, no momentum, not centered.
-    pub fn new(params: Vec<Param>, lr: f64) -> RmsProp {
-        RmsProp::from_config(params, RmsPropConfig::new(lr))
-    }
+impl Rule for RmsPropConfig {
+    const NAME: &'static str = "RMSprop";
 
-    pub fn from_config(params: Vec<Param>, cfg: RmsPropConfig) -> RmsProp {
-        RmsProp {
-            cfg,
-            slots: Slots::new(params),
-        }
-    }
-
-    pub fn with_alpha(mut self, alpha: f64) -> RmsProp {
-        self.cfg.alpha = alpha;
-        self
-    }
-
-    pub fn with_eps(mut self, eps: f64) -> RmsProp {
-        self.cfg.eps = eps;
-        self
-    }
-
-    pub fn with_momentum(mut self, momentum: f64) -> RmsProp {
-        self.cfg.momentum = momentum;
-        self
-    }
-
-    pub fn with_centered(mut self, centered: bool) -> RmsProp {
-        self.cfg.centered = centered;
-        self
-    }
-
-    pub fn with_weight_decay(mut self, weight_decay: f64) -> RmsProp {
-        self.cfg.weight_decay = weight_decay;
-        self
-    }
-
-    pub fn with_tf_style(mut self, tf_style: bool) -> RmsProp {
-        self.cfg.tf_style = tf_style;
-        self
-    }
-}
-
-impl Optimizer for RmsProp {
-    fn step(&mut self) {
+    fn update(&self, slots: &mut Slots) {
         let RmsPropConfig {
             lr,
             alpha,
@@ -104,9 +58,9 @@ impl Optimizer for RmsProp {
             centered,
             weight_decay: wd,
             tf_style: tf,
-        } = self.cfg;
+        } = *self;
         tch::no_grad(|| {
-            for (p, st) in self.slots.iter_mut() {
+            for (p, st) in slots.iter_mut() {
                 let Some(g) = grad_of(p, wd) else { continue };
                 st.n += 1;
                 let mut v = st.buf_or("square_avg", p, |p| {
@@ -150,43 +104,24 @@ impl Optimizer for RmsProp {
                 }
             }
         });
-        self.slots.steps += 1;
     }
 
-    fn get(&self, h: Hyper) -> Option<f64> {
+    fn hyper(&mut self, h: Hyper) -> Option<&mut f64> {
         match h {
-            Hyper::Lr => Some(self.cfg.lr),
-            Hyper::Momentum => Some(self.cfg.momentum),
+            Hyper::Lr => Some(&mut self.lr),
+            Hyper::Momentum => Some(&mut self.momentum),
             _ => None,
         }
     }
 
-    fn set(&mut self, h: Hyper, value: f64) -> Result<()> {
-        match h {
-            Hyper::Lr => self.cfg.lr = value,
-            Hyper::Momentum => self.cfg.momentum = value,
-            _ => return Err(no_such("RMSprop", h)),
-        }
-        Ok(())
-    }
-
-    fn slots(&self) -> &Slots {
-        &self.slots
-    }
-
-    fn slots_mut(&mut self) -> &mut Slots {
-        &mut self.slots
-    }
-
-    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+    fn buffers(&self) -> (&'static [&'static str], Vec<&'static str>) {
         let mut required = vec!["square_avg"];
-        if self.cfg.momentum > 0.0 {
+        if self.momentum > 0.0 {
             required.push("momentum");
         }
-        if self.cfg.centered {
+        if self.centered {
             required.push("grad_avg");
         }
-        self.slots
-            .load_state(state, &["square_avg", "momentum", "grad_avg"], &required)
+        (&["square_avg", "momentum", "grad_avg"], required)
     }
 }

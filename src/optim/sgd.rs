@@ -1,10 +1,8 @@
 //! SGD as `torch.optim.SGD`.
 
 use super::slots::{grad_of, Slots};
-use super::{no_such, Hyper, Optimizer, Param};
-use crate::error::Result;
+use super::{Hyper, Optim, Rule};
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
 
 /// Stochastic gradient descent with the semantics of `torch.optim.SGD`:
 /// `d = g + wd*p`; with momentum, `buf = d` on a parameter's first update and
@@ -32,56 +30,21 @@ impl SgdConfig {
     }
 }
 
-pub struct Sgd {
-    cfg: SgdConfig,
-    slots: Slots,
-}
+pub type Sgd = Optim<SgdConfig>;
 
-impl Sgd {
-    /// Plain SGD (no momentum, dampening or weight decay).
-    pub fn new(params: Vec<Param>, lr: f64) -> Sgd {
-        Sgd::from_config(params, SgdConfig::new(lr))
-    }
+impl Rule for SgdConfig {
+    const NAME: &'static str = "SGD";
 
-    pub fn from_config(params: Vec<Param>, cfg: SgdConfig) -> Sgd {
-        Sgd {
-            cfg,
-            slots: Slots::new(params),
-        }
-    }
-
-    pub fn with_momentum(mut self, momentum: f64) -> Sgd {
-        self.cfg.momentum = momentum;
-        self
-    }
-
-    pub fn with_dampening(mut self, dampening: f64) -> Sgd {
-        self.cfg.dampening = dampening;
-        self
-    }
-
-    pub fn with_nesterov(mut self, nesterov: bool) -> Sgd {
-        self.cfg.nesterov = nesterov;
-        self
-    }
-
-    pub fn with_weight_decay(mut self, weight_decay: f64) -> Sgd {
-        self.cfg.weight_decay = weight_decay;
-        self
-    }
-}
-
-impl Optimizer for Sgd {
-    fn step(&mut self) {
+    fn update(&self, slots: &mut Slots) {
         let SgdConfig {
             lr,
             momentum,
             dampening,
             nesterov,
             weight_decay: wd,
-        } = self.cfg;
+        } = *self;
         tch::no_grad(|| {
-            for (p, st) in self.slots.iter_mut() {
+            for (p, st) in slots.iter_mut() {
                 let Some(mut d) = grad_of(p, wd) else {
                     continue;
                 };
@@ -105,40 +68,22 @@ impl Optimizer for Sgd {
                 let _ = p.g_add_(&(&d * -lr));
             }
         });
-        self.slots.steps += 1;
     }
 
-    fn get(&self, h: Hyper) -> Option<f64> {
+    fn hyper(&mut self, h: Hyper) -> Option<&mut f64> {
         match h {
-            Hyper::Lr => Some(self.cfg.lr),
-            Hyper::Momentum => Some(self.cfg.momentum),
+            Hyper::Lr => Some(&mut self.lr),
+            Hyper::Momentum => Some(&mut self.momentum),
             _ => None,
         }
     }
 
-    fn set(&mut self, h: Hyper, value: f64) -> Result<()> {
-        match h {
-            Hyper::Lr => self.cfg.lr = value,
-            Hyper::Momentum => self.cfg.momentum = value,
-            _ => return Err(no_such("SGD", h)),
-        }
-        Ok(())
-    }
-
-    fn slots(&self) -> &Slots {
-        &self.slots
-    }
-
-    fn slots_mut(&mut self) -> &mut Slots {
-        &mut self.slots
-    }
-
-    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        let required: &[&str] = if self.cfg.momentum != 0.0 {
-            &["momentum"]
+    fn buffers(&self) -> (&'static [&'static str], Vec<&'static str>) {
+        let required = if self.momentum != 0.0 {
+            vec!["momentum"]
         } else {
-            &[]
+            vec![]
         };
-        self.slots.load_state(state, &["momentum"], required)
+        (&["momentum"], required)
     }
 }

@@ -183,15 +183,8 @@ impl Hooks for TestSet<'_> {
     }
 
     fn evaluate(&mut self, net: &Net, s: &mut Session, epoch: i64) -> Result<Evaluation> {
-        let error = evaluate(
-            net.model,
-            net.prepare,
-            self.0,
-            net.batch_size,
-            s.device,
-            Stream::Eval(epoch as u64),
-            s.seed,
-        );
+        let probs = net.softmax(self.0, Stream::Eval(epoch as u64), s.seed);
+        let error = error_rate(&probs, &self.0.labels);
         Ok(Evaluation {
             selection: error,
             columns: vec![error],
@@ -200,46 +193,28 @@ impl Hooks for TestSet<'_> {
     }
 }
 
-/// Summed softmax over `ds`, one pass, in dataset order: the building block of
-/// single and multi-pass evaluation. Seeded from its own `stream` so
-/// evaluation does not disturb (or depend on) training's random draws.
-pub fn softmax_sums(
-    model: &dyn ModuleT,
-    prepare: Prepare,
-    ds: &Dataset,
-    batch_size: i64,
-    device: Device,
-    stream: Stream,
-    seed: u64,
-) -> Tensor {
-    seed_torch(seed, stream);
-    let order: Vec<i64> = (0..ds.len()).collect();
-    tch::no_grad(|| {
-        let parts: Vec<Tensor> = order
-            .chunks(batch_size as usize)
-            .map(|idx| {
-                let data = batch(ds, idx, device);
-                model
-                    .forward_t(&prepare(&data.images, false), false)
-                    .softmax(1, Kind::Float)
-            })
-            .collect();
-        Tensor::cat(&parts, 0)
-    })
-}
-
-/// Fraction of `ds` misclassified from one pass.
-pub fn evaluate(
-    model: &dyn ModuleT,
-    prepare: Prepare,
-    ds: &Dataset,
-    batch_size: i64,
-    device: Device,
-    stream: Stream,
-    seed: u64,
-) -> f64 {
-    let probs = softmax_sums(model, prepare, ds, batch_size, device, stream, seed);
-    error_rate(&probs, &ds.labels)
+impl Net<'_> {
+    /// The softmax over `ds`, one pass (evaluation mode), in dataset order:
+    /// the building block of single and multi-pass evaluation. Seeded from
+    /// its own `stream` so evaluation does not disturb (or depend on)
+    /// training's random draws.
+    pub fn softmax(&self, ds: &Dataset, stream: Stream, seed: u64) -> Tensor {
+        seed_torch(seed, stream);
+        let order: Vec<i64> = (0..ds.len()).collect();
+        let device = self.vs.device();
+        tch::no_grad(|| {
+            let parts: Vec<Tensor> = order
+                .chunks(self.batch_size as usize)
+                .map(|idx| {
+                    let data = batch(ds, idx, device);
+                    self.model
+                        .forward_t(&(self.prepare)(&data.images, false), false)
+                        .softmax(1, Kind::Float)
+                })
+                .collect();
+            Tensor::cat(&parts, 0)
+        })
+    }
 }
 
 /// Fraction of rows of `scores` whose argmax differs from `labels`.
