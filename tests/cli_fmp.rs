@@ -55,7 +55,11 @@ fn a_run_writes_its_directory_and_refuses_to_overwrite_it() {
     assert_eq!(config["command"], "train-fmp");
     assert_eq!(config["config"]["filters"], 4);
     // --device auto: CUDA where there is one.
-    let auto = if tch::Cuda::is_available() { "cuda:0" } else { "cpu" };
+    let auto = if tch::Cuda::is_available() {
+        "cuda:0"
+    } else {
+        "cpu"
+    };
     assert_eq!(config["device"], auto);
     let metrics = metrics_without_timing(&dir.join("metrics.csv"));
     assert_eq!(metrics.len(), 2);
@@ -63,7 +67,11 @@ fn a_run_writes_its_directory_and_refuses_to_overwrite_it() {
     for (e, row) in metrics.iter().enumerate() {
         let lr: f64 = row[1].parse().unwrap();
         let want = 0.01 * (-0.01 * (e + 1) as f64).exp();
-        assert!((lr - want).abs() < 1e-15, "epoch {}: lr {lr}, expected {want}", e + 1);
+        assert!(
+            (lr - want).abs() < 1e-15,
+            "epoch {}: lr {lr}, expected {want}",
+            e + 1
+        );
     }
     let summary = json(&dir.join("summary.json"));
     for key in ["test_error", "params", "train_images_per_sec"] {

@@ -108,7 +108,8 @@ impl Steps for Fake {
         Some(Selection::new("w", self.goal))
     }
     fn init(&mut self, first: &Batch) -> Result<()> {
-        self.inits.push(Vec::<i64>::try_from(&first.labels).unwrap());
+        self.inits
+            .push(Vec::<i64>::try_from(&first.labels).unwrap());
         Ok(())
     }
     fn schedule(&mut self, at: At) -> Result<()> {
@@ -257,9 +258,14 @@ fn best_checkpoint_follows_the_selection_direction() {
             Goal::Higher => 2,
         };
         let scores = [2.0, 1.0, 3.0];
-        assert_eq!(s.position.best_epoch, want as i64 + 1, "{goal:?} {scores:?}");
+        assert_eq!(
+            s.position.best_epoch,
+            want as i64 + 1,
+            "{goal:?} {scores:?}"
+        );
         assert_eq!(s.position.best, scores[want]);
-        let best = Loaded::open(&tmp.path().join("fake/best/checkpoints/best.safetensors")).unwrap();
+        let best =
+            Loaded::open(&tmp.path().join("fake/best/checkpoints/best.safetensors")).unwrap();
         assert_eq!(best.position().unwrap().epoch, want as i64 + 1);
     }
 }

@@ -481,7 +481,11 @@ fn resuming_after_max_steps_repeats_an_uninterrupted_run() {
         let lr = 0.1 / 1.01f64.powi(10 * (e as i32 + 1) - 1);
         let momentum = 0.5 + 0.1 * e as f64;
         assert!((row["lr"] - lr).abs() < 1e-15, "epoch {}: {row:?}", e + 1);
-        assert!((row["momentum"] - momentum).abs() < 1e-15, "epoch {}: {row:?}", e + 1);
+        assert!(
+            (row["momentum"] - momentum).abs() < 1e-15,
+            "epoch {}: {row:?}",
+            e + 1
+        );
     }
     let summary = json(&run_dir(ws.path(), "train-gan", "whole").join("summary.json"));
     assert_eq!(summary["selection"]["goal"], "higher");
@@ -490,7 +494,10 @@ fn resuming_after_max_steps_repeats_an_uninterrupted_run() {
         .map(|r| r["parzen_ll"])
         .collect();
     let best = parzen.iter().cloned().fold(f64::MIN, f64::max);
-    assert_eq!(summary["best"], best, "the highest Parzen estimate of {parzen:?}");
+    assert_eq!(
+        summary["best"], best,
+        "the highest Parzen estimate of {parzen:?}"
+    );
 }
 
 #[test]
