@@ -4,7 +4,7 @@
 //! weights, the checkpoint round trip, and clear errors for a shadow model
 //! that does not match.
 
-use paperlab::runner::checkpoint::{Checkpoint, Loaded};
+use paperlab::runner::checkpoint::{Checkpoint, CheckpointFile};
 use paperlab::runner::ema::Ema;
 use std::collections::BTreeMap;
 use tch::nn::{self, Module, ModuleT, VarStore};
@@ -230,7 +230,7 @@ fn state_and_load_restore_the_shadow_exactly() {
 
     let (_, _, fresh) = setup(0.99);
     assert_ne!(values(fresh.vs()), values(ema.vs()));
-    fresh.load(&Loaded::open(&path).unwrap()).unwrap();
+    fresh.load(&CheckpointFile::open(&path).unwrap()).unwrap();
     assert_eq!(values(fresh.vs()), values(ema.vs()));
 }
 

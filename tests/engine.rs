@@ -9,7 +9,7 @@ use paperlab::data::examples::Examples;
 use paperlab::error::Result;
 use paperlab::optim::schedule::{At, ExpDecay, Schedule};
 use paperlab::runner::args::Common;
-use paperlab::runner::checkpoint::{Checkpoint, Loaded};
+use paperlab::runner::checkpoint::{Checkpoint, CheckpointFile};
 use paperlab::runner::epochs::{header, train, EpochEnd, Steps};
 use paperlab::runner::session::{RunConfig, Session};
 use paperlab::runner::summary::{Goal, Selection};
@@ -144,7 +144,7 @@ impl Steps for Fake {
     fn checkpoint(&self) -> Checkpoint {
         Checkpoint::new().tensors("fake.", vec![("w".into(), self.w.copy())])
     }
-    fn restore(&mut self, checkpoint: &Loaded) -> Result<()> {
+    fn restore(&mut self, checkpoint: &CheckpointFile) -> Result<()> {
         self.w = checkpoint.section("fake.")[0].1.copy();
         Ok(())
     }
@@ -264,8 +264,8 @@ fn best_checkpoint_follows_the_selection_direction() {
             "{goal:?} {scores:?}"
         );
         assert_eq!(s.position.best, scores[want]);
-        let best =
-            Loaded::open(&tmp.path().join("fake/best/checkpoints/best.safetensors")).unwrap();
+        let best = CheckpointFile::open(&tmp.path().join("fake/best/checkpoints/best.safetensors"))
+            .unwrap();
         assert_eq!(best.position().unwrap().epoch, want as i64 + 1);
     }
 }

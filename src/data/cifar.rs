@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{Kind, Tensor};
 
-use super::{check_labels, read_file, Dataset, Splits};
+use super::{check_labels, read_file, Dataset, TrainTest};
 use crate::error::{self, Result};
 
 const IMAGE_BYTES: usize = 3 * 32 * 32;
@@ -39,23 +39,23 @@ const CIFAR100_FINE: Format = Format {
     classes: 100,
 };
 
-pub fn load_cifar10(dir: &Path) -> Result<Splits> {
+pub fn load_cifar10(dir: &Path) -> Result<TrainTest> {
     let train: Vec<PathBuf> = (1..=5)
         .map(|i| dir.join(format!("data_batch_{i}.bin")))
         .collect();
-    Ok(Splits {
+    Ok(TrainTest {
         train: read(&train, &CIFAR10)?,
         test: read(&[dir.join("test_batch.bin")], &CIFAR10)?,
     })
 }
 
-pub fn load_cifar100(dir: &Path, coarse: bool) -> Result<Splits> {
+pub fn load_cifar100(dir: &Path, coarse: bool) -> Result<TrainTest> {
     let format = if coarse {
         &CIFAR100_COARSE
     } else {
         &CIFAR100_FINE
     };
-    Ok(Splits {
+    Ok(TrainTest {
         train: read(&[dir.join("train.bin")], format)?,
         test: read(&[dir.join("test.bin")], format)?,
     })

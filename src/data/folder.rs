@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use tch::vision::image;
 use tch::Tensor;
 
-use super::{Dataset, Splits};
+use super::{Dataset, TrainTest};
 use crate::error::{self, Result};
 
-pub fn load(root: &Path) -> Result<Splits> {
+pub fn load(root: &Path) -> Result<TrainTest> {
     let (train_dir, test_dir) = (root.join("train"), root.join("test"));
     let classes = class_names(&train_dir)?;
     let test_classes = class_names(&test_dir)?;
@@ -29,7 +29,7 @@ pub fn load(root: &Path) -> Result<Splits> {
     let size = train_images[0].size();
     let (height, width) = (size[1], size[2]);
     let classes = classes.len() as i64;
-    Ok(Splits {
+    Ok(TrainTest {
         train: stack(&train_images, &train_labels, height, width, classes)?,
         test: stack(&test_images, &test_labels, height, width, classes)?,
     })

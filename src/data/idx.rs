@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 use tch::{Kind, Tensor};
 
-use super::{check_labels, read_file, Dataset, Splits};
+use super::{check_labels, read_file, Dataset, TrainTest};
 use crate::error::{self, Result};
 
 /// Magic numbers: u8 values (0x08) in 3 dimensions (images) or 1 (labels).
@@ -17,8 +17,8 @@ const LABELS_MAGIC: u32 = 0x0801;
 const CLASSES: i64 = 10;
 
 /// `train-*` files are the training split, `t10k-*` the test split.
-pub fn load(dir: &Path) -> Result<Splits> {
-    Ok(Splits {
+pub fn load(dir: &Path) -> Result<TrainTest> {
+    Ok(TrainTest {
         train: split(dir, "train")?,
         test: split(dir, "t10k")?,
     })

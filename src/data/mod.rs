@@ -70,7 +70,7 @@ impl Dataset {
 
 /// A dataset's official training and test splits.
 #[derive(Debug)]
-pub struct Splits {
+pub struct TrainTest {
     pub train: Dataset,
     pub test: Dataset,
 }
@@ -166,7 +166,7 @@ impl DatasetName {
 }
 
 /// Reads the training and test splits of `name` from under `data_dir`.
-pub fn load(name: &DatasetName, data_dir: &Path) -> Result<Splits> {
+pub fn load(name: &DatasetName, data_dir: &Path) -> Result<TrainTest> {
     let dir = name.dir(data_dir);
     if !dir.is_dir() {
         return Err(error::data(format!(

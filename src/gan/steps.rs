@@ -13,7 +13,7 @@ use crate::data::examples::Examples;
 use crate::error::Result;
 use crate::optim::schedule::{apply, value_of, At, Scheduled};
 use crate::optim::{Hyper, Optimizer};
-use crate::runner::checkpoint::{Checkpoint, Loaded};
+use crate::runner::checkpoint::{Checkpoint, CheckpointFile};
 use crate::runner::epochs::{EpochEnd, Steps};
 use crate::runner::session::Session;
 use crate::runner::summary::Selection;
@@ -179,7 +179,7 @@ impl<R: EpochReport> Steps for GanSteps<'_, R> {
             .tensors("d_optim.", self.d.opt.state())
     }
 
-    fn restore(&mut self, ckpt: &Loaded) -> Result<()> {
+    fn restore(&mut self, ckpt: &CheckpointFile) -> Result<()> {
         ckpt.load_vars("g.", &self.g.vs)?;
         ckpt.load_vars("d.", &self.d.vs)?;
         self.g.opt.load_state(&ckpt.section("g_optim."))?;

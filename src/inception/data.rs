@@ -153,7 +153,7 @@ impl Val {
     }
 }
 
-pub struct Splits {
+pub struct FolderSplits {
     /// None for --eval-only.
     pub train: Option<Train>,
     pub val: Val,
@@ -172,12 +172,12 @@ pub struct Request<'a> {
     pub workers: usize,
 }
 
-pub fn load(r: &Request) -> Result<Splits> {
+pub fn load(r: &Request) -> Result<FolderSplits> {
     match r.spec {
         DataSpec::Memory(name) => {
             let splits = data::load(name, r.data_dir)?;
             let classes = splits.train.classes;
-            Ok(Splits {
+            Ok(FolderSplits {
                 train: r
                     .train
                     .then(|| Train::Memory(splits.train.limit(r.train_limit))),
@@ -208,7 +208,7 @@ pub fn load(r: &Request) -> Result<Splits> {
             let classes = train.as_ref().map(|t| t.classes.clone());
             let val = LazyFolder::open(&root.join("val"), classes.as_deref())?;
             let n = val.classes();
-            Ok(Splits {
+            Ok(FolderSplits {
                 train: train.filter(|_| r.train).map(|folder| {
                     Train::Folder(FolderTrain {
                         folder: folder.subset(r.train_limit),

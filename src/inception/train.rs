@@ -16,7 +16,7 @@ use super::{summary, weights};
 use crate::error::{usage, Result};
 use crate::figures;
 use crate::optim::{clip_grad_norm, params_of, Param};
-use crate::runner::checkpoint::Loaded;
+use crate::runner::checkpoint::CheckpointFile;
 use crate::runner::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
 use crate::runner::device;
 use crate::runner::ema::Ema;
@@ -101,7 +101,7 @@ impl Hooks for InceptionHooks<'_> {
         state
     }
 
-    fn load_state(&mut self, checkpoint: &Loaded) -> Result<()> {
+    fn load_state(&mut self, checkpoint: &CheckpointFile) -> Result<()> {
         if let Some(ema) = self.ema {
             ema.load(checkpoint)?;
         }

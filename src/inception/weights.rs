@@ -21,7 +21,7 @@ use tch::{nn::VarStore, Tensor};
 
 /// What was loaded, for the log.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Loaded {
+pub struct LoadedWeights {
     /// Tensors copied into the network.
     pub tensors: usize,
     /// The section of a paperlab checkpoint that was used ("ema." or
@@ -39,7 +39,7 @@ pub fn load(
     what: &str,
     classifier: &str,
     replace_classifier: bool,
-) -> Result<Loaded> {
+) -> Result<LoadedWeights> {
     let shown = file.display();
     if !file.is_file() {
         return Err(data(format!("--init-from {shown}: no such file")));
@@ -109,7 +109,7 @@ pub fn load(
             var.shallow_clone().copy_(saved);
         }
     });
-    Ok(Loaded {
+    Ok(LoadedWeights {
         tensors: copies.len(),
         section,
         classifier_replaced: replaced,

@@ -104,13 +104,13 @@ impl Checkpoint {
 }
 
 /// A checkpoint read back from disk.
-pub struct Loaded {
+pub struct CheckpointFile {
     pub path: PathBuf,
     tensors: HashMap<String, Tensor>,
 }
 
-impl Loaded {
-    pub fn open(path: &Path) -> Result<Loaded> {
+impl CheckpointFile {
+    pub fn open(path: &Path) -> Result<CheckpointFile> {
         if !path.is_file() {
             return Err(data(format!(
                 "checkpoint {} does not exist",
@@ -123,7 +123,7 @@ impl Loaded {
                 path.display()
             ))
         })?;
-        Ok(Loaded {
+        Ok(CheckpointFile {
             path: path.to_path_buf(),
             tensors: tensors.into_iter().collect(),
         })

@@ -5,7 +5,7 @@
 //! step such as gradient clipping or a weight average, extra checkpointed
 //! state, its evaluation and columns) comes through [`Hooks`].
 
-use super::checkpoint::{Checkpoint, Loaded};
+use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::epochs::{EpochEnd, Steps};
 use super::session::Session;
 use super::summary::{Goal, Selection};
@@ -67,7 +67,7 @@ pub trait Hooks {
         vec![]
     }
     /// Restore what [`Hooks::state`] saved, on --resume.
-    fn load_state(&mut self, _checkpoint: &Loaded) -> Result<()> {
+    fn load_state(&mut self, _checkpoint: &CheckpointFile) -> Result<()> {
         Ok(())
     }
     /// The evaluation metric that chooses best.safetensors.
@@ -167,7 +167,7 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
             .tensors("", self.hooks.state())
     }
 
-    fn restore(&mut self, checkpoint: &Loaded) -> Result<()> {
+    fn restore(&mut self, checkpoint: &CheckpointFile) -> Result<()> {
         checkpoint.load_vars("model.", self.net.vs)?;
         self.opt.load_state(&checkpoint.section("optim."))?;
         self.hooks.load_state(checkpoint)

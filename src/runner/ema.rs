@@ -10,7 +10,7 @@
 //! every checkpoint ("ema.") so a resumed run continues it exactly.
 
 use crate::error::{run, Result};
-use crate::runner::checkpoint::Loaded;
+use crate::runner::checkpoint::CheckpointFile;
 use tch::nn::{self, VarStore};
 use tch::Tensor;
 
@@ -103,7 +103,7 @@ impl<M> Ema<M> {
     }
 
     /// Restore the shadow from a checkpoint's "ema." section.
-    pub fn load(&self, checkpoint: &Loaded) -> Result<()> {
+    pub fn load(&self, checkpoint: &CheckpointFile) -> Result<()> {
         checkpoint.load_vars("ema.", &self.vs)
     }
 }

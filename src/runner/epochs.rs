@@ -10,7 +10,7 @@
 //! (runner/classify.rs) and the GAN steps (gan/steps.rs) are the two kinds
 //! so far.
 
-use super::checkpoint::{Checkpoint, Loaded};
+use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::session::Session;
 use super::summary::Selection;
 use super::sums::{Means, RunningSums};
@@ -65,7 +65,7 @@ pub trait Steps {
     /// optimizer, extra state), keys prefixed by their owner.
     fn checkpoint(&self) -> Checkpoint;
     /// Restore what [`Steps::checkpoint`] saved, on --resume.
-    fn restore(&mut self, checkpoint: &Loaded) -> Result<()>;
+    fn restore(&mut self, checkpoint: &CheckpointFile) -> Result<()>;
 }
 
 /// The header of metrics.csv for a trainer's `columns`.

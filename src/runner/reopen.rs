@@ -2,7 +2,7 @@
 //! checkpoint and the device, with the checks every evaluation needs.
 
 use super::args::EvalCommon;
-use super::checkpoint::Loaded;
+use super::checkpoint::CheckpointFile;
 use super::device;
 use super::run_dir::RunDir;
 use super::session::{RunConfig, SavedConfig};
@@ -14,7 +14,7 @@ pub struct Reopened<C> {
     pub dir: RunDir,
     /// The training run's configuration.
     pub config: C,
-    pub checkpoint: Loaded,
+    pub checkpoint: CheckpointFile,
     pub device: Device,
     /// --data-dir, else the run's own.
     pub data_dir: PathBuf,
@@ -52,7 +52,7 @@ pub fn reopen<C: RunConfig>(
         "last" => dir.last_checkpoint(),
         other => other.into(),
     };
-    let checkpoint = Loaded::open(&path)?;
+    let checkpoint = CheckpointFile::open(&path)?;
     let data_dir = args
         .data_dir
         .clone()

@@ -3,7 +3,7 @@
 //! by classifiers trained by epoch and GANs trained by iteration.
 
 use super::args::Common;
-use super::checkpoint::{Checkpoint, Loaded, Position};
+use super::checkpoint::{Checkpoint, CheckpointFile, Position};
 use super::metrics::Metrics;
 use super::progress::Progress;
 use super::run_dir::RunDir;
@@ -41,7 +41,7 @@ pub struct Session {
     /// How best.safetensors is chosen (set by the engine from the trainer).
     pub selection: Option<Selection>,
     command: String,
-    resumed: Option<Loaded>,
+    resumed: Option<CheckpointFile>,
 }
 
 /// The configuration in force: for --resume, the run's saved config.json with
@@ -72,7 +72,7 @@ impl Session {
         let dir = RunDir::open(&c.out, command, &c.run_name(), c.resume, c.force)?;
         let mut progress = Progress::new(c.quiet);
         let (resumed, position) = if c.resume && dir.last_checkpoint().exists() {
-            let loaded = Loaded::open(&dir.last_checkpoint())?;
+            let loaded = CheckpointFile::open(&dir.last_checkpoint())?;
             let position = loaded.position()?;
             (Some(loaded), position)
         } else if c.resume {
@@ -112,7 +112,7 @@ impl Session {
     }
 
     /// The checkpoint this run resumes from, if any.
-    pub fn resumed(&self) -> Option<&Loaded> {
+    pub fn resumed(&self) -> Option<&CheckpointFile> {
         self.resumed.as_ref()
     }
 
