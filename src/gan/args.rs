@@ -3,7 +3,7 @@
 //! experiments/gan-mlp.toml spells them out.
 
 use super::mlp::MlpConfig;
-use super::nets::{GanConfig, Latent, ModelConfig};
+use super::nets::{GanConfig, Latent, ModelConfig, Noise};
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::optim::schedule::{LinearRamp, PerStepDecay, Scheduled};
@@ -20,17 +20,6 @@ use std::path::Path;
 pub enum Model {
     /// The paper's MNIST model: a ReLU MLP generator, a maxout discriminator.
     Mlp,
-}
-
-/// The distribution of G's input z. The authors' mnist.yaml sets none, so
-/// their Generator's default, a standard normal, is what the paper ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Noise {
-    /// Uniform on [-sqrt 3, sqrt 3]: zero mean, unit variance.
-    Uniform,
-    /// Standard normal.
-    Normal,
 }
 
 /// What G minimises.

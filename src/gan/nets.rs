@@ -7,14 +7,25 @@
 //! A generator maps z [B, noise_dim] to images [B, C, H, W] in [0, 1]; a
 //! discriminator maps such images to one logit each, [B].
 
-use super::args::{Noise, TrainGanArgs};
 use super::mlp::{self, MlpConfig};
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::runner::reopen::Reopened;
+use crate::runner::checkpoint::CheckpointFile;
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
+
+/// The distribution of G's input z. The authors' mnist.yaml sets none, so
+/// their Generator's default, a standard normal, is what the paper ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Noise {
+    /// Uniform on [-sqrt 3, sqrt 3]: zero mean, unit variance.
+    Uniform,
+    /// Standard normal.
+    Normal,
+}
 
 /// G's input: the distribution of z and its dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -97,13 +108,15 @@ pub fn marginals(ds: &Dataset) -> Tensor {
     (sum / (255.0 * ds.len().max(1) as f64)).to_kind(Kind::Float)
 }
 
-/// The G of a reopened train-gan run, for images of `shape`.
+/// The G of `cfg` for images of `shape`, with the weights of `checkpoint`.
 pub fn trained_generator(
-    run: &Reopened<TrainGanArgs>,
+    cfg: &GanConfig,
+    checkpoint: &CheckpointFile,
+    device: Device,
     shape: [i64; 3],
 ) -> Result<Box<dyn ModuleT>> {
-    let vs = VarStore::new(run.device);
-    let g = generator(&vs.root(), &run.config.gan_config(), shape, None);
-    run.checkpoint.load_vars("g.", &vs)?;
+    let vs = VarStore::new(device);
+    let g = generator(&vs.root(), cfg, shape, None);
+    checkpoint.load_vars("g.", &vs)?;
     Ok(g)
 }

@@ -139,7 +139,12 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
         )));
     }
     let test = splits.test.limit(a.test_limit);
-    let g = trained_generator(&run, test.image_shape())?;
+    let g = trained_generator(
+        &gan.gan_config(),
+        &run.checkpoint,
+        device,
+        test.image_shape(),
+    )?;
     let mut progress = Progress::new(a.common.quiet);
 
     let centres =
