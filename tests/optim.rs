@@ -538,9 +538,9 @@ fn rmsprop_tf_style_matches_oracle() {
             q.param(),
             RmsPropConfig {
                 alpha: 0.9,
-                momentum: momentum,
-                eps: eps,
-                centered: centered,
+                momentum,
+                eps,
+                centered,
                 tf_style: true,
                 ..RmsPropConfig::new(0.05)
             },
@@ -560,9 +560,9 @@ fn rmsprop_tf_style_matches_oracle() {
             q2.param(),
             RmsPropConfig {
                 alpha: 0.9,
-                momentum: momentum,
-                eps: eps,
-                centered: centered,
+                momentum,
+                eps,
+                centered,
                 ..RmsPropConfig::new(0.05)
             },
         );
