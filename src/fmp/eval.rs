@@ -8,7 +8,7 @@ use crate::data::{self, batches::pad_to, Dataset};
 use crate::error::Result;
 use crate::figures;
 use crate::rng::Stream;
-use crate::runner::classify::{error_rate, Net};
+use crate::runner::classify::{error_rate, ClassifierNet};
 use crate::runner::progress::Progress;
 use crate::runner::reopen::{reopen, Reopened};
 use crate::runner::run_dir::write_atomic;
@@ -20,7 +20,7 @@ use tch::nn::VarStore;
 /// Test error after averaging the softmax over R passes, for each R in
 /// `tests` (one sweep of max(tests) passes). Pass r is seeded from (seed, r).
 pub fn error_by_tests(
-    net: &Net,
+    net: &ClassifierNet,
     ds: &Dataset,
     tests: &[i64],
     seed: u64,
@@ -69,7 +69,7 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
     run.checkpoint.load_vars("model.", &vs)?;
     let prepare = |x: &tch::Tensor, _train: bool| pad_to(x, size);
     let mut progress = Progress::new(args.common.quiet);
-    let trained = Net {
+    let trained = ClassifierNet {
         model: &model,
         vs: &vs,
         prepare: &prepare,

@@ -10,7 +10,7 @@ use crate::data::{self, batches::pad_to};
 use crate::error::{usage, Result};
 use crate::figures;
 use crate::optim::params_of;
-use crate::runner::classify::{Classifier, Net, TestSet, COLUMNS};
+use crate::runner::classify::{Classifier, ClassifierNet, TestSet, COLUMNS};
 use crate::runner::epochs::{self, header};
 use crate::runner::session::{self, Session};
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
         pad_to(&x, size)
     };
     let mut steps = Classifier {
-        net: Net {
+        net: ClassifierNet {
             model: &model,
             vs: &vs,
             prepare: &prepare,

@@ -122,7 +122,7 @@ impl Hooks for InceptionHooks<'_> {
 
     fn evaluate(
         &mut self,
-        _net: &classify::Net,
+        _net: &classify::ClassifierNet,
         s: &mut Session,
         _epoch: i64,
     ) -> Result<Evaluation> {
@@ -226,7 +226,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             seen: Tensor::zeros([], (Kind::Int64, s.device)),
         };
         let mut steps = Classifier {
-            net: classify::Net {
+            net: classify::ClassifierNet {
                 model: &net,
                 vs: &vs,
                 prepare: &prepare,

@@ -24,7 +24,7 @@ use tch::{nn::ModuleT, nn::VarStore, Device, Kind, Tensor};
 pub type Prepare<'a> = &'a dyn Fn(&Tensor, bool) -> Tensor;
 
 /// The network being trained and how its inputs are made.
-pub struct Net<'a> {
+pub struct ClassifierNet<'a> {
     pub model: &'a dyn ModuleT,
     pub vs: &'a VarStore,
     pub prepare: Prepare<'a>,
@@ -54,7 +54,7 @@ pub trait Hooks {
     }
     /// Before the first step of a run, with its first batch, prepared
     /// (data-dependent initialisation).
-    fn init(&mut self, _net: &Net, _x: &Tensor) -> Result<()> {
+    fn init(&mut self, _net: &ClassifierNet, _x: &Tensor) -> Result<()> {
         Ok(())
     }
     /// After backward, before the optimizer step (e.g. clip the gradients).
@@ -73,7 +73,7 @@ pub trait Hooks {
     /// The evaluation metric that chooses best.safetensors.
     fn selection(&self) -> Selection;
     /// Evaluate after epoch `epoch` (1-based).
-    fn evaluate(&mut self, net: &Net, s: &mut Session, epoch: i64) -> Result<Evaluation>;
+    fn evaluate(&mut self, net: &ClassifierNet, s: &mut Session, epoch: i64) -> Result<Evaluation>;
 }
 
 /// The classifier's metrics.csv columns before the hooks' own.
@@ -81,7 +81,7 @@ pub const COLUMNS: [&str; 3] = ["lr", "train_loss", "train_error"];
 
 /// A classifier trained by the engine.
 pub struct Classifier<'a, H> {
-    pub net: Net<'a>,
+    pub net: ClassifierNet<'a>,
     pub opt: Box<dyn Optimizer>,
     pub schedules: Vec<Scheduled>,
     pub examples: &'a dyn Examples,
@@ -182,7 +182,7 @@ impl Hooks for TestSet<'_> {
         Selection::new("test_error", Goal::Lower)
     }
 
-    fn evaluate(&mut self, net: &Net, s: &mut Session, epoch: i64) -> Result<Evaluation> {
+    fn evaluate(&mut self, net: &ClassifierNet, s: &mut Session, epoch: i64) -> Result<Evaluation> {
         let probs = net.softmax(self.0, Stream::Eval(epoch as u64), s.seed);
         let error = error_rate(&probs, &self.0.labels);
         Ok(Evaluation {
@@ -193,7 +193,7 @@ impl Hooks for TestSet<'_> {
     }
 }
 
-impl Net<'_> {
+impl ClassifierNet<'_> {
     /// The softmax over `ds`, one pass (evaluation mode), in dataset order:
     /// the building block of single and multi-pass evaluation. Seeded from
     /// its own `stream` so evaluation does not disturb (or depend on)
