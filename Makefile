@@ -4,7 +4,15 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup build demo test bench-fmp bench-inception bench-parzen
+.PHONY: setup build demo test bench-fmp bench-inception bench-parzen sweep-fmp
+
+# Sweeps: JOBS runs at a time (default 1: each run already uses every core),
+# EPOCHS and SET="key=value ..." override every run's flags. Finished runs
+# are skipped, so an interrupted sweep continues where it stopped.
+JOBS ?= 1
+EPOCHS ?=
+SET ?=
+SWEEP_FLAGS = --jobs $(JOBS) $(if $(EPOCHS),--set epochs=$(EPOCHS)) $(foreach kv,$(SET),--set $(kv))
 
 setup:
 	@scripts/setup.sh
@@ -35,3 +43,8 @@ bench-inception: setup
 # test images) against the same estimator in NumPy, on the same centres. See BENCHMARKS.md.
 bench-parzen: build
 	.venv/bin/python scripts/bench_parzen.py
+
+# The paper's FMP variant table on Fashion-MNIST (about 30 minutes on 2 CPU
+# cores), then `paperlab compare` over it: results/sweeps/fmp/compare.md.
+sweep-fmp: build
+	$(BIN) sweep experiments/sweeps/fmp.toml $(SWEEP_FLAGS)

@@ -3,13 +3,15 @@
 //! command line (see runner::preset); float flags are checked here, once for
 //! every subcommand.
 
+use crate::compare::CompareArgs;
 use crate::error::{usage, Result};
 use crate::fmp::args::{EvalFmpArgs, TrainFmpArgs};
 use crate::gan::args::{EvalParzenArgs, TrainGanArgs};
 use crate::inception::args::TrainInceptionArgs;
 use crate::runner::preset;
 use crate::runner::session::{self, RunConfig};
-use crate::{fmp, gan, inception, info};
+use crate::sweep::SweepArgs;
+use crate::{compare, fmp, gan, inception, info, sweep};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -46,6 +48,10 @@ enum Command {
     /// Train or evaluate Inception-v4 / Inception-ResNet-v1, -v2 (Szegedy et al. 2016).
     #[command(args_override_self = true, allow_negative_numbers = true)]
     TrainInception(TrainInceptionArgs),
+    /// Put runs side by side: a table of their differing config and summaries, and one plot per metric.
+    Compare(CompareArgs),
+    /// Run a list of runs from a TOML file (skipping finished ones), then compare them; or write a Slurm job array.
+    Sweep(SweepArgs),
 }
 
 /// Parse `argv` and run the subcommand. Clap's own errors (unknown flags,
@@ -63,6 +69,8 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
         Command::TrainGan(a) => train(name, a, gan::train::run),
         Command::EvalParzen(a) => gan::parzen::run(a),
         Command::TrainInception(a) => train(name, a, inception::train::run),
+        Command::Compare(a) => compare::run(a),
+        Command::Sweep(a) => sweep::run(a, &Cli::command()),
     }
 }
 

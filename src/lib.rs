@@ -5,6 +5,7 @@
 
 pub mod augment;
 pub mod cli;
+pub mod compare;
 pub mod data;
 pub mod error;
 pub mod fmp;
@@ -15,3 +16,4 @@ pub mod layers;
 pub mod optim;
 pub mod rng;
 pub mod runner;
+pub mod sweep;

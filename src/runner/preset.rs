@@ -31,32 +31,46 @@ pub fn layer(
 
 /// The preset's keys, each with the flag of `sub` it names.
 fn read<'a>(path: &Path, sub: &'a Command) -> Result<Vec<(&'a Arg, toml::Value)>> {
-    let where_ = path.display();
+    let where_ = format!("--config {}", path.display());
     let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("--config {where_}: cannot read it: {e}")))?;
+        .map_err(|e| usage(format!("{where_}: cannot read it: {e}")))?;
     let table: toml::Table = text
         .parse()
-        .map_err(|e| usage(format!("--config {where_}: not valid TOML: {e}")))?;
+        .map_err(|e| usage(format!("{where_}: not valid TOML: {e}")))?;
+    flags_of(table, sub, &where_)
+}
+
+/// The keys of `table` (flag names of `sub`), each with the flag it names;
+/// an unknown key is an error starting with `origin`.
+pub fn flags_of<'a>(
+    table: toml::Table,
+    sub: &'a Command,
+    origin: &str,
+) -> Result<Vec<(&'a Arg, toml::Value)>> {
     let known = || {
         sub.get_arguments()
             .filter(|a| a.get_long() != Some("config"))
     };
     table
         .into_iter()
-        .map(|(key, value)| match known().find(|a| a.get_long() == Some(&key)) {
-            Some(arg) => Ok((arg, value)),
-            None => Err(usage(format!(
-                "--config {where_}: unknown key {key:?} for `paperlab {}`; keys are its flag names: {}",
+        .map(
+            |(key, value)| match known().find(|a| a.get_long() == Some(&key)) {
+                Some(arg) => Ok((arg, value)),
+                None => {
+                    Err(usage(format!(
+                "{origin}: unknown key {key:?} for `paperlab {}`; keys are its flag names: {}",
                 sub.get_name(),
                 known().filter_map(Arg::get_long).collect::<Vec<_>>().join(", ")
-            ))),
-        })
+            )))
+                }
+            },
+        )
         .collect()
 }
 
 /// The command-line form of `key = value`: `--key=value` (lists joined by
 /// commas), or for a plain switch such as --quiet, `--key` when true.
-fn flag(arg: &Arg, value: &toml::Value) -> Option<OsString> {
+pub fn flag(arg: &Arg, value: &toml::Value) -> Option<OsString> {
     let long = arg.get_long()?;
     let text = match value {
         toml::Value::Boolean(on) if matches!(arg.get_action(), ArgAction::SetTrue) => {

@@ -1,0 +1,94 @@
+//! `paperlab compare`: runs side by side, the way the papers put them. It
+//! reads only what every subcommand writes (config.json, metrics.csv,
+//! summary.json), so it works for any command, present or future.
+
+pub mod plot;
+pub mod runs;
+pub mod table;
+
+use crate::error::{usage, Result};
+use crate::runner::run_dir::write_atomic;
+use clap::Args;
+use plot::Axis;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// Run directories (results/<subcommand>/<name>), or globs such as 'results/train-fmp/*'.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// metrics.csv columns to plot (default: every column but epoch and timing).
+    #[arg(long, value_delimiter = ',')]
+    pub metric: Vec<String>,
+    /// The x axis of the plots.
+    #[arg(long, value_enum, default_value_t = Axis::Epoch)]
+    pub x: Axis,
+    /// Where compare.md, compare.csv and the plots go.
+    #[arg(long, default_value = "results/compare")]
+    pub out: PathBuf,
+    /// Replace an earlier comparison in --out.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Columns that are not worth a plot of their own.
+const NOT_PLOTTED: [&str; 3] = ["epoch", "seconds", "images_per_sec"];
+
+pub fn run(args: CompareArgs) -> Result<()> {
+    let dirs = runs::expand(&args.runs)?;
+    let runs = dirs
+        .iter()
+        .map(|d| runs::load(d))
+        .collect::<Result<Vec<_>>>()?;
+    if args.out.join("compare.md").exists() && !args.force {
+        return Err(usage(format!(
+            "{} already holds a comparison; pass --force to replace it, or choose another --out",
+            args.out.display()
+        )));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        usage(format!(
+            "--out {}: cannot create it: {e}",
+            args.out.display()
+        ))
+    })?;
+    let mut table = table::build(&runs);
+    let metrics: Vec<String> = if args.metric.is_empty() {
+        let mut seen = BTreeSet::new();
+        runs.iter()
+            .flat_map(|r| r.metrics.columns.iter())
+            .filter(|c| !NOT_PLOTTED.contains(&c.as_str()) && seen.insert(c.to_string()))
+            .cloned()
+            .collect()
+    } else {
+        args.metric.clone()
+    };
+    let mut plotted = vec![];
+    for metric in &metrics {
+        let (series, notes) = plot::series(&runs, metric, args.x);
+        table.notes.extend(notes);
+        if series.is_empty() {
+            table
+                .notes
+                .push(format!("{metric}: no run has it; not plotted"));
+            continue;
+        }
+        plot::write(&args.out, metric, args.x, &series)?;
+        plotted.push(metric.clone());
+    }
+    write_atomic(&args.out.join("compare.md"), table.markdown().as_bytes())?;
+    table.write_csv(&args.out.join("compare.csv"))?;
+    if !args.quiet {
+        print!("{}", table.aligned());
+    }
+    eprintln!(
+        "wrote {}: compare.md, compare.csv and {} plot(s) ({})",
+        args.out.display(),
+        plotted.len(),
+        plotted.join(", ")
+    );
+    Ok(())
+}

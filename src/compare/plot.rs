@@ -1,0 +1,184 @@
+//! One plot per metric, one line per run, as PNG and SVG. The font is
+//! compiled in (DejaVu Sans), so plots need no system fonts or fontconfig.
+
+use super::runs::Run;
+use crate::error::{run as run_error, Result};
+use clap::ValueEnum;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+/// What the x axis counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Axis {
+    Epoch,
+    /// Optimizer steps (epochs times the run's steps per epoch).
+    Step,
+    /// Training seconds, summed over the epochs.
+    Seconds,
+}
+
+/// One run's line: its name and (x, y) points where y is a number.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The series of `metric` over `axis`, one per run that has it; a note for
+/// each run that does not.
+pub fn series(runs: &[Run], metric: &str, axis: Axis) -> (Vec<Series>, Vec<String>) {
+    let mut out = vec![];
+    let mut notes = vec![];
+    for run in runs {
+        let (Some(ys), Some(epochs)) = (run.metrics.column(metric), run.metrics.column("epoch"))
+        else {
+            notes.push(format!("{}: no metric {metric}", run.name));
+            continue;
+        };
+        let xs: Vec<f64> = match axis {
+            Axis::Epoch => epochs,
+            Axis::Seconds => run
+                .metrics
+                .column("seconds")
+                .unwrap_or_default()
+                .iter()
+                .scan(0.0, |t, s| {
+                    *t += s;
+                    Some(*t)
+                })
+                .collect(),
+            Axis::Step => match &run.summary {
+                Some(s) if s.epochs > 0 => {
+                    let per_epoch = s.steps as f64 / s.epochs as f64;
+                    epochs.iter().map(|e| e * per_epoch).collect()
+                }
+                _ => {
+                    notes.push(format!(
+                        "{}: steps per epoch unknown before the run finishes; left out of the {metric} plot",
+                        run.name
+                    ));
+                    continue;
+                }
+            },
+        };
+        let points = xs
+            .into_iter()
+            .zip(ys)
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        out.push(Series {
+            name: run.name.clone(),
+            points,
+        });
+    }
+    (out, notes)
+}
+
+/// Write `<dir>/<metric>.png` and `.svg`.
+pub fn write(dir: &Path, metric: &str, axis: Axis, series: &[Series]) -> Result<()> {
+    static FONT: Once = Once::new();
+    FONT.call_once(|| {
+        // Registering a valid, compiled-in font cannot fail.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+    // A metric's name as a file name (a user's --metric need not be an identifier).
+    let stem: String = metric
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    let size = (900, 560);
+    draw(
+        BitMapBackend::new(&png, size).into_drawing_area(),
+        metric,
+        axis,
+        series,
+    )
+    .map_err(|e| run_error(format!("cannot draw {}: {e}", png.display())))?;
+    draw(
+        SVGBackend::new(&svg, size).into_drawing_area(),
+        metric,
+        axis,
+        series,
+    )
+    .map_err(|e| run_error(format!("cannot draw {}: {e}", svg.display())))
+}
+
+fn draw<B: DrawingBackend>(
+    root: DrawingArea<B, Shift>,
+    metric: &str,
+    axis: Axis,
+    series: &[Series],
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    B::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let all = || series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1) = range(all().map(|p| p.0), false);
+    let (y0, y1) = range(all().map(|p| p.1), true);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(metric, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    let mut mesh = chart.configure_mesh();
+    if axis == Axis::Epoch {
+        // Whole epochs only: one label per epoch up to 10 of them.
+        mesh.x_labels(((x1 - x0).round() as usize + 1).clamp(2, 10))
+            .x_label_formatter(&|x| format!("{x:.0}"));
+    }
+    mesh.x_desc(format!("{axis:?}").to_lowercase())
+        .y_desc(metric)
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for (i, s) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))?
+            .label(s.name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The span of `values`, padded by 5% (a flat or empty one gets a unit span).
+fn range(values: impl Iterator<Item = f64>, pad: bool) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-12 {
+        return (lo - 0.5, hi + 0.5);
+    }
+    let p = if pad { 0.05 * (hi - lo) } else { 0.0 };
+    (lo - p, hi + p)
+}

@@ -1,0 +1,206 @@
+//! Reading run directories for `compare`: only what every subcommand writes
+//! (config.json, metrics.csv, summary.json), so no per-command knowledge.
+
+use crate::error::{usage, Result};
+use crate::runner::run_dir::RunDir;
+use crate::runner::session::SavedConfig;
+use crate::runner::summary::{Figure, Summary};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Config keys that say how a run was started, not what it is.
+const RUNTIME_KEYS: [&str; 10] = [
+    "out",
+    "name",
+    "config",
+    "quiet",
+    "resume",
+    "force",
+    "max_steps",
+    "threads",
+    "device",
+    "data_dir",
+];
+
+pub struct Run {
+    pub name: String,
+    pub command: String,
+    /// The run's configuration, flattened to "key" or "key.sub" and printed.
+    pub config: BTreeMap<String, String>,
+    /// None for a run that has not finished (no summary.json).
+    pub summary: Option<Summary>,
+    pub metrics: Metrics,
+}
+
+/// metrics.csv: its columns, and the rows as numbers (empty cells are NaN).
+#[derive(Default)]
+pub struct Metrics {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<f64>>,
+}
+
+impl Metrics {
+    /// The column `name`, if the run has it.
+    pub fn column(&self, name: &str) -> Option<Vec<f64>> {
+        let i = self.columns.iter().position(|c| c == name)?;
+        Some(self.rows.iter().map(|r| r[i]).collect())
+    }
+}
+
+/// Expand the RUN_DIR arguments: globs the shell did not expand (quoted, or
+/// matching nothing) are expanded here; each result must be a run directory.
+pub fn expand(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut dirs = vec![];
+    for arg in args {
+        let text = arg.to_string_lossy();
+        if arg.exists() || !text.contains(['*', '?', '[']) {
+            dirs.push(arg.clone());
+            continue;
+        }
+        let matches: Vec<PathBuf> = glob::glob(&text)
+            .map_err(|e| usage(format!("{text}: not a valid pattern: {e}")))?
+            .filter_map(|p| p.ok())
+            .collect();
+        if matches.is_empty() {
+            return Err(usage(format!("{text}: matches no run directory")));
+        }
+        dirs.extend(matches);
+    }
+    if dirs.is_empty() {
+        return Err(usage("expected at least one run directory"));
+    }
+    Ok(dirs)
+}
+
+/// Read the run in `dir`.
+pub fn load(dir: &Path) -> Result<Run> {
+    let run = RunDir::existing(dir)?;
+    let saved: SavedConfig<Value> = run.read_json("config.json")?;
+    let mut config = BTreeMap::new();
+    if let Value::Object(map) = &saved.config {
+        for (k, v) in map {
+            if !RUNTIME_KEYS.contains(&k.as_str()) {
+                flatten(k, v, &mut config);
+            }
+        }
+    }
+    config.insert("seed".into(), saved.seed.to_string());
+    let summary = match run.file("summary.json").exists() {
+        true => Some(run.read_json::<Summary>("summary.json")?),
+        false => None,
+    };
+    let metrics = read_metrics(&run.file("metrics.csv"))?;
+    Ok(Run {
+        name: dir
+            .file_name()
+            .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into()),
+        command: saved.command,
+        config,
+        summary,
+        metrics,
+    })
+}
+
+fn flatten(key: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&format!("{key}.{k}"), v, out);
+            }
+        }
+        Value::String(s) => {
+            out.insert(key.into(), s.clone());
+        }
+        Value::Null => {
+            out.insert(key.into(), "-".into());
+        }
+        other => {
+            out.insert(key.into(), other.to_string());
+        }
+    }
+}
+
+fn read_metrics(path: &Path) -> Result<Metrics> {
+    if !path.exists() {
+        return Ok(Metrics::default());
+    }
+    let bad =
+        |e: &dyn std::fmt::Display| usage(format!("{}: not a metrics file: {e}", path.display()));
+    let mut reader = csv::Reader::from_path(path).map_err(|e| bad(&e))?;
+    let columns = reader
+        .headers()
+        .map_err(|e| bad(&e))?
+        .iter()
+        .map(String::from)
+        .collect();
+    let mut rows = vec![];
+    for record in reader.records() {
+        let record = record.map_err(|e| bad(&e))?;
+        rows.push(
+            record
+                .iter()
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect(),
+        );
+    }
+    Ok(Metrics { columns, rows })
+}
+
+/// A summary's figures as (name, printed value), tables flattened to
+/// "name.key"; the fixed fields first.
+pub fn figures(summary: &Summary) -> Vec<(String, String)> {
+    let mut out = vec![];
+    if let (Some(sel), Some(best)) = (&summary.selection, summary.best) {
+        out.push((format!("best {}", sel.metric), number(best)));
+        out.push((
+            "best_epoch".into(),
+            number_or_dash(summary.best_epoch.map(|e| e as f64)),
+        ));
+    }
+    out.push(("epochs".into(), summary.epochs.to_string()));
+    out.push((
+        "train_images_per_sec".into(),
+        number_or_dash(summary.train_images_per_sec),
+    ));
+    for (name, figure) in &summary.figures {
+        match figure {
+            Figure::Table(t) => {
+                out.extend(t.iter().map(|(k, v)| (format!("{name}.{k}"), number(*v))))
+            }
+            other => out.push((name.clone(), printed(other))),
+        }
+    }
+    out
+}
+
+fn printed(f: &Figure) -> String {
+    match f {
+        Figure::Missing => "-".into(),
+        Figure::Integer(i) => i.to_string(),
+        Figure::Number(v) => number(*v),
+        Figure::Flag(b) => b.to_string(),
+        Figure::Text(t) => t.clone(),
+        Figure::Table(t) => t
+            .iter()
+            .map(|(k, v)| format!("{k}={}", number(*v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// Four significant digits, enough to tell runs apart in a table.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    if v == v.trunc() && v.abs() < 1e9 {
+        return format!("{}", v as i64);
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    format!("{v:.digits$}")
+}
+
+fn number_or_dash(v: Option<f64>) -> String {
+    v.map_or("-".into(), number)
+}

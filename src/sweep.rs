@@ -1,0 +1,284 @@
+//! `paperlab sweep FILE`: a list of runs in one TOML file, run here (up to
+//! --jobs at a time, skipping finished runs and resuming unfinished ones, so
+//! an interrupted sweep continues) and then compared; or written as a Slurm
+//! job array that runs the same list on a cluster.
+//!
+//! ```toml
+//! command = "train-fmp"          # the subcommand of every run
+//! [flags]                        # flags of every run (keys are flag names)
+//! config = "experiments/fmp-demo.toml"
+//! [[runs]]                       # one table per run: its name and flags
+//! name = "pseudorandom-overlapping"
+//! fmp-sequence = "pseudorandom"
+//! ```
+
+use crate::compare::{self, plot::Axis, CompareArgs};
+use crate::error::{run as run_error, usage, Result};
+use crate::runner::preset::{flag, flags_of};
+use crate::runner::run_dir::write_atomic;
+use clap::Args;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Args, Debug, Clone)]
+pub struct SweepArgs {
+    /// The sweep file (experiments/sweeps/*.toml).
+    pub file: PathBuf,
+    /// Runs trained at the same time (each already uses every core).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// KEY=VALUE: a flag for every run, over the file's (e.g. epochs=30).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Where the runs go: <out>/<subcommand>/<sweep>-<run>, and the comparison to <out>/sweeps/<sweep>.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Only run number N of the list (0-based; how a Slurm array task runs its run).
+    #[arg(long)]
+    pub only: Option<usize>,
+    /// Write a Slurm job-array script running the list here, instead of running it.
+    #[arg(long, value_name = "SCRIPT")]
+    pub slurm: Option<PathBuf>,
+    /// A line for the script's #SBATCH header, e.g. --sbatch=--gres=gpu:1 (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    pub sbatch: Vec<String>,
+}
+
+/// One run of the list: its name and full command line after `paperlab`.
+pub struct Planned {
+    pub name: String,
+    pub dir: PathBuf,
+    pub argv: Vec<OsString>,
+}
+
+/// The sweep's name (the file's stem) and its runs.
+pub fn plan(args: &SweepArgs, cli: &clap::Command) -> Result<(String, Vec<Planned>)> {
+    let file = &args.file;
+    let origin = file.display().to_string();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| usage(format!("{origin}: cannot read it: {e}")))?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e| usage(format!("{origin}: not valid TOML: {e}")))?;
+    let sweep = file
+        .file_stem()
+        .map_or("sweep".into(), |s| s.to_string_lossy().into_owned());
+    let command = match table.remove("command") {
+        Some(toml::Value::String(c)) => c,
+        _ => return Err(usage(format!("{origin}: expected command = \"train-...\""))),
+    };
+    let sub = cli
+        .find_subcommand(&command)
+        .filter(|s| s.get_arguments().any(|a| a.get_long() == Some("resume")))
+        .ok_or_else(|| {
+            usage(format!(
+                "{origin}: {command:?} is not a training subcommand"
+            ))
+        })?;
+    let common = match table.remove("flags") {
+        Some(toml::Value::Table(t)) => t,
+        None => toml::Table::new(),
+        _ => return Err(usage(format!("{origin}: [flags] must be a table"))),
+    };
+    let Some(toml::Value::Array(list)) = table.remove("runs") else {
+        return Err(usage(format!("{origin}: expected [[runs]] tables")));
+    };
+    if let Some(key) = table.keys().next() {
+        return Err(usage(format!(
+            "{origin}: unknown key {key:?}; a sweep has command, [flags] and [[runs]]"
+        )));
+    }
+    let mut overrides = toml::Table::new();
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--set {kv}: expected KEY=VALUE")))?;
+        overrides.insert(k.into(), toml::Value::String(v.into()));
+    }
+    let mut runs = vec![];
+    for (i, item) in list.into_iter().enumerate() {
+        let toml::Value::Table(mut own) = item else {
+            return Err(usage(format!("{origin}: run {i} is not a table")));
+        };
+        let name = match own.remove("name") {
+            Some(toml::Value::String(n)) => format!("{sweep}-{n}"),
+            _ => return Err(usage(format!("{origin}: run {i} has no name = \"...\""))),
+        };
+        let mut flags = common.clone();
+        flags.extend(own);
+        flags.extend(overrides.clone());
+        let mut argv: Vec<OsString> = vec![command.clone().into()];
+        for (arg, value) in flags_of(flags, sub, &format!("{origin}, run {name}"))? {
+            argv.extend(flag(arg, &value));
+        }
+        argv.extend([
+            "--name".into(),
+            name.clone().into(),
+            "--out".into(),
+            args.out.clone().into(),
+        ]);
+        let dir = args.out.join(&command).join(&name);
+        runs.push(Planned { name, dir, argv });
+    }
+    Ok((sweep, runs))
+}
+
+pub fn run(args: SweepArgs, cli: &clap::Command) -> Result<()> {
+    let (sweep, runs) = plan(&args, cli)?;
+    if let Some(script) = &args.slurm {
+        return write_slurm(&args, &sweep, runs.len(), script);
+    }
+    let chosen: Vec<&Planned> = match args.only {
+        Some(i) => vec![runs.get(i).ok_or_else(|| {
+            usage(format!(
+                "--only {i}: the sweep has {} runs (0 to {})",
+                runs.len(),
+                runs.len().saturating_sub(1)
+            ))
+        })?],
+        None => runs.iter().collect(),
+    };
+    let logs = args.out.join("sweeps").join(&sweep);
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| usage(format!("--out: cannot create {}: {e}", logs.display())))?;
+    let next = AtomicUsize::new(0);
+    let failed = Mutex::new(vec![]);
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs.max(1) {
+            scope.spawn(|| loop {
+                let Some(run) = chosen.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                    return;
+                };
+                if let Err(e) = train(run, &logs, args.jobs > 1) {
+                    eprintln!("sweep: {}: {e:#}", run.name);
+                    failed
+                        .lock()
+                        .expect("no panics while held")
+                        .push(run.name.clone());
+                }
+            });
+        }
+    });
+    let failed = failed.into_inner().expect("no panics while held");
+    if !failed.is_empty() {
+        return Err(run_error(format!(
+            "{} of {} runs failed ({}); their logs are in {}; rerun the sweep to retry them",
+            failed.len(),
+            chosen.len(),
+            failed.join(", "),
+            logs.display()
+        )));
+    }
+    if args.only.is_some() {
+        return Ok(());
+    }
+    compare::run(CompareArgs {
+        runs: runs.iter().map(|r| r.dir.clone()).collect(),
+        metric: vec![],
+        x: Axis::Epoch,
+        out: logs,
+        force: true,
+        quiet: false,
+    })
+}
+
+/// Train one run as a child process: skipped when it has a summary.json,
+/// resumed when its directory exists. With `quiet`, its output goes to
+/// `<logs>/<name>.log` (parallel runs would interleave on the terminal).
+fn train(run: &Planned, logs: &Path, quiet: bool) -> Result<()> {
+    if run.dir.join("summary.json").exists() {
+        eprintln!("sweep: {} is done (summary.json exists); skipped", run.name);
+        return Ok(());
+    }
+    let mut argv = run.argv.clone();
+    if run.dir.join("config.json").exists() {
+        argv.push("--resume".into());
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| run_error(format!("cannot find paperlab itself: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(&argv);
+    if quiet {
+        let log = logs.join(format!("{}.log", run.name));
+        let file = std::fs::File::create(&log)
+            .map_err(|e| run_error(format!("cannot write {}: {e}", log.display())))?;
+        cmd.arg("--quiet")
+            .stdout(Stdio::from(
+                file.try_clone().map_err(|e| run_error(e.to_string()))?,
+            ))
+            .stderr(Stdio::from(file));
+    }
+    eprintln!("sweep: {}: paperlab {}", run.name, shown(&argv));
+    let status = cmd
+        .status()
+        .map_err(|e| run_error(format!("cannot start paperlab: {e}")))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        code => Err(run_error(format!("exited with {code:?}"))),
+    }
+}
+
+fn shown(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A job array of `count` tasks, task N running `paperlab sweep FILE --only N`
+/// from this directory with this binary, into the same results layout.
+fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Result<()> {
+    let here = std::env::current_dir().map_err(|e| run_error(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| run_error(e.to_string()))?;
+    let logs = args.out.join("sweeps").join(sweep);
+    // Slurm opens each task's --output file before the task runs.
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| usage(format!("--out: cannot create {}: {e}", logs.display())))?;
+    let mut text = format!(
+        "#!/bin/bash\n# paperlab sweep {file}: {count} runs, one array task each.\n# Submit with: sbatch {script}\n# When all tasks are done, `paperlab sweep {file}` (every run skipped) writes the comparison.\n#SBATCH --job-name=paperlab-{sweep}\n#SBATCH --array=0-{last}\n#SBATCH --output={logs}/slurm-%A_%a.log\n",
+        file = args.file.display(),
+        script = script.display(),
+        last = count.saturating_sub(1),
+        logs = logs.display(),
+    );
+    for line in &args.sbatch {
+        text += &format!("#SBATCH {line}\n");
+    }
+    let mut call = vec![
+        exe.display().to_string(),
+        "sweep".into(),
+        args.file.display().to_string(),
+        "--out".into(),
+        args.out.display().to_string(),
+    ];
+    for kv in &args.set {
+        call.extend(["--set".into(), kv.clone()]);
+    }
+    call.extend(["--only".into(), "\"$SLURM_ARRAY_TASK_ID\"".into()]);
+    text += &format!(
+        "set -euo pipefail\ncd {here}\n{}\n",
+        call.iter()
+            .map(|a| if a.starts_with('"') {
+                a.clone()
+            } else {
+                quote(a)
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        here = quote(&here.display().to_string()),
+    );
+    write_atomic(script, text.as_bytes())?;
+    eprintln!(
+        "wrote {} ({count} array tasks); submit it with sbatch",
+        script.display()
+    );
+    Ok(())
+}
+
+/// Single-quote `s` for bash.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
