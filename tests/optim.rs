@@ -2,8 +2,8 @@
 //! plus hand-written oracles, state round trips and gradient clipping.
 
 use paperlab::optim::{
-    clip_grad_norm, clip_grad_norm_total, params_of, Adam, AdamConfig, Hyper, Optimizer, Param,
-    RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    clip_grad_norm, clip_grad_norm_total, params_of, Adam, AdamConfig, Graham, GrahamConfig, Hyper,
+    Optimizer, Param, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -618,6 +618,41 @@ fn adam_beta1_change_matches_oracle() {
     assert_vec_close(&q.values(), &oracle, 1e-12, "adam beta1 0.9 -> 0.5");
 }
 
+/// Graham's NAG light (NetworkInNetworkLayer.cu dGradientDescent) by hand,
+/// lr 0.1, mu 0.5, from w = (1, -2) and m = 0, with gradients (2, -1) then
+/// (-4, 3):
+/// step 1: w -= 0.5*0; m = -0.05*(2, -1) = (-0.1, 0.05); w += 1.5 m = (0.85, -1.925);
+/// step 2: w -= 0.5 m = (0.9, -1.95); m = 0.5 m - 0.05*(-4, 3) = (0.15, -0.125);
+///         w += 1.5 m = (1.125, -2.1375).
+#[test]
+fn graham_two_steps_match_the_hand_computation() {
+    let w = Tensor::from_slice(&[1.0f64, -2.0]).set_requires_grad(true);
+    let mut opt = Graham::new(
+        vec![Param::new("w", w.shallow_clone())],
+        GrahamConfig {
+            lr: 0.1,
+            momentum: 0.5,
+        },
+    );
+    let mut after = vec![];
+    for grad in [[2.0f64, -1.0], [-4.0, 3.0]] {
+        opt.zero_grad();
+        (&w * Tensor::from_slice(&grad)).sum(Kind::Double).backward();
+        opt.step();
+        after.push(Vec::<f64>::try_from(&w.detach()).unwrap());
+    }
+    assert_vec_close(&after[0], &[0.85, -1.925], 1e-14, "graham step 1");
+    assert_vec_close(&after[1], &[1.125, -2.1375], 1e-14, "graham step 2");
+    let state = opt.state();
+    let m = &state.iter().find(|(k, _)| k == "momentum.w").unwrap().1;
+    assert_vec_close(
+        &Vec::<f64>::try_from(m).unwrap(),
+        &[0.15, -0.125],
+        1e-14,
+        "graham momentum",
+    );
+}
+
 #[test]
 fn params_without_grad_are_skipped() {
     let q = quad();
@@ -696,6 +731,15 @@ fn configs() -> Vec<(&'static str, Make)> {
                     eps: 1.0,
                     tf_style: true,
                     ..RmsPropConfig::new(0.01)
+                },
+            ))
+        }),
+        ("graham", |p| {
+            Box::new(Graham::new(
+                p,
+                GrahamConfig {
+                    lr: 0.05,
+                    momentum: 0.9,
                 },
             ))
         }),

@@ -2,7 +2,8 @@
 //!
 //! tch's optimizers wrap libtorch's C++ ones and cannot save their state, so a
 //! resumed run could not repeat an uninterrupted one. These small optimizers
-//! follow PyTorch's `torch.optim` update rules (SGD, RMSprop, Adam) on plain
+//! follow PyTorch's `torch.optim` update rules (SGD, RMSprop, Adam), and
+//! Graham's NAG-light momentum (the FMP paper's code), on plain
 //! tensors; every update is a handful of in-place tensor ops under
 //! [`tch::no_grad`], with no host reads, so they run on CUDA as on CPU.
 //!
@@ -27,6 +28,7 @@
 
 mod adam;
 mod clip;
+mod graham;
 mod rmsprop;
 pub mod schedule;
 mod sgd;
@@ -34,6 +36,7 @@ mod slots;
 
 pub use adam::{Adam, AdamConfig};
 pub use clip::{clip_grad_norm, clip_grad_norm_total};
+pub use graham::{Graham, GrahamConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
 pub use slots::Slots;
@@ -115,6 +118,7 @@ pub enum OptimConfig {
     Sgd(SgdConfig),
     RmsProp(RmsPropConfig),
     Adam(AdamConfig),
+    Graham(GrahamConfig),
 }
 
 impl OptimConfig {
@@ -123,6 +127,7 @@ impl OptimConfig {
             OptimConfig::Sgd(c) => Box::new(Sgd::new(params, c)),
             OptimConfig::RmsProp(c) => Box::new(RmsProp::new(params, c)),
             OptimConfig::Adam(c) => Box::new(Adam::new(params, c)),
+            OptimConfig::Graham(c) => Box::new(Graham::new(params, c)),
         }
     }
 }
