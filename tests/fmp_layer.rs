@@ -2,7 +2,7 @@
 //! sequence rules of REFERENCE.md section 1 and the network's input sizes.
 
 use paperlab::fmp::model::{NetConfig, Pool};
-use paperlab::layers::fmp::{Fmp, Regions, Sequence, Share};
+use paperlab::layers::fmp::{pseudorandom_window_starts, Fmp, Regions, Sequence, Share};
 use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
 
 fn to_vec_f64(t: &Tensor) -> Vec<f64> {
@@ -21,6 +21,11 @@ fn region(a: &[i64], i: usize, n_in: i64, regions: Regions) -> std::ops::RangeIn
     }
 }
 
+type Ranges = (
+    std::ops::RangeInclusive<i64>,
+    std::ops::RangeInclusive<i64>,
+);
+
 /// Output and input-gradient (for upstream gradient `g`) by looping over
 /// every image, channel and region.
 fn oracle(
@@ -31,8 +36,25 @@ fn oracle(
     cols: &[Vec<i64>],
     regions: Regions,
 ) -> (Vec<f64>, Vec<f64>) {
+    let (h, w) = (dims[2] as i64, dims[3] as i64);
+    let out = (rows[0].len() - 1, cols[0].len() - 1);
+    oracle_with(x, g, dims, out, rows, cols, |r, q, i, j| {
+        (region(r, i, h, regions), region(q, j, w, regions))
+    })
+}
+
+/// The loop oracle for any regions: `regions(row sequence, column sequence,
+/// i, j)` gives the rows and columns of output (i, j) of a [ho, wo] output.
+fn oracle_with(
+    x: &[f64],
+    g: &[f64],
+    dims: [usize; 4],
+    (ho, wo): (usize, usize),
+    rows: &[Vec<i64>],
+    cols: &[Vec<i64>],
+    regions: impl Fn(&[i64], &[i64], usize, usize) -> Ranges,
+) -> (Vec<f64>, Vec<f64>) {
     let [b, c, h, w] = dims;
-    let (ho, wo) = (rows[0].len() - 1, cols[0].len() - 1);
     let mut out = vec![0.0; b * c * ho * wo];
     let mut grad = vec![0.0; x.len()];
     for n in 0..b {
@@ -41,8 +63,9 @@ fn oracle(
             for i in 0..ho {
                 for j in 0..wo {
                     let mut best = (f64::NEG_INFINITY, 0usize);
-                    for y in region(r, i, h as i64, regions) {
-                        for xx in region(q, j, w as i64, regions) {
+                    let (ys, xs) = regions(r, q, i, j);
+                    for y in ys {
+                        for xx in xs.clone() {
                             let k = ((n * c + ch) * h + y as usize) * w + xx as usize;
                             if x[k] > best.0 {
                                 best = (x[k], k);
@@ -121,6 +144,112 @@ fn fmp_matches_loop_oracle_outputs_and_gradients() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Fixed windows (Graham's code, PyTorch's kernel) through the general path:
+/// starts from 0 to N_in - w in steps of floor or ceil of (N_in - w)/(N_out - 1),
+/// and outputs and gradients equal to the loop oracle's.
+#[test]
+fn fixed_windows_match_loop_oracle_outputs_and_gradients() {
+    tch::manual_seed(2);
+    for (n_in, n_out, window) in [(35, 25, 2), (94, 75, 2), (24, 17, 2), (9, 4, 2), (10, 4, 3)] {
+        for sequence in [Sequence::Random, Sequence::Pseudorandom] {
+            for share in [Share::Image, Share::Batch] {
+                let fmp = Fmp {
+                    share,
+                    output: Some((n_out, n_out)),
+                    window: Some(window),
+                    ..Fmp::new(n_in as f64 / n_out as f64, sequence, Regions::Overlapping)
+                };
+                let (b, c) = (3, 2);
+                let count = if share == Share::Image { b } else { 1 };
+                let rows = fmp.sequences(n_in, n_out, count, Device::Cpu);
+                let cols = fmp.sequences(n_in, n_out, count, Device::Cpu);
+                let what = format!("{n_in}->{n_out} window {window} {sequence:?} {share:?}");
+                let span = n_in - window;
+                let (lo, hi) = (span / (n_out - 1), (span + n_out - 2) / (n_out - 1));
+                for s in rows_of(&rows).iter().chain(&rows_of(&cols)) {
+                    assert_eq!(s.len() as i64, n_out, "{what}");
+                    assert_eq!((s[0], s[s.len() - 1]), (0, span), "{what}: {s:?}");
+                    assert!(
+                        s.windows(2).all(|d| (lo..=hi).contains(&(d[1] - d[0]))),
+                        "{what}: {s:?}"
+                    );
+                }
+                let x = Tensor::randn([b, c, n_in, n_in], (Kind::Double, Device::Cpu))
+                    .set_requires_grad(true);
+                let out = fmp.forward_with(&x, &rows, &cols);
+                let g = Tensor::randn(out.size(), (Kind::Double, Device::Cpu));
+                (&out * &g).sum(Kind::Double).backward();
+                let dims = [b as usize, c as usize, n_in as usize, n_in as usize];
+                let (want, want_grad) = oracle_with(
+                    &to_vec_f64(&x),
+                    &to_vec_f64(&g),
+                    dims,
+                    (n_out as usize, n_out as usize),
+                    &rows_of(&rows),
+                    &rows_of(&cols),
+                    |r, q, i, j| (window_region(r, i, window), window_region(q, j, window)),
+                );
+                assert_close(&to_vec_f64(&out), &want, &format!("{what} output"));
+                assert_close(&to_vec_f64(&x.grad()), &want_grad, &format!("{what} gradient"));
+            }
+        }
+    }
+}
+
+/// Window i of `window` pixels from its start s_i.
+fn window_region(s: &[i64], i: usize, window: i64) -> std::ops::RangeInclusive<i64> {
+    s[i]..=s[i] + window - 1
+}
+
+/// PyTorch's kernel (what forward runs for pseudorandom windows) equals the
+/// general path on the starts drawn from the same u: same outputs, same
+/// input gradients. Distinct input values, so no ties to break differently;
+/// integer upstream gradients, so sums are exact in any order.
+#[test]
+fn pytorch_kernel_equals_the_general_path() {
+    tch::manual_seed(3);
+    for (b, c, n_in, n_out, window) in [
+        (4, 3, 35, 25, 2),
+        (4, 3, 24, 17, 2),
+        (2, 2, 94, 75, 2),
+        (3, 2, 12, 5, 3),
+    ] {
+        for share in [Share::Image, Share::Batch] {
+            let fmp = Fmp {
+                share,
+                window: Some(window),
+                ..Fmp::new(2f64.sqrt(), Sequence::Pseudorandom, Regions::Overlapping)
+            };
+            assert!(fmp.is_pytorch_kernel());
+            let count = if share == Share::Image { b } else { 1 };
+            let (rows_u, cols_u) = (
+                Tensor::rand([count, 1], (Kind::Float, Device::Cpu)),
+                Tensor::rand([count, 1], (Kind::Float, Device::Cpu)),
+            );
+            let x = Tensor::randperm(b * c * n_in * n_in, (Kind::Int64, Device::Cpu))
+                .to_kind(Kind::Float)
+                .view([b, c, n_in, n_in]);
+            let g = Tensor::randint_low(-8, 8, [b, c, n_out, n_out], (Kind::Float, Device::Cpu));
+            let run = |pool: &dyn Fn(&Tensor) -> Tensor| {
+                let x = x.detach().set_requires_grad(true);
+                let y = pool(&x);
+                (&y * &g).sum(Kind::Float).backward();
+                (y.detach(), x.grad())
+            };
+            let (kernel, kernel_grad) =
+                run(&|x| fmp.kernel_with(x, (n_out, n_out), &rows_u, &cols_u));
+            let (general, general_grad) = run(&|x| {
+                let rows = pseudorandom_window_starts(&rows_u, n_in, n_out, window);
+                let cols = pseudorandom_window_starts(&cols_u, n_in, n_out, window);
+                fmp.forward_with(x, &rows, &cols)
+            });
+            let what = format!("{n_in}->{n_out} window {window} {share:?}");
+            assert!(kernel.equal(&general), "{what}: outputs differ");
+            assert!(kernel_grad.equal(&general_grad), "{what}: gradients differ");
         }
     }
 }

@@ -1,17 +1,32 @@
 //! Fractional max-pooling (Graham 2014, arXiv 1412.6071).
 //!
-//! Rows and columns each get a boundary sequence 0 = a_0 < ... < a_{N_out} = N_in
-//! with increments floor(alpha) or ceil(alpha). Output (i, j) is the max over the
-//! region P_i x P_j, so the max is separable: one pass over rows, one over
-//! columns. Each pass gathers the (at most K) rows of every region and takes
-//! `max` over them, all on the device; regions shorter than K repeat their last
-//! index, which leaves the max unchanged.
+//! Rows and columns each get a sequence, and output (i, j) is the max over
+//! the region P_i x P_j, so the max is separable. Two kinds of regions:
+//!
+//! - the paper's: boundaries 0 = a_0 < ... < a_{N_out} = N_in with
+//!   increments floor(alpha) or ceil(alpha); P_i = [a_{i-1}, a_i - 1]
+//!   (disjoint) or [a_{i-1}, a_i] clamped to N_in - 1 (overlapping);
+//! - fixed windows ([`Fmp::window`] = w): P_i = [s_i, s_i + w - 1] at starts
+//!   0 = s_0 < ... < s_{N_out-1} = N_in - w. This is what Graham's code ran
+//!   (btgraham/SparseConvNet-archived, SparseConvNet/Regions.cu:31-98, with
+//!   poolSize 2 in every FMP net of NetworkArchitectures.cpp) and what
+//!   PyTorch's `fractional_max_pool2d` computes.
+//!
+//! Pooling ([`Fmp::forward_with`]) works on int64 keys: every input value
+//! becomes a key that orders like the value and carries its pixel's index
+//! in its low bits, so the max of the keys over a region is both the
+//! region's max and where it is. Both separable passes reduce keys without
+//! autograd (an index_select of the rows of every region, then amax over
+//! them); the output is one gather of the input at the winning pixels, so
+//! backward is a single scatter of B*C*N_out^2 gradients, as in PyTorch's
+//! kernel. Where a variant is exactly PyTorch's kernel (pseudorandom fixed
+//! windows) [`Fmp::forward`] calls the kernel instead.
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-/// How the boundary sequence is drawn.
+/// How the sequences are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sequence {
@@ -22,7 +37,8 @@ pub enum Sequence {
     Pseudorandom,
 }
 
-/// Whether neighbouring regions share their boundary pixel.
+/// Whether neighbouring regions share their boundary pixel (the paper's
+/// regions; fixed windows always overlap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Regions {
@@ -48,11 +64,21 @@ pub enum Share {
 pub struct Fmp {
     pub alpha: f64,
     pub sequence: Sequence,
+    /// The paper's regions; unused with a fixed window.
     pub regions: Regions,
     pub share: Share,
     /// Explicit output size (rows, columns); `None` means round(N_in / alpha).
     pub output: Option<(i64, i64)>,
+    /// Fixed windows of this many pixels placed by the sequence (Graham's
+    /// code, PyTorch's kernel) instead of the paper's regions.
+    pub window: Option<i64>,
 }
+
+/// Bytes of int64 keys pooled at a time on the CPU. Blocks this small stay in
+/// cache and are reused by malloc; larger temporaries (540 MB for one CIFAR
+/// layer) are mapped afresh and page-faulted on every call. On CUDA the
+/// whole tensor is one block: the fewest kernel launches.
+const CPU_BLOCK_BYTES: i64 = 4 << 20;
 
 impl Fmp {
     pub fn new(alpha: f64, sequence: Sequence, regions: Regions) -> Fmp {
@@ -62,6 +88,7 @@ impl Fmp {
             regions,
             share: Share::Image,
             output: None,
+            window: None,
         }
     }
 
@@ -77,7 +104,14 @@ impl Fmp {
             .unwrap_or_else(|| (self.output_len(h), self.output_len(w)))
     }
 
-    /// Boundary sequences a_0..a_{n_out}, shape [count, n_out + 1], int64.
+    /// Whether [`Fmp::forward`] is PyTorch's own kernel: pseudorandom fixed
+    /// windows, whose starts the kernel draws from one u per (image, channel)
+    /// and axis, given here as one u per image (or batch) for every channel.
+    pub fn is_pytorch_kernel(&self) -> bool {
+        self.window.is_some() && self.sequence == Sequence::Pseudorandom
+    }
+
+    /// The paper's boundary sequences a_0..a_{n_out}, shape [count, n_out + 1], int64.
     pub fn boundaries(&self, n_in: i64, n_out: i64, count: i64, device: Device) -> Tensor {
         assert!(
             0 < n_out && n_out <= n_in,
@@ -89,6 +123,34 @@ impl Fmp {
         }
     }
 
+    /// What [`Fmp::forward_with`] takes along one axis: the paper's boundaries
+    /// [count, n_out + 1], or with a fixed window its starts [count, n_out].
+    pub fn sequences(&self, n_in: i64, n_out: i64, count: i64, device: Device) -> Tensor {
+        let Some(w) = self.window else {
+            return self.boundaries(n_in, n_out, count, device);
+        };
+        assert!(
+            0 < n_out && n_out - 1 + w <= n_in,
+            "FMP with {w}-pixel windows needs 0 < N_out <= N_in - {w} + 1, got {n_out} and {n_in}"
+        );
+        if n_out == 1 {
+            // PyTorch's kernel puts a lone window last.
+            return Tensor::full([count, 1], n_in - w, (Kind::Int64, device));
+        }
+        match self.sequence {
+            // Regions.cu:75-98 shuffles floor(alpha)s and floor(alpha)+1s
+            // summing to N_in - poolSize: the increments of a random boundary
+            // sequence from 0 to N_in - w in N_out - 1 steps.
+            Sequence::Random => random_boundaries(n_in - w, n_out - 1, count, device),
+            Sequence::Pseudorandom => pseudorandom_window_starts(
+                &Tensor::rand([count, 1], (Kind::Float, device)),
+                n_in,
+                n_out,
+                w,
+            ),
+        }
+    }
+
     /// Pool `x` [B, C, H, W] with fresh sequences.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let (b, _, h, w) = x.size4().expect("FMP expects a [B, C, H, W] input");
@@ -97,55 +159,178 @@ impl Fmp {
             Share::Image => b,
             Share::Batch => 1,
         };
-        let rows = self.boundaries(h, h_out, count, x.device());
-        let cols = self.boundaries(w, w_out, count, x.device());
+        // The kernel draws its windows in the input's type; the general
+        // path in f32, so the two agree for f32 input (the training type).
+        if self.is_pytorch_kernel() && x.kind() == Kind::Float {
+            let rows_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
+            let cols_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
+            return self.kernel_with(x, (h_out, w_out), &rows_u, &cols_u);
+        }
+        let rows = self.sequences(h, h_out, count, x.device());
+        let cols = self.sequences(w, w_out, count, x.device());
         self.forward_with(x, &rows, &cols)
     }
 
-    /// Pool `x` [B, C, H, W] with given boundary sequences, [B or 1, H_out + 1]
-    /// for rows and [B or 1, W_out + 1] for columns.
+    /// PyTorch's kernel for pseudorandom fixed windows, with u [B or 1, 1]
+    /// for the rows and for the columns of each image; equal to
+    /// [`Fmp::forward_with`] on [`pseudorandom_window_starts`] of the same u.
+    pub fn kernel_with(
+        &self,
+        x: &Tensor,
+        (h_out, w_out): (i64, i64),
+        rows_u: &Tensor,
+        cols_u: &Tensor,
+    ) -> Tensor {
+        let w = self.window.expect("PyTorch's kernel pools fixed windows");
+        let (b, c, _, _) = x.size4().expect("FMP expects a [B, C, H, W] input");
+        // The kernel reads sample 0 of each (image, channel) for the columns
+        // and sample 1 for the rows (ATen/native/FractionalMaxPool2d.cpp).
+        let samples = Tensor::cat(&[cols_u, rows_u], 1)
+            .to_kind(x.kind())
+            .unsqueeze(1)
+            .expand([b, c, 2], false)
+            .contiguous();
+        x.fractional_max_pool2d([w, w], [h_out, w_out], &samples).0
+    }
+
+    /// Pool `x` [B, C, H, W] with given sequences ([`Fmp::sequences`]), one
+    /// per image or one (first dimension 1) for the batch.
     pub fn forward_with(&self, x: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
-        let x = pool_axis(x, &self.region_indices(rows, x.size()[2]), 2);
-        pool_axis(&x, &self.region_indices(cols, x.size()[3]), 3)
+        let (_, _, h, w) = x.size4().expect("FMP expects a [B, C, H, W] input");
+        pool_keys(
+            x,
+            &self.region_indices(rows, h),
+            &self.region_indices(cols, w),
+        )
     }
 
     /// Indices of every region's pixels, [S, N_out, K], where K is the longest
     /// region; shorter regions repeat their last pixel.
-    fn region_indices(&self, bounds: &Tensor, n_in: i64) -> Tensor {
-        let n_out = bounds.size()[1] - 1;
-        let start = bounds.narrow(1, 0, n_out);
-        let next = bounds.narrow(1, 1, n_out);
+    fn region_indices(&self, seq: &Tensor, n_in: i64) -> Tensor {
+        let device = seq.device();
+        if let Some(w) = self.window {
+            let offsets = Tensor::arange(w, (Kind::Int64, device));
+            return seq.unsqueeze(2) + offsets;
+        }
+        let n_out = seq.size()[1] - 1;
+        let start = seq.narrow(1, 0, n_out);
+        let next = seq.narrow(1, 1, n_out);
         let ceil_alpha = (n_in + n_out - 1) / n_out;
         let (end, k) = match self.regions {
             Regions::Disjoint => (next - 1, ceil_alpha),
             Regions::Overlapping => (next.clamp_max(n_in - 1), ceil_alpha + 1),
         };
-        let offsets = Tensor::arange(k, (Kind::Int64, bounds.device()));
+        let offsets = Tensor::arange(k, (Kind::Int64, device));
         (start.unsqueeze(2) + offsets).minimum(&end.unsqueeze(2))
     }
 }
 
-/// Max over regions along `dim` (2 = rows, 3 = columns) of `x` [B, C, H, W],
-/// given region indices [S, N_out, K] with S = B (one sequence per image) or 1.
-fn pool_axis(x: &Tensor, idx: &Tensor, dim: i64) -> Tensor {
-    let size = x.size();
-    let (s, n_out, k) = idx.size3().unwrap();
-    // One sequence for the batch (s = 1) broadcasts over it; gather beats
-    // index_select here, whose backward is slow on the CPU.
-    let mut shape = vec![s, 1, 1, 1];
-    shape[dim as usize] = n_out * k;
-    let mut expanded = size.clone();
-    expanded[dim as usize] = n_out * k;
-    let gathered = x.gather(
-        dim,
-        &idx.view(shape.as_slice())
-            .expand(expanded.as_slice(), false),
-        false,
-    );
-    let mut split = size.clone();
-    split[dim as usize] = n_out;
-    split.insert(dim as usize + 1, k);
-    gathered.view(split.as_slice()).max_dim(dim + 1, false).0
+/// Max over the regions `ridx` [S, H_out, Kr] (rows) x `cidx` [S, W_out, Kc]
+/// (columns) of `x` [B, C, H, W], S = B or 1.
+///
+/// Key of a value: its float64 bits (every f32 converts exactly), negative
+/// ones with the magnitude bits flipped so that keys order like values, the
+/// lowest `bits` cleared and replaced by the pixel index h*W + w. An f32
+/// leaves the 29 lowest bits of its double zero, so for f32 input (up to
+/// 2^29 pixels) nothing is lost and the keys' max is exactly the max, ties
+/// going to the larger pixel index; f64 input keeps 52 - bits mantissa
+/// bits (values closer than that count as ties).
+fn pool_keys(x: &Tensor, ridx: &Tensor, cidx: &Tensor) -> Tensor {
+    let (b, c, h, w) = x.size4().unwrap();
+    let (ho, wo) = (ridx.size()[1], cidx.size()[1]);
+    let device = x.device();
+    let budget = if device.is_cuda() {
+        i64::MAX
+    } else {
+        CPU_BLOCK_BYTES
+    };
+    let chunk = (budget / (b * h * w * 8)).clamp(1, c);
+    let bits = 64 - ((h * w - 1).max(1) as u64).leading_zeros() as i64;
+    let low = (1i64 << bits) - 1;
+    // Values of these kinds leave the low 29 bits of their double zero.
+    let exact = bits <= 29 && matches!(x.kind(), Kind::Float | Kind::Half | Kind::BFloat16);
+    let flat = tch::no_grad(|| {
+        // Per-image sequences become indices into the merged (image, row)
+        // and (image, column) axes, one index per offset k in the regions.
+        let rsel = merged_offsets(ridx, b, h);
+        let csel = merged_offsets(cidx, b, w);
+        let pixel = Tensor::arange(h * w, (Kind::Int64, device)).view([1, 1, h, w]);
+        let parts: Vec<Tensor> = (0..c)
+            .step_by(chunk as usize)
+            .map(|c0| {
+                let cc = chunk.min(c - c0);
+                // [cc, B, H, W], channels first so that rows are contiguous.
+                let mut keys = Tensor::empty([cc, b, h, w], (Kind::Double, device));
+                keys.copy_(&x.narrow(1, c0, cc).permute([1, 0, 2, 3]));
+                let mut keys = keys.view_dtype(Kind::Int64);
+                let mut flip = keys.bitwise_right_shift_tensor_scalar(63);
+                // Only the bits above the pixel index, which stay zero for f32.
+                let _ = flip.bitwise_and_(i64::MAX & !low);
+                let _ = keys.bitwise_xor_tensor_(&flip);
+                if !exact {
+                    let _ = keys.bitwise_and_(!low);
+                }
+                let _ = keys.bitwise_or_tensor_(&pixel);
+                // Rows: [cc, B*H, W] -> [cc, B*Ho, W] -> [cc, B, W, Ho].
+                let m = max_rows(&keys.view([cc, b * h, w]), &rsel)
+                    .view([cc, b, ho, w])
+                    .transpose(2, 3)
+                    .contiguous();
+                // Columns: [cc, B*W, Ho] -> [cc, B*Wo, Ho].
+                let mut m = max_rows(&m.view([cc, b * w, ho]), &csel);
+                let _ = m.bitwise_and_(low);
+                m.view([cc, b, wo, ho]).permute([1, 0, 3, 2]) // [B, cc, Ho, Wo]
+            })
+            .collect();
+        Tensor::cat(&parts, 1).view([b, c, ho * wo])
+    });
+    x.reshape([b, c, h * w])
+        .gather(2, &flat, false)
+        .view([b, c, ho, wo])
+}
+
+/// For region indices [S, N_out, K] along an axis of length n, K index
+/// vectors [B*N_out] into the merged (image, axis) dimension: the k-th pixel
+/// of every region of every image.
+fn merged_offsets(idx: &Tensor, b: i64, n: i64) -> Vec<Tensor> {
+    let (_, n_out, k) = idx.size3().unwrap();
+    let image = Tensor::arange(b, (Kind::Int64, idx.device())).view([b, 1]) * n;
+    (0..k)
+        .map(|j| (idx.select(2, j).expand([b, n_out], false) + &image).view([-1]))
+        .collect()
+}
+
+/// Elementwise max over k of `t`'s rows `sel[k]` along dimension 1: one
+/// index_select per offset and an in-place maximum, several times faster on
+/// the CPU than selecting all K and reducing over them.
+fn max_rows(t: &Tensor, sel: &[Tensor]) -> Tensor {
+    let m = t.index_select(1, &sel[0]);
+    for s in &sel[1..] {
+        let _ = m.maximum_out(&m, &t.index_select(1, s));
+    }
+    m
+}
+
+/// Starts of pseudorandom fixed windows from one u [count, 1] (f32) per
+/// sequence: s_j = int((j + u) a) - int(u a) with a = (N_in - w)/(N_out - 1),
+/// the last pinned to N_in - w (Regions.cu:36-41). Computed in f32 exactly
+/// as PyTorch's kernel computes it for f32 input, so that both choose the
+/// same windows from the same u. Shape [count, n_out], int64.
+pub fn pseudorandom_window_starts(u: &Tensor, n_in: i64, n_out: i64, window: i64) -> Tensor {
+    let count = u.size()[0];
+    let device = u.device();
+    // An f32 quotient, as the kernel's scalar_t (exact in the f64 scalar).
+    let alpha = ((n_in - window) as f32 / (n_out - 1) as f32) as f64;
+    let i = Tensor::arange(n_out - 1, (Kind::Float, device));
+    let u = u.to_kind(Kind::Float);
+    let s = ((i + &u) * alpha).floor() - (u * alpha).floor();
+    Tensor::cat(
+        &[
+            s.to_kind(Kind::Int64),
+            Tensor::full([count, 1], n_in - window, (Kind::Int64, device)),
+        ],
+        1,
+    )
 }
 
 /// Increments: a random permutation of n_ceil ceil(alpha)s and the rest floor(alpha)s.
