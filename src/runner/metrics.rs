@@ -1,6 +1,7 @@
 //! metrics.csv: a header and one row per epoch (or eval interval), flushed row
 //! by row so a killed run leaves a valid file.
 
+use super::run_dir::write_atomic;
 use crate::error::{run, Result};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -29,18 +30,22 @@ impl Metrics {
             }
             _ => vec![],
         };
+        // The kept rows are rewritten to a temporary file renamed over the
+        // old one, so a kill meanwhile cannot lose rows a checkpoint counts.
+        let mut fresh = csv::Writer::from_writer(Vec::new());
+        fresh.write_record(header).map_err(|e| err(&e))?;
+        for record in &kept {
+            fresh.write_record(record).map_err(|e| err(&e))?;
+        }
+        let bytes = fresh.into_inner().map_err(|e| err(&e))?;
+        write_atomic(path, &bytes)?;
         let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
+            .append(true)
             .open(path)
             .map_err(|e| err(&e))?;
-        let mut writer = csv::Writer::from_writer(file);
-        writer.write_record(header).map_err(|e| err(&e))?;
-        for record in &kept {
-            writer.write_record(record).map_err(|e| err(&e))?;
-        }
-        writer.flush().map_err(|e| err(&e))?;
+        let writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
         Ok(Metrics {
             path: path.to_path_buf(),
             writer,

@@ -36,7 +36,7 @@ impl RunDir {
             }
             return Ok(dir);
         }
-        if path.exists() {
+        if path.exists() && !dir.is_unstarted() {
             if !force {
                 return Err(usage(format!(
                     "{} already holds a run; pass --resume to continue it, --force to replace it, or choose another --name",
@@ -68,6 +68,25 @@ impl RunDir {
         Ok(RunDir {
             path: path.to_path_buf(),
         })
+    }
+
+    /// A directory this command made and was killed in before writing
+    /// config.json: nothing but an empty checkpoints/ (safe to start over in).
+    fn is_unstarted(&self) -> bool {
+        let entries = |p: &Path| {
+            std::fs::read_dir(p).map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name())
+                    .collect::<Vec<_>>()
+            })
+        };
+        match entries(&self.path) {
+            Ok(names) => {
+                names.iter().all(|n| n == "checkpoints")
+                    && entries(&self.path.join("checkpoints")).is_ok_and(|c| c.is_empty())
+            }
+            Err(_) => false,
+        }
     }
 
     pub fn file(&self, name: &str) -> PathBuf {

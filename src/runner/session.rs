@@ -70,17 +70,18 @@ impl Session {
         let c = config.common();
         let device = device::setup(&c.device, c.threads, c.seed)?;
         let dir = RunDir::open(&c.out, command, &c.run_name(), c.resume, c.force)?;
-        let mut progress = Progress::new(c.quiet);
+        let progress = Progress::new(c.quiet);
         let (resumed, position) = if c.resume && dir.last_checkpoint().exists() {
             let loaded = CheckpointFile::open(&dir.last_checkpoint())?;
             let position = loaded.position()?;
             (Some(loaded), position)
         } else if c.resume {
             // Killed before its first checkpoint: nothing to continue from.
-            progress.line(&format!(
+            // Said even with --quiet: the run restarts rather than continues.
+            eprintln!(
                 "{} has no checkpoint yet: starting it from the beginning with its config.json",
                 dir.path.display()
-            ));
+            );
             (None, Position::start())
         } else {
             let saved = SavedConfig {
@@ -129,11 +130,12 @@ impl Session {
     pub fn save(&mut self, checkpoint: Checkpoint, best: bool) -> Result<()> {
         self.position.rows = self.metrics.rows() as i64;
         let checkpoint = checkpoint.position(&self.position);
-        checkpoint.save(&self.dir.last_checkpoint())?;
+        // best first: last.safetensors is what --resume continues from, so a
+        // kill between the two writes redoes the epoch and writes best again.
         if best {
             checkpoint.save(&self.dir.best_checkpoint())?;
         }
-        Ok(())
+        checkpoint.save(&self.dir.last_checkpoint())
     }
 
     /// The error to return after a stop that is not the end of training: exit
