@@ -63,6 +63,8 @@ struct Fake {
     examples: Counting,
     batch_size: i64,
     k: i64,
+    /// Examples per epoch, when not one pass.
+    per_epoch: Option<i64>,
     epochs: i64,
     goal: Goal,
     w: Tensor,
@@ -78,6 +80,7 @@ fn fake(k: i64, goal: Goal) -> Fake {
         examples: Counting(10),
         batch_size: 3,
         k,
+        per_epoch: None,
         epochs: 3,
         goal,
         w: Tensor::from(0.0f64),
@@ -94,6 +97,9 @@ fn fake(k: i64, goal: Goal) -> Fake {
 impl Steps for Fake {
     fn examples(&self) -> &dyn Examples {
         &self.examples
+    }
+    fn epoch_examples(&self) -> i64 {
+        self.per_epoch.unwrap_or(self.examples.0)
     }
     fn batch_size(&self) -> i64 {
         self.batch_size
@@ -268,4 +274,30 @@ fn best_checkpoint_follows_the_selection_direction() {
             .unwrap();
         assert_eq!(best.position().unwrap().epoch, want as i64 + 1);
     }
+}
+
+#[test]
+fn epochs_of_a_set_size_walk_an_endless_stream_of_shuffled_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, stop: Option<&str>, resume: bool| {
+        let mut extra = vec!["--name", name];
+        if resume {
+            extra.push("--resume");
+        }
+        if let Some(stop) = stop {
+            extra.extend(["--max-steps", stop]);
+        }
+        let mut f = fake(1, Goal::Lower);
+        f.per_epoch = Some(6);
+        train(&mut open(&config(tmp.path(), &extra)), &mut f).unwrap();
+        f.seen
+    };
+    // 3 epochs of 6 examples (2 steps of 3) out of 10: 1.8 passes.
+    let seen: Vec<i64> = run("whole", None, false).concat();
+    let mut stream = epoch_order(10, 3, 1);
+    stream.extend(&epoch_order(10, 3, 2)[..8]);
+    assert_eq!(seen, stream);
+    let mut parts = run("parts", Some("3"), false);
+    parts.extend(run("parts", None, true));
+    assert_eq!(parts.concat(), stream, "resumed mid-stream");
 }

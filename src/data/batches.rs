@@ -10,6 +10,25 @@ pub fn epoch_order(n: i64, seed: u64, epoch: u64) -> Vec<i64> {
     Rng::new(seed, epoch).permutation(n as usize)
 }
 
+/// The examples of epoch `epoch` (1-based) when an epoch is `per_epoch`
+/// examples of an endless stream of shuffled passes over `n` examples
+/// (pass p in the order `epoch_order(n, seed, p + 1)`); with `per_epoch ==
+/// n` it is `epoch_order(n, seed, epoch)`.
+pub fn stream_order(n: i64, per_epoch: i64, seed: u64, epoch: u64) -> Vec<i64> {
+    let start = (epoch as i64 - 1) * per_epoch;
+    let mut out = Vec::with_capacity(per_epoch as usize);
+    let mut pass = None;
+    for pos in start..start + per_epoch {
+        let p = (pos / n) as u64;
+        if pass.as_ref().is_none_or(|(q, _)| *q != p) {
+            pass = Some((p, epoch_order(n, seed, p + 1)));
+        }
+        let (_, order) = pass.as_ref().expect("set above");
+        out.push(order[(pos % n) as usize]);
+    }
+    out
+}
+
 /// One batch moved to the device: images as float in [0, 1], labels int64.
 #[derive(Debug)]
 pub struct Batch {

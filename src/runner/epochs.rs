@@ -14,7 +14,7 @@ use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::session::Session;
 use super::summary::Selection;
 use super::sums::{Means, RunningSums};
-use crate::data::batches::{epoch_order, Batch};
+use crate::data::batches::{stream_order, Batch};
 use crate::data::examples::Examples;
 use crate::error::Result;
 use crate::optim::schedule::At;
@@ -38,6 +38,12 @@ pub struct EpochEnd {
 pub trait Steps {
     /// The examples each epoch shuffles and cuts into batches.
     fn examples(&self) -> &dyn Examples;
+    /// Examples per epoch: one pass by default. A trainer that reports every
+    /// N steps sets N batches; its epochs then walk an endless stream of
+    /// shuffled passes (see `stream_order`).
+    fn epoch_examples(&self) -> i64 {
+        self.examples().len()
+    }
     fn batch_size(&self) -> i64;
     /// Batches one optimizer step consumes (the GAN's k D batches).
     fn batches_per_step(&self) -> i64 {
@@ -92,12 +98,13 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         steps.restore(ckpt)?;
         sums.restore(&ckpt.section("sums."))?;
     }
-    let (n, bs, k) = (
+    let (n, epoch_size, bs, k) = (
         steps.examples().len(),
+        steps.epoch_examples(),
         steps.batch_size(),
         steps.batches_per_step(),
     );
-    let batches = (n + bs - 1) / bs;
+    let batches = (epoch_size + bs - 1) / bs;
     let per_epoch = (batches + k - 1) / k;
     let (mut images, mut seconds) = (0i64, 0f64);
     let stopped = |s: &mut Session, steps: &dyn Steps, sums: &RunningSums, images, seconds| {
@@ -109,7 +116,7 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         })
     };
     for epoch in s.position.epoch + 1..=steps.epochs() {
-        let order = epoch_order(n, s.seed, epoch as u64);
+        let order = stream_order(n, epoch_size, s.seed, epoch as u64);
         s.progress.start(
             &format!("epoch {epoch}/{}", steps.epochs()),
             per_epoch as u64,
@@ -127,7 +134,7 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
             let mut load = Rng::stream(s.seed, Stream::Load(step as u64));
             let data = (s.position.batch..end)
                 .map(|b| {
-                    let idx = &order[(b * bs) as usize..((b + 1) * bs).min(n) as usize];
+                    let idx = &order[(b * bs) as usize..((b + 1) * bs).min(epoch_size) as usize];
                     epoch_images += idx.len() as i64;
                     steps.examples().batch(idx, load.next_u64(), s.device)
                 })
