@@ -6,12 +6,13 @@
 use crate::compare::CompareArgs;
 use crate::error::{usage, Result};
 use crate::fmp::args::{EvalFmpArgs, TrainFmpArgs};
-use crate::gan::args::{EvalParzenArgs, TrainGanArgs};
+use crate::gan::args::{EvalParzenArgs, EvalReconstructionArgs, TrainGanArgs};
 use crate::inception::args::TrainInceptionArgs;
 use crate::runner::preset;
 use crate::runner::session::{self, RunConfig};
 use crate::sweep::SweepArgs;
-use crate::{compare, fmp, gan, inception, info, sweep};
+use crate::wn::args::TrainWnArgs;
+use crate::{compare, fmp, gan, inception, info, sweep, wn};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -45,9 +46,15 @@ enum Command {
     /// Reload a train-gan run's G and report the Parzen-window log-likelihood of the test set.
     #[command(allow_negative_numbers = true)]
     EvalParzen(EvalParzenArgs),
+    /// Reload a train-gan run's G and reconstruct its final held-out images (Xiang & Li's measure).
+    #[command(allow_negative_numbers = true)]
+    EvalReconstruction(EvalReconstructionArgs),
     /// Train or evaluate Inception-v4 / Inception-ResNet-v1, -v2 (Szegedy et al. 2016).
     #[command(args_override_self = true, allow_negative_numbers = true)]
     TrainInception(TrainInceptionArgs),
+    /// Train the weight-normalisation paper's CIFAR-10 network with one of four normalisations (Salimans & Kingma 2016).
+    #[command(args_override_self = true, allow_negative_numbers = true)]
+    TrainWn(TrainWnArgs),
     /// Put runs side by side: a table of their differing config and summaries, and one plot per metric.
     Compare(CompareArgs),
     /// Run a list of runs from a TOML file (skipping finished ones), then compare them; or write a Slurm job array.
@@ -68,7 +75,9 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
         Command::EvalFmp(a) => fmp::eval::run(a),
         Command::TrainGan(a) => train(name, a, gan::train::run),
         Command::EvalParzen(a) => gan::parzen::run(a),
+        Command::EvalReconstruction(a) => gan::reconstruct::run(a),
         Command::TrainInception(a) => train(name, a, inception::train::run),
+        Command::TrainWn(a) => train(name, a, wn::train::run),
         Command::Compare(a) => compare::run(a),
         Command::Sweep(a) => sweep::run(a, &Cli::command()),
     }

@@ -17,3 +17,4 @@ pub mod optim;
 pub mod rng;
 pub mod runner;
 pub mod sweep;
+pub mod wn;

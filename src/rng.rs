@@ -22,6 +22,8 @@ pub enum Stream {
     Grid,
     /// The GAN's Parzen estimate after epoch N.
     Parzen(u64),
+    /// The images a GAN run holds out (the reconstruction measure's).
+    Heldout,
 }
 
 impl Stream {
@@ -34,6 +36,7 @@ impl Stream {
             Stream::Tests(n) => (seed ^ 0x7e57, n),
             Stream::Grid => (seed, FAR),
             Stream::Parzen(n) => (seed, 2 * FAR + n),
+            Stream::Heldout => (seed ^ 0x4e1d, FAR),
         }
     }
 }

@@ -9,6 +9,7 @@ mod cifar;
 pub mod examples;
 mod folder;
 mod idx;
+pub mod images;
 pub mod imagenet;
 pub mod parallel;
 

@@ -2,15 +2,32 @@
 //! experiments/fmp-*.toml.
 
 use super::model::{NetConfig, Pool};
+use crate::augment::Augment;
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::layers::fmp::{Fmp, Regions, Sequence, Share};
 use crate::optim::schedule::{ExpDecay, Scheduled};
-use crate::optim::{Hyper, OptimConfig, SgdConfig};
+use crate::optim::{GrahamConfig, Hyper, OptimConfig, SgdConfig};
 use crate::runner::args::{Common, EvalCommon};
 use crate::runner::session::RunConfig;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
+
+/// The update rule of train-fmp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FmpOptimizer {
+    /// Graham's NAG-light momentum on the gradient of the loss summed over
+    /// the batch (optim/graham.rs), as the paper's code trained.
+    Graham,
+    /// PyTorch's SGD on the batch's mean loss.
+    Sgd,
+}
+
+/// Runs saved before --optimizer existed trained with SGD.
+fn saved_before_optimizer() -> FmpOptimizer {
+    FmpOptimizer::Sgd
+}
 
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct TrainFmpArgs {
@@ -45,10 +62,15 @@ pub struct TrainFmpArgs {
     /// One pair of sequences per image (Graham) or per batch (TensorFlow).
     #[arg(long, value_enum, default_value_t = Share::Image)]
     pub fmp_share: Share,
-    /// Dropout multiplier p: convolution j of L+2 drops p*j/(L+1) of its input.
+    /// Pool fixed N-pixel windows placed by the sequence (Graham's code and
+    /// PyTorch's kernel) instead of the paper's overlapping regions.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    #[serde(default)]
+    pub fmp_window: Option<i64>,
+    /// Dropout multiplier p: convolution j of L+2 drops p*j/(L+1) of its output channels.
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
-    /// Explicit dropout per convolution (L+2 values), overriding --dropout.
+    /// Explicit dropout per convolution output (L+2 values), overriding --dropout.
     #[arg(long, value_delimiter = ',')]
     pub dropout_schedule: Option<Vec<f64>>,
     /// Negative slope of the leaky ReLU.
@@ -58,21 +80,48 @@ pub struct TrainFmpArgs {
     pub epochs: i64,
     #[arg(long, default_value_t = 100)]
     pub batch_size: i64,
+    /// Hold out the last N training images as a validation set; best.safetensors is then chosen by its error.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub valid_size: i64,
+    /// graham (NAG-light momentum on the summed loss, the paper's code) or sgd (PyTorch's SGD on the mean loss).
+    #[arg(long, value_enum, default_value_t = FmpOptimizer::Graham)]
+    #[serde(default = "saved_before_optimizer")]
+    pub optimizer: FmpOptimizer,
     /// lr0 in lr0 * exp(-k * epoch).
     #[arg(long, default_value_t = 0.003)]
     pub lr: f64,
     /// k in lr0 * exp(-k * epoch).
     #[arg(long, default_value_t = 0.01)]
     pub lr_decay: f64,
-    #[arg(long, default_value_t = 0.9)]
+    /// Momentum (Graham's default in SparseConvNet.h:52 is 0.99).
+    #[arg(long, default_value_t = 0.99)]
     pub momentum: f64,
+    /// Nesterov momentum (--optimizer sgd).
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub nesterov: bool,
+    /// L2 weight decay (--optimizer sgd).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
-    /// Random flips and small affine distortions of training images (colour datasets).
+    /// Pixel level (0-255) that becomes 0 and fills the padding; pixels are scaled to (v - B) / max(B, 255 - B) as Graham's code does: 0 for MNIST ([0, 1]), 128 for his CIFAR input.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub background: u8,
+    /// Graham's affine distortion with a horizontal flip of training images.
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub augment: bool,
+    /// Shift training images by up to N pixels in the input field, each axis.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[serde(default)]
+    pub jiggle: i64,
+    /// Graham's colour distortion of training images: standard deviations in pixel levels of brightness, contrast, x gradient, y gradient (e.g. 25,0,2,2).
+    #[arg(long, value_delimiter = ',', value_name = "S1,S2,S3,S4")]
+    #[serde(default)]
+    pub color_distortion: Option<Vec<f64>>,
+    /// Augment only in epochs 1..=N (default: every epoch).
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub augment_epochs: Option<i64>,
     /// After training, report the test error averaged over each of these numbers of passes.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub tests: Vec<i64>,
@@ -127,11 +176,17 @@ impl TrainFmpArgs {
                 "dropout {p}: expected a probability in [0, 1)"
             )));
         }
+        if self.fmp_window.is_some() && self.fmp_regions == Regions::Disjoint {
+            return Err(usage(
+                "--fmp-window places overlapping windows; it cannot be combined with --fmp-regions disjoint",
+            ));
+        }
         let fmp = Fmp {
             share: self.fmp_share,
+            window: self.fmp_window,
             ..Fmp::new(self.alpha, self.fmp_sequence, self.fmp_regions)
         };
-        Ok(NetConfig {
+        let cfg = NetConfig {
             layers: self.layers,
             filters: self.filters,
             pool: self.pool,
@@ -140,18 +195,63 @@ impl TrainFmpArgs {
             slope: self.leaky,
             in_channels,
             classes,
+        };
+        if let (Some(w), Pool::Fmp) = (self.fmp_window, self.pool) {
+            if let Some((into, out)) = cfg.pool_sizes().into_iter().find(|(i, o)| o - 1 + w > *i) {
+                return Err(usage(format!(
+                    "--fmp-window {w}: the pool from {into}x{into} to {out}x{out} has room for windows of at most {} pixels",
+                    into - out + 1
+                )));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// --optimizer with --momentum (and, for sgd, --nesterov and --weight-decay).
+    pub fn optim_config(&self) -> Result<OptimConfig> {
+        Ok(match self.optimizer {
+            FmpOptimizer::Graham => {
+                if self.nesterov || self.weight_decay != 0.0 {
+                    return Err(usage(
+                        "--nesterov and --weight-decay belong to --optimizer sgd; Graham's update has neither",
+                    ));
+                }
+                OptimConfig::Graham(GrahamConfig {
+                    lr: self.lr,
+                    momentum: self.momentum,
+                })
+            }
+            FmpOptimizer::Sgd => OptimConfig::Sgd(SgdConfig {
+                momentum: self.momentum,
+                nesterov: self.nesterov,
+                weight_decay: self.weight_decay,
+                ..SgdConfig::new(self.lr)
+            }),
         })
     }
-}
 
-impl TrainFmpArgs {
-    /// SGD with --momentum, --nesterov and --weight-decay.
-    pub fn optim_config(&self) -> OptimConfig {
-        OptimConfig::Sgd(SgdConfig {
-            momentum: self.momentum,
-            nesterov: self.nesterov,
-            weight_decay: self.weight_decay,
-            ..SgdConfig::new(self.lr)
+    /// The training-time augmentation (--augment, --jiggle, --color-distortion).
+    pub fn augment(&self, levels_per_unit: f64) -> Result<Augment> {
+        if self.jiggle < 0 {
+            return Err(usage(format!(
+                "--jiggle {}: expected a number of pixels, 0 or more",
+                self.jiggle
+            )));
+        }
+        let color = match self.color_distortion.as_deref() {
+            None => None,
+            Some(&[a, b, c, d]) if [a, b, c, d].iter().all(|s| *s >= 0.0) => Some([a, b, c, d]),
+            Some(v) => {
+                return Err(usage(format!(
+                    "--color-distortion {v:?}: expected four standard deviations, 0 or more (brightness, contrast, x gradient, y gradient)"
+                )))
+            }
+        };
+        Ok(Augment {
+            affine: self.augment,
+            jiggle: self.jiggle,
+            color,
+            levels_per_unit,
         })
     }
 

@@ -1,10 +1,12 @@
 //! Multi-pass evaluation: FMP draws fresh pooling regions on every pass, so
 //! averaging the softmax over R passes is an ensemble for free (the paper's
-//! "tests"). `paperlab eval-fmp` reloads a run and writes tests.csv.
+//! "tests"). `paperlab eval-fmp` reloads a run (its last checkpoint unless
+//! --checkpoint says otherwise: best.safetensors is chosen on the test set
+//! unless the run held out --valid-size images) and writes tests.csv.
 
 use super::args::{check_tests, EvalFmpArgs, TrainFmpArgs};
-use super::model::net;
-use crate::data::{self, batches::pad_to, Dataset};
+use super::model::{net, Input};
+use crate::data::{self, Dataset};
 use crate::error::Result;
 use crate::figures;
 use crate::rng::Stream;
@@ -56,18 +58,21 @@ pub fn write_tests(path: &Path, errors: &[(i64, f64)]) -> Result<()> {
 
 pub fn run(args: EvalFmpArgs) -> Result<()> {
     check_tests(&args.tests)?;
-    let run: Reopened<TrainFmpArgs> = reopen("train-fmp", &args.common, &["tests.csv"])?;
+    let run: Reopened<TrainFmpArgs> = reopen("train-fmp", &args.common, "last", &["tests.csv"])?;
     let train_args = &run.config;
     let test = data::load(&train_args.dataset, &run.data_dir)?
         .test
         .limit(args.test_limit.or(train_args.test_limit));
     let [channels, _, _] = test.image_shape();
     let cfg = train_args.net_config(channels, test.classes)?;
-    let size = cfg.input_size();
+    let input = Input {
+        size: cfg.input_size(),
+        background: train_args.background,
+    };
     let vs = VarStore::new(run.device);
     let model = net(&vs.root(), &cfg);
     run.checkpoint.load_vars("model.", &vs)?;
-    let prepare = |x: &tch::Tensor, _train: bool| pad_to(x, size);
+    let prepare = |x: &tch::Tensor, _train: bool| input.prepare(x);
     let mut progress = Progress::new(args.common.quiet);
     let trained = ClassifierNet {
         model: &model,

@@ -1,13 +1,16 @@
 //! The FMP network: (nkC2 - FMP alpha)^L - C2 - C1 - classifier, leaky ReLU
-//! after every convolution, dropout on each convolution's input growing with
-//! depth, and the input size computed backwards from a 1x1 output.
+//! after every convolution, Graham's channel dropout on each convolution's
+//! output growing with depth, and the input size computed backwards from a
+//! 1x1 output; and its input: images scaled as Graham's code scales them and
+//! zero-padded to that size.
 
+use crate::data::batches::pad_to;
 use crate::layers::activation::leaky_relu;
 use crate::layers::fmp::Fmp;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// Which pooling follows each 2x2 convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -30,7 +33,8 @@ pub struct NetConfig {
     pub pool: Pool,
     /// The FMP layer (alpha, sequence, regions, share); its output size is set per layer.
     pub fmp: Fmp,
-    /// Dropout on the input of each of the L + 2 convolutions.
+    /// Graham's dropout on the output of each of the L + 2 convolutions
+    /// ([`channel_dropout`]).
     pub dropout: Vec<f64>,
     /// Negative slope of the leaky ReLU (Graham: 0.333).
     pub slope: f64,
@@ -39,7 +43,8 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// Graham's dropout schedule: convolution j (0-based, of L + 2) drops p*j/(L+1).
+    /// Graham's dropout schedule: convolution j (0-based, of L + 2) drops
+    /// p*j/(L+1) of its output (NetworkArchitectures.cpp:85-96).
     pub fn linear_dropout(layers: i64, p: f64) -> Vec<f64> {
         (0..layers + 2)
             .map(|j| p * j as f64 / (layers + 1) as f64)
@@ -54,13 +59,14 @@ impl NetConfig {
 
     /// Spatial size entering each of the L pools and leaving it, computed
     /// backwards from a 1x1 output: C1 keeps the size, C2 adds 1, FMP maps
-    /// out -> int(out * alpha + 0.5), a 2x2 max-pool doubles it.
+    /// out -> int(out * alpha + 0.5), at least out + 1
+    /// (MaxPoolingLayer.cu:211-219), a 2x2 max-pool doubles it.
     pub fn pool_sizes(&self) -> Vec<(i64, i64)> {
         let mut size = 2; // entering the final C2
         let mut sizes = vec![];
         for k in (1..=self.layers).rev() {
             let into = match self.pool {
-                Pool::Fmp => (size as f64 * self.fmp.alpha + 0.5) as i64,
+                Pool::Fmp => ((size as f64 * self.fmp.alpha + 0.5) as i64).max(size + 1),
                 Pool::Max2 if self.max2_after(k) => 2 * size,
                 Pool::Max2 => size,
             };
@@ -96,14 +102,71 @@ impl ModuleT for FmpNet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = x.shallow_clone();
         for (j, conv) in self.convs.iter().enumerate() {
-            x = leaky_relu(&x.dropout(self.dropout[j], train).apply(conv), self.slope);
+            x = leaky_relu(&x.apply(conv), self.slope);
             x = match self.pools.get(j).copied().flatten() {
                 Some(PoolLayer::Fractional(fmp)) => fmp.forward(&x),
                 Some(PoolLayer::Max2) => x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
                 None => x,
             };
+            // After the pool: dropping or scaling whole channels commutes
+            // with max-pooling, and the pooled tensor is smaller.
+            x = channel_dropout(&x, self.dropout[j], train);
         }
         x.flatten(1, -1).apply(&self.classifier)
+    }
+}
+
+/// Graham's dropout of a layer's output x [B, C, ...] with rate p
+/// (SparseConvNet/NetworkInNetworkLayer.cu:145-156 and :187-195). Training
+/// keeps exactly M = round(C (1 - p)) channels, one random subset for the
+/// whole batch (`rng.NchooseM`), and zeroes the others (his dropped features
+/// are absent, which the next layer sees as zeros); evaluation keeps every
+/// channel scaled by M / C, the expected fraction kept. (His kernels also
+/// round M to a multiple of 32; the presets give the rates that rounding
+/// produced.)
+pub fn channel_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
+    if p == 0.0 {
+        return x.shallow_clone();
+    }
+    let c = x.size()[1];
+    let kept = ((c as f64 * (1.0 - p)).round() as i64).clamp(0, c);
+    if !train {
+        return x * (kept as f64 / c as f64);
+    }
+    let mut shape = vec![1; x.dim()];
+    shape[1] = c;
+    let ranks = Tensor::rand([c], (Kind::Float, x.device()))
+        .argsort(0, false)
+        .argsort(0, false);
+    x * ranks.lt(kept).to_kind(x.kind()).view(shape.as_slice())
+}
+
+/// How images enter the network (OpenCVPicture.cpp:4-7 and :368-400).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Input {
+    /// The side of the square input field.
+    pub size: i64,
+    /// The pixel level (0-255) that becomes 0, and the padding's level.
+    pub background: u8,
+}
+
+impl Input {
+    /// Pixel levels per unit of input: (v - background) / levels_per_unit
+    /// is Graham's scaleUCharColor, in [-1, 1]; [0, 1] for background 0.
+    pub fn levels_per_unit(&self) -> f64 {
+        let b = self.background as f64;
+        b.max(255.0 - b)
+    }
+
+    /// Images [B, C, H, W] in [0, 1] (data::batches) scaled and padded,
+    /// centred, to the input field.
+    pub fn prepare(&self, x: &Tensor) -> Tensor {
+        let scaled = if self.background == 0 {
+            x.shallow_clone()
+        } else {
+            (x * 255.0 - self.background as f64) / self.levels_per_unit()
+        };
+        pad_to(&scaled, self.size)
     }
 }
 

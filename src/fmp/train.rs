@@ -1,26 +1,113 @@
 //! `paperlab train-fmp`: train the FMP network with the classifier steps on
 //! the shared engine, then report the test error averaged over each
-//! requested number of passes.
+//! requested number of passes. What the paper's recipe adds comes through
+//! [`Hooks`] ([`Recipe`]): Graham's summed loss, the augmentation of the
+//! input field (until --augment-epochs), and the validation split that
+//! chooses best.safetensors (--valid-size).
 
-use super::args::TrainFmpArgs;
+use super::args::{FmpOptimizer, TrainFmpArgs};
 use super::eval::error_by_tests;
-use super::model::net;
-use crate::augment::flip_affine;
-use crate::data::{self, batches::pad_to};
+use super::model::{net, Input};
+use crate::augment::Augment;
+use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
 use crate::figures;
 use crate::optim::params_of;
-use crate::runner::classify::{Classifier, ClassifierNet, TestSet, COLUMNS};
+use crate::optim::schedule::At;
+use crate::rng::Stream;
+use crate::runner::classify::{
+    error_rate, Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS,
+};
 use crate::runner::epochs::{self, header};
 use crate::runner::session::{self, Session};
+use crate::runner::summary::{Goal, Selection};
 use std::collections::BTreeMap;
-use tch::{nn::VarStore, Tensor};
+use tch::nn::{ModuleT, VarStore};
+use tch::Tensor;
+
+/// The paper's training recipe around the classifier steps.
+struct Recipe<'a> {
+    /// Differentiate the loss summed over the batch (Graham's optimizer).
+    summed: bool,
+    augment: Augment,
+    /// Augment in epochs 1..=N only; None: always.
+    augment_epochs: Option<i64>,
+    /// The epoch being trained.
+    epoch: i64,
+    /// The held-out split that chooses best.safetensors, if any.
+    valid: Option<&'a Dataset>,
+    test: TestSet<'a>,
+}
+
+impl Hooks for Recipe<'_> {
+    fn forward(&mut self, model: &dyn ModuleT, x: &Tensor) -> Tensor {
+        let augmenting =
+            self.augment.is_active() && self.augment_epochs.is_none_or(|n| self.epoch <= n);
+        if augmenting {
+            model.forward_t(&self.augment.apply(x), true)
+        } else {
+            model.forward_t(x, true)
+        }
+    }
+
+    /// Graham differentiates the loss summed over the batch
+    /// (SoftmaxClassifier.cu:7-14 back-propagates p - onehot for every image,
+    /// not divided by the batch size), and his learning rates assume it; the
+    /// engine reports the loss per image. So with his optimizer this is
+    /// mean + ((n-1) mean - its detached copy): the mean's value exactly and
+    /// n times its gradient, the summed loss's.
+    fn loss(&self, logits: &Tensor, labels: &Tensor) -> Tensor {
+        let mean = logits.cross_entropy_for_logits(labels);
+        if !self.summed {
+            return mean;
+        }
+        let rest = &mean * (labels.size()[0] - 1) as f64;
+        &mean + (&rest - rest.detach())
+    }
+
+    fn schedule(&mut self, at: At) {
+        self.epoch = at.epoch;
+    }
+
+    fn selection(&self) -> Selection {
+        match self.valid {
+            Some(_) => Selection::new("valid_error", Goal::Lower),
+            None => self.test.selection(),
+        }
+    }
+
+    fn evaluate(&mut self, net: &ClassifierNet, s: &mut Session, epoch: i64) -> Result<Evaluation> {
+        let mut eval = self.test.evaluate(net, s, epoch)?;
+        if let Some(valid) = self.valid {
+            let probs = net.softmax(valid, Stream::Eval(epoch as u64), s.seed);
+            let error = error_rate(&probs, &valid.labels);
+            eval.columns.insert(0, error);
+            eval.line = format!("valid error {:.2}%  {}", 100.0 * error, eval.line);
+            eval.selection = error;
+        }
+        Ok(eval)
+    }
+}
 
 pub fn run(args: TrainFmpArgs) -> Result<()> {
     let args = session::resolve("train-fmp", args)?;
     let splits = data::load(&args.dataset, &args.common.data_dir)?;
+    if args.valid_size < 0 || args.valid_size >= splits.train.len() {
+        return Err(usage(format!(
+            "--valid-size {}: expected 0 or more images, fewer than the {} training images of {}",
+            args.valid_size,
+            splits.train.len(),
+            args.dataset
+        )));
+    }
+    if let Some(n) = args.augment_epochs.filter(|n| *n < 0) {
+        return Err(usage(format!(
+            "--augment-epochs {n}: expected a number of epochs, 0 or more"
+        )));
+    }
+    let (train, valid) = splits.train.split_last(args.valid_size);
     let (train, test) = (
-        splits.train.limit(args.train_limit),
+        train.limit(args.train_limit),
         splits.test.limit(args.test_limit),
     );
     let [channels, height, width] = train.image_shape();
@@ -32,20 +119,21 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             args.layers, args.alpha, args.dataset
         )));
     }
+    let input = Input {
+        size,
+        background: args.background,
+    };
+    let augment = args.augment(input.levels_per_unit())?;
+    let optim = args.optim_config()?;
     let mut columns = COLUMNS.to_vec();
+    if args.valid_size > 0 {
+        columns.push("valid_error");
+    }
     columns.push("test_error");
     let mut s = Session::open("train-fmp", &args, &header(&columns))?;
     let vs = VarStore::new(s.device);
     let model = net(&vs.root(), &cfg);
-    let augment = args.augment;
-    let prepare = move |x: &Tensor, train: bool| {
-        let x = if train && augment {
-            flip_affine(x)
-        } else {
-            x.shallow_clone()
-        };
-        pad_to(&x, size)
-    };
+    let prepare = move |x: &Tensor, _train: bool| input.prepare(x);
     let mut steps = Classifier {
         net: ClassifierNet {
             model: &model,
@@ -53,11 +141,18 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             prepare: &prepare,
             batch_size: args.batch_size,
         },
-        opt: args.optim_config().build(params_of(&vs)),
+        opt: optim.build(params_of(&vs)),
         schedules: args.schedules(),
         examples: &train,
         epochs: args.epochs,
-        hooks: TestSet(&test),
+        hooks: Recipe {
+            summed: args.optimizer == FmpOptimizer::Graham,
+            augment,
+            augment_epochs: args.augment_epochs,
+            epoch: 0,
+            valid: (args.valid_size > 0).then_some(&valid),
+            test: TestSet(&test),
+        },
     };
     let outcome = epochs::train(&mut s, &mut steps)?;
     if !outcome.finished {
@@ -90,6 +185,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             "test_error_by_tests" => by_tests,
             "params" => params,
             "input_size" => size,
+            "valid_images" => valid.len(),
         },
     )?;
     eprintln!("results: {}", s.dir.path.display());

@@ -1,25 +1,97 @@
-//! Flags of `train-gan` and `eval-parzen`. The defaults are the values of the
-//! authors' MNIST model (goodfeli/adversarial, mnist.yaml); the preset
-//! experiments/gan-mlp.toml spells them out.
+//! Flags of `train-gan`, `eval-parzen` and `eval-reconstruction`. The
+//! defaults are the authors' values for each --model: the MNIST model of
+//! goodfeli/adversarial (mnist.yaml) for mlp, the CelebA runs of
+//! stormraiser/GAN-weight-norm (pytorch/main.py) for dcgan; the presets
+//! experiments/gan-*.toml spell them out.
 
+use super::dcgan::{DcganConfig, GanNorm};
 use super::mlp::MlpConfig;
 use super::nets::{GanConfig, Latent, ModelConfig, Noise};
+use super::reconstruct::ReconConfig;
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
-use crate::optim::schedule::{LinearRamp, PerStepDecay, Scheduled};
-use crate::optim::{Hyper, OptimConfig, SgdConfig};
+use crate::optim::schedule::{Constant, LinearRamp, PerStepDecay, Scheduled};
+use crate::optim::{Hyper, OptimConfig, RmsPropConfig, SgdConfig};
 use crate::runner::args::{Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
 
 /// Which generator/discriminator pair to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
-    /// The paper's MNIST model: a ReLU MLP generator, a maxout discriminator.
+    /// Goodfellow et al.'s MNIST model: a ReLU MLP generator, a maxout
+    /// discriminator, SGD with momentum.
     Mlp,
+    /// Xiang & Li's convolutional GAN (DCGAN-style) with the --norm of
+    /// their comparison, RMSProp, and the reconstruction measure.
+    Dcgan,
+}
+
+/// The defaults that differ between the models.
+struct ModelDefaults {
+    lr: f64,
+    batch_size: i64,
+    epochs: i64,
+    noise_dim: i64,
+}
+
+impl Model {
+    fn defaults(self) -> ModelDefaults {
+        match self {
+            // mnist.yaml: lr 0.1, batch 100, z of 100; 250 epochs (momentum saturates there).
+            Model::Mlp => ModelDefaults {
+                lr: 0.1,
+                batch_size: 100,
+                epochs: 250,
+                noise_dim: 100,
+            },
+            // pytorch/main.py: lr 1e-4, batch 32, code 128, 100,000 iterations
+            // (100 intervals of --test-interval 1000).
+            Model::Dcgan => ModelDefaults {
+                lr: 1e-4,
+                batch_size: 32,
+                epochs: 100,
+                noise_dim: 128,
+            },
+        }
+    }
+}
+
+/// What train-gan trains on: a dataset paperlab knows (mnist, fashion-mnist,
+/// cifar10, ... or folder:PATH), or `images:PATH`, every image under PATH
+/// (CelebA or LSUN exported as images), resized and centre-cropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GanData {
+    Named(DatasetName),
+    Images { images: PathBuf },
+}
+
+impl FromStr for GanData {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.strip_prefix("images:") {
+            Some(path) => Ok(GanData::Images {
+                images: path.into(),
+            }),
+            None => s.parse().map(GanData::Named),
+        }
+    }
+}
+
+impl fmt::Display for GanData {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            GanData::Named(name) => write!(f, "{name}"),
+            GanData::Images { images } => write!(f, "images:{}", images.display()),
+        }
+    }
 }
 
 /// What G minimises.
@@ -39,12 +111,14 @@ pub struct TrainGanArgs {
     pub common: Common,
     #[arg(long, value_enum, default_value_t = Model::Mlp)]
     pub model: Model,
-    /// mnist, fashion-mnist, cifar10, ... or folder:PATH, flattened, pixels in
-    /// [0, 1] (default: mnist when <data-dir>/mnist exists, else fashion-mnist).
+    /// mnist, fashion-mnist, cifar10, ..., folder:PATH or images:PATH; pixels
+    /// in [0, 1] (default: mnist, else fashion-mnist for mlp; cifar10, else
+    /// fashion-mnist for dcgan, which pads it to 32x32).
     #[arg(long)]
-    pub dataset: Option<DatasetName>,
-    /// Hold out the last N training images as validation (sigma selection and
-    /// --parzen-every estimates), as the authors held out MNIST's last 10,000.
+    pub dataset: Option<GanData>,
+    /// mlp: hold out the last N training images as validation (sigma
+    /// selection and --parzen-every estimates), as the authors held out
+    /// MNIST's last 10,000.
     #[arg(long, default_value_t = 10_000)]
     pub valid_size: i64,
     /// Train on only the first N of the remaining training images.
@@ -52,9 +126,36 @@ pub struct TrainGanArgs {
     pub train_limit: Option<i64>,
     #[arg(long, value_enum, default_value_t = Noise::Normal)]
     pub noise: Noise,
-    /// Dimension of z.
-    #[arg(long, default_value_t = 100)]
-    pub noise_dim: i64,
+    /// Dimension of z (default: 100 for mlp, 128 for dcgan).
+    #[arg(long, alias = "code-size")]
+    pub noise_dim: Option<i64>,
+    /// dcgan: the normalization of Xiang & Li's comparison.
+    #[arg(long, value_enum, default_value_t = GanNorm::Weight)]
+    pub norm: GanNorm,
+    /// dcgan: D's first convolution has this many features, doubled at each level; G mirrors D.
+    #[arg(long, default_value_t = 64)]
+    pub features: i64,
+    /// dcgan: side of the square images (default 64 for images:PATH; cifar10 and padded fashion-mnist are 32).
+    #[arg(long)]
+    pub image_size: Option<i64>,
+    /// dcgan: least-squares losses on D's outputs instead of binary cross-entropy.
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub ls: bool,
+    /// dcgan: held-out images reconstructed during training (best.safetensors: the lowest mean MSE).
+    #[arg(long, default_value_t = 200)]
+    pub running: i64,
+    /// dcgan: held-out images kept for eval-reconstruction's final test.
+    #[arg(long = "final", default_value_t = 2000)]
+    pub final_images: i64,
+    /// dcgan: an epoch is this many iterations; each ends with the running reconstruction test.
+    #[arg(long, default_value_t = 1000)]
+    pub test_interval: i64,
+    /// dcgan: RMSProp steps of the running reconstruction test.
+    #[arg(long, default_value_t = 50)]
+    pub test_steps: i64,
+    /// dcgan: learning rate of the reconstruction test's RMSProp.
+    #[arg(long, default_value_t = 0.01)]
+    pub test_lr: f64,
     /// Width of each of G's two ReLU layers.
     #[arg(long, default_value_t = 1200)]
     pub g_hidden: i64,
@@ -77,21 +178,24 @@ pub struct TrainGanArgs {
     /// Probability of keeping each input of D's later layers (scaled by 1/p).
     #[arg(long, default_value_t = 0.5)]
     pub d_hidden_include: f64,
-    /// The authors' config has no stopping rule; 250 is where momentum saturates.
-    #[arg(long, default_value_t = 250)]
-    pub epochs: i64,
-    #[arg(long, default_value_t = 100)]
-    pub batch_size: i64,
-    /// Learning rate of the first update (G and D alike).
-    #[arg(long, default_value_t = 0.1)]
-    pub lr: f64,
-    /// The learning rate is divided by this after every update...
+    /// Epochs (default: 250 for mlp, where momentum saturates; for dcgan,
+    /// 100 of --test-interval iterations, the authors' 100,000).
+    #[arg(long)]
+    pub epochs: Option<i64>,
+    /// Default: 100 for mlp, 32 for dcgan.
+    #[arg(long)]
+    pub batch_size: Option<i64>,
+    /// Learning rate of the first update, G and D alike (default: 0.1 for
+    /// mlp's SGD, 1e-4 for dcgan's RMSProp).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// mlp: the learning rate is divided by this after every update...
     #[arg(long, default_value_t = 1.000004)]
     pub lr_decay: f64,
-    /// ...down to this floor.
+    /// mlp: ...down to this floor.
     #[arg(long, default_value_t = 1e-6)]
     pub lr_min: f64,
-    /// Momentum in epoch 1.
+    /// mlp: momentum in epoch 1.
     #[arg(long, default_value_t = 0.5)]
     pub momentum: f64,
     /// Momentum from epoch --momentum-saturate on, reached linearly.
@@ -127,19 +231,31 @@ impl RunConfig for TrainGanArgs {
 }
 
 impl TrainGanArgs {
-    /// Check the flags clap cannot and fill in the default dataset.
+    /// Check the flags clap cannot, and fill in the model's defaults and the
+    /// default dataset (so config.json records what ran).
     pub fn checked(mut self) -> Result<TrainGanArgs> {
+        let d = self.model.defaults();
+        self.lr = Some(self.lr.unwrap_or(d.lr));
+        self.batch_size = Some(self.batch_size.unwrap_or(d.batch_size));
+        self.epochs = Some(self.epochs.unwrap_or(d.epochs));
+        self.noise_dim = Some(self.noise_dim.unwrap_or(d.noise_dim));
+        self.dataset = Some(self.dataset());
         let positive = [
-            ("--noise-dim", self.noise_dim),
+            ("--noise-dim", self.noise_dim()),
             ("--g-hidden", self.g_hidden),
             ("--d-units", self.d_units),
             ("--d-pieces", self.d_pieces),
-            ("--epochs", self.epochs),
-            ("--batch-size", self.batch_size),
+            ("--epochs", self.epochs()),
+            ("--batch-size", self.batch_size()),
             ("--momentum-saturate", self.momentum_saturate),
             ("--d-steps", self.d_steps),
             ("--parzen-samples", self.parzen_samples),
             ("--parzen-valid", self.parzen_valid),
+            ("--features", self.features),
+            ("--running", self.running),
+            ("--final", self.final_images),
+            ("--test-interval", self.test_interval),
+            ("--test-steps", self.test_steps),
         ];
         for (flag, v) in positive {
             if v < 1 {
@@ -156,10 +272,17 @@ impl TrainGanArgs {
                 )));
             }
         }
-        if !(self.lr > 0.0 && self.lr_min >= 0.0 && self.lr_decay >= 1.0) {
+        for (flag, v) in [("--lr", self.lr()), ("--test-lr", self.test_lr)] {
+            if v <= 0.0 {
+                return Err(usage(format!(
+                    "{flag} {v}: a learning rate must be positive"
+                )));
+            }
+        }
+        if !(self.lr_min >= 0.0 && self.lr_decay >= 1.0) {
             return Err(usage(format!(
-                "--lr {}, --lr-decay {}, --lr-min {}: expected lr > 0, decay >= 1, floor >= 0",
-                self.lr, self.lr_decay, self.lr_min
+                "--lr-decay {}, --lr-min {}: expected decay >= 1, floor >= 0",
+                self.lr_decay, self.lr_min
             )));
         }
         if self.valid_size < 0 || self.parzen_every < 0 {
@@ -168,33 +291,59 @@ impl TrainGanArgs {
                 self.valid_size, self.parzen_every
             )));
         }
-        if self.parzen_every > self.epochs {
+        if self.parzen_every > self.epochs() {
             return Err(usage(format!(
                 "--parzen-every {} exceeds --epochs {}: no estimate would be made",
-                self.parzen_every, self.epochs
+                self.parzen_every,
+                self.epochs()
             )));
         }
-        if self.parzen_every > 0 && self.valid_size < 2 {
+        if self.parzen_every > 0 && (self.valid_size < 2 || self.model != Model::Mlp) {
             return Err(usage(format!(
-                "--parzen-every needs validation images; --valid-size {} is too small",
+                "--parzen-every needs --model mlp and validation images (--valid-size {})",
                 self.valid_size
             )));
         }
-        if self.dataset.is_none() {
-            self.dataset = Some(default_dataset(&self.common.data_dir));
+        if self.model == Model::Dcgan && self.d_steps != 1 {
+            return Err(usage(
+                "--d-steps: the dcgan model makes one D step per G step, as the authors' code",
+            ));
         }
         Ok(self)
     }
 
-    /// The dataset, after [`Self::checked`] filled in the default.
-    pub fn dataset(&self) -> DatasetName {
-        self.dataset
-            .clone()
-            .unwrap_or_else(|| default_dataset(&self.common.data_dir))
+    /// The dataset: --dataset, else the model's default.
+    pub fn dataset(&self) -> GanData {
+        self.dataset.clone().unwrap_or_else(|| {
+            let dir = &self.common.data_dir;
+            let named = match self.model {
+                Model::Mlp if DatasetName::Mnist.dir(dir).is_dir() => DatasetName::Mnist,
+                Model::Dcgan if DatasetName::Cifar10.dir(dir).is_dir() => DatasetName::Cifar10,
+                _ => DatasetName::FashionMnist,
+            };
+            GanData::Named(named)
+        })
     }
 
-    /// G and D's networks.
-    pub fn gan_config(&self) -> GanConfig {
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(self.model.defaults().lr)
+    }
+
+    pub fn batch_size(&self) -> i64 {
+        self.batch_size.unwrap_or(self.model.defaults().batch_size)
+    }
+
+    pub fn epochs(&self) -> i64 {
+        self.epochs.unwrap_or(self.model.defaults().epochs)
+    }
+
+    pub fn noise_dim(&self) -> i64 {
+        self.noise_dim.unwrap_or(self.model.defaults().noise_dim)
+    }
+
+    /// G and D's networks, for images of `channels` x `size` x `size`
+    /// (the dcgan builders need them; the mlp's take the shape at build time).
+    pub fn gan_config(&self, channels: i64, size: i64) -> GanConfig {
         let model = match self.model {
             Model::Mlp => ModelConfig::Mlp(MlpConfig {
                 g_hidden: self.g_hidden,
@@ -205,35 +354,52 @@ impl TrainGanArgs {
                 d_input_include: self.d_input_include,
                 d_hidden_include: self.d_hidden_include,
             }),
+            Model::Dcgan => ModelConfig::Dcgan(DcganConfig {
+                norm: self.norm,
+                features: self.features,
+                image_size: size,
+                channels,
+            }),
         };
         GanConfig {
             latent: Latent {
                 noise: self.noise,
-                dim: self.noise_dim,
+                dim: self.noise_dim(),
             },
             model,
         }
     }
 
-    /// G's and D's optimizer (each its own, with the same settings):
-    /// pylearn2's SGD with momentum, the same as PyTorch's at a constant lr.
+    /// G's and D's optimizer (each its own, with the same settings). mlp:
+    /// pylearn2's SGD with momentum, the same as PyTorch's at a constant lr;
+    /// dcgan: RMSProp with alpha 0.9 and eps 1e-6 (pytorch/main.py).
     pub fn optim_config(&self) -> OptimConfig {
-        OptimConfig::Sgd(SgdConfig {
-            momentum: self.momentum,
-            ..SgdConfig::new(self.lr)
-        })
+        match self.model {
+            Model::Mlp => OptimConfig::Sgd(SgdConfig {
+                momentum: self.momentum,
+                ..SgdConfig::new(self.lr())
+            }),
+            Model::Dcgan => OptimConfig::RmsProp(RmsPropConfig {
+                alpha: 0.9,
+                eps: 1e-6,
+                ..RmsPropConfig::new(self.lr())
+            }),
+        }
     }
 
-    /// The learning rate divided by --lr-decay after every update down to
-    /// --lr-min (pylearn2's ExponentialDecay); momentum from --momentum in
+    /// mlp: the learning rate divided by --lr-decay after every update down
+    /// to --lr-min (pylearn2's ExponentialDecay); momentum from --momentum in
     /// epoch 1 to --final-momentum at --momentum-saturate (its
-    /// MomentumAdjustor, start 1).
+    /// MomentumAdjustor, start 1). dcgan: a constant learning rate.
     pub fn schedules(&self) -> Vec<Scheduled> {
+        if self.model == Model::Dcgan {
+            return vec![Scheduled::new(Hyper::Lr, Constant(self.lr()))];
+        }
         vec![
             Scheduled::new(
                 Hyper::Lr,
                 PerStepDecay {
-                    base: self.lr,
+                    base: self.lr(),
                     divisor: self.lr_decay,
                     floor: self.lr_min,
                 },
@@ -248,15 +414,32 @@ impl TrainGanArgs {
             ),
         ]
     }
+
+    /// The running reconstruction test's settings.
+    pub fn recon_config(&self) -> ReconConfig {
+        ReconConfig {
+            steps: self.test_steps,
+            lr: self.test_lr,
+            batch_size: self.batch_size(),
+        }
+    }
 }
 
-/// mnist when it is there, else fashion-mnist (which `make setup` links).
-fn default_dataset(data_dir: &Path) -> DatasetName {
-    if DatasetName::Mnist.dir(data_dir).is_dir() {
-        DatasetName::Mnist
-    } else {
-        DatasetName::FashionMnist
-    }
+#[derive(Args, Debug, Clone)]
+pub struct EvalReconstructionArgs {
+    #[command(flatten)]
+    pub common: EvalCommon,
+    /// Reconstruct the first N images of the run's final set (runs without
+    /// one, such as mlp runs: of the dataset's test split; default 2000).
+    #[arg(long)]
+    pub images: Option<i64>,
+    /// RMSProp steps (default: the run's --test-steps, as the authors'
+    /// final test; the paper ran more).
+    #[arg(long)]
+    pub steps: Option<i64>,
+    /// RMSProp's learning rate (default: the run's --test-lr).
+    #[arg(long)]
+    pub lr: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]

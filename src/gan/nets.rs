@@ -7,6 +7,7 @@
 //! A generator maps z [B, noise_dim] to images [B, C, H, W] in [0, 1]; a
 //! discriminator maps such images to one logit each, [B].
 
+use super::dcgan::{self, DcganConfig};
 use super::mlp::{self, MlpConfig};
 use crate::data::Dataset;
 use crate::error::Result;
@@ -53,6 +54,7 @@ impl Latent {
 #[serde(tag = "model", rename_all = "kebab-case")]
 pub enum ModelConfig {
     Mlp(MlpConfig),
+    Dcgan(DcganConfig),
 }
 
 /// Everything that defines a GAN's networks.
@@ -72,6 +74,7 @@ pub fn generator(
 ) -> Box<dyn ModuleT> {
     match &cfg.model {
         ModelConfig::Mlp(c) => Box::new(mlp::generator(p, c, cfg.latent.dim, shape, marginals)),
+        ModelConfig::Dcgan(c) => Box::new(dcgan::generator(p, c, cfg.latent.dim)),
     }
 }
 
@@ -79,6 +82,7 @@ pub fn generator(
 pub fn discriminator(p: &nn::Path, cfg: &GanConfig, shape: [i64; 3]) -> Box<dyn ModuleT> {
     match &cfg.model {
         ModelConfig::Mlp(c) => Box::new(mlp::discriminator(p, c, shape)),
+        ModelConfig::Dcgan(c) => Box::new(dcgan::discriminator(p, c)),
     }
 }
 
@@ -108,15 +112,17 @@ pub fn marginals(ds: &Dataset) -> Tensor {
     (sum / (255.0 * ds.len().max(1) as f64)).to_kind(Kind::Float)
 }
 
-/// The G of `cfg` for images of `shape`, with the weights of `checkpoint`.
+/// The G of `cfg` for images of `shape`, with the weights of `checkpoint`,
+/// frozen: evaluations never train it, and need no gradients for it.
 pub fn trained_generator(
     cfg: &GanConfig,
     checkpoint: &CheckpointFile,
     device: Device,
     shape: [i64; 3],
 ) -> Result<Box<dyn ModuleT>> {
-    let vs = VarStore::new(device);
+    let mut vs = VarStore::new(device);
     let g = generator(&vs.root(), cfg, shape, None);
     checkpoint.load_vars("g.", &vs)?;
+    vs.freeze();
     Ok(g)
 }

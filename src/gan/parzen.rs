@@ -9,7 +9,7 @@
 //! log-likelihood of validation images; the result is the mean over the test
 //! set with its standard error (population std / sqrt N, as numpy's std).
 
-use super::args::{EvalParzenArgs, TrainGanArgs};
+use super::args::{EvalParzenArgs, GanData, Model, TrainGanArgs};
 use super::nets::{self, trained_generator};
 use super::samples::write_npy;
 use crate::data::{self, Dataset};
@@ -123,10 +123,20 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
     if let Some(s) = a.sigma.filter(|s| !(*s > 0.0 && s.is_finite())) {
         return Err(usage(format!("--sigma {s}: expected a positive number")));
     }
-    let run: Reopened<TrainGanArgs> =
-        reopen("train-gan", &a.common, &["parzen.csv", "samples.npy"])?;
+    let run: Reopened<TrainGanArgs> = reopen(
+        "train-gan",
+        &a.common,
+        "best",
+        &["parzen.csv", "samples.npy"],
+    )?;
     let (gan, device) = (&run.config, run.device);
-    let splits = data::load(&gan.dataset(), &run.data_dir)?;
+    let (Model::Mlp, GanData::Named(name)) = (gan.model, gan.dataset()) else {
+        return Err(usage(format!(
+            "--run {}: eval-parzen measures --model mlp runs; for a dcgan run use eval-reconstruction",
+            a.common.run.display()
+        )));
+    };
+    let splits = data::load(&name, &run.data_dir)?;
     let valid = splits
         .train
         .split_last(gan.valid_size)
@@ -139,16 +149,12 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
         )));
     }
     let test = splits.test.limit(a.test_limit);
-    let g = trained_generator(
-        &gan.gan_config(),
-        &run.checkpoint,
-        device,
-        test.image_shape(),
-    )?;
+    let shape = test.image_shape();
+    let cfg = gan.gan_config(shape[0], shape[1]);
+    let g = trained_generator(&cfg, &run.checkpoint, device, shape)?;
     let mut progress = Progress::new(a.common.quiet);
 
-    let centres =
-        nets::sample(g.as_ref(), &gan.gan_config().latent, a.samples, device).flatten(1, -1);
+    let centres = nets::sample(g.as_ref(), &cfg.latent, a.samples, device).flatten(1, -1);
     write_npy(&run.dir.file("samples.npy"), &centres)?;
 
     let candidates = a.sigma.map_or(a.sigmas.0.clone(), |s| vec![s]);

@@ -11,7 +11,7 @@ use super::nets::Latent;
 use crate::data::batches::Batch;
 use crate::data::examples::Examples;
 use crate::error::Result;
-use crate::optim::schedule::{apply, value_of, At, Scheduled};
+use crate::optim::schedule::{apply, At, Scheduled};
 use crate::optim::{Hyper, Optimizer};
 use crate::runner::checkpoint::{Checkpoint, CheckpointFile};
 use crate::runner::epochs::{EpochEnd, Steps};
@@ -37,42 +37,61 @@ pub trait EpochReport {
     fn report(
         &mut self,
         s: &mut Session,
-        g: &dyn ModuleT,
+        g: &mut Player,
         epoch: i64,
     ) -> Result<(Vec<f64>, String, f64)>;
 }
 
-pub struct GanSteps<'a, R> {
+/// What D and G minimise.
+#[derive(Debug, Clone, Copy)]
+pub struct Objective {
+    pub g_loss: GLoss,
+    /// Least squares on D's outputs: D minimises (D(x) - 1)^2 + D(G(z))^2,
+    /// G minimises (D(G(z)) - 1)^2 (--ls); else binary cross-entropy.
+    pub least_squares: bool,
+    /// D's loss is its two terms times this: 0.5 for the MLP (pylearn2's
+    /// d_obj, their mean), 1 for the DCGAN (pytorch/main.py adds the BCE of
+    /// the real and the fake batch).
+    pub d_weight: f64,
+}
+
+pub struct GanSteps<'a> {
     pub g: Player,
     pub d: Player,
     pub latent: Latent,
-    pub g_loss: GLoss,
+    pub objective: Objective,
     /// Applied to both players' optimizers.
     pub schedules: Vec<Scheduled>,
     pub examples: &'a dyn Examples,
+    /// Examples an epoch draws (one pass, or --test-interval batches).
+    pub epoch_examples: i64,
     pub batch_size: i64,
     /// k: D updates per G update.
     pub d_steps: i64,
     pub epochs: i64,
-    pub report: R,
-    /// Where the last step was, for the epoch's lr and momentum columns.
-    pub last: At,
+    pub report: Box<dyn EpochReport + 'a>,
 }
 
 /// metrics.csv columns of the GAN steps before the report's own: d_x and
 /// d_g_z are the mean D(x) and D(G(z)) of D's training passes (dropout on).
 pub const COLUMNS: [&str; 6] = ["d_loss", "g_loss", "d_x", "d_g_z", "lr", "momentum"];
 
-impl<R> GanSteps<'_, R> {
+impl GanSteps<'_> {
     /// One D update on real images `x` and as many samples of G.
     fn d_step(&mut self, x: &Tensor, sums: &mut RunningSums) {
         let z = self.latent.sample(x.size()[0], x.device());
         let fake = tch::no_grad(|| self.g.net.forward_t(&z, true));
         let real = self.d.net.forward_t(x, true);
         let fake = self.d.net.forward_t(&fake, true);
-        // -(log D(x) + log(1 - D(G(z)))) / 2, as the authors' d_obj.
-        let loss =
-            ((-&real).softplus().mean(Kind::Float) + fake.softplus().mean(Kind::Float)) * 0.5;
+        // BCE: -(log D(x) + log(1 - D(G(z)))), from D's logits.
+        let terms = match self.objective.least_squares {
+            false => (-&real).softplus().mean(Kind::Float) + fake.softplus().mean(Kind::Float),
+            true => {
+                (real.sigmoid() - 1.0).square().mean(Kind::Float)
+                    + fake.sigmoid().square().mean(Kind::Float)
+            }
+        };
+        let loss = terms * self.objective.d_weight;
         self.d.opt.zero_grad();
         loss.backward();
         self.d.opt.step();
@@ -90,9 +109,10 @@ impl<R> GanSteps<'_, R> {
         self.d.vs.freeze();
         let z = self.latent.sample(self.batch_size, self.g.vs.device());
         let logit = self.d.net.forward_t(&self.g.net.forward_t(&z, true), true);
-        let loss = match self.g_loss {
-            GLoss::NonSaturating => (-&logit).softplus().mean(Kind::Float),
-            GLoss::Minimax => -logit.softplus().mean(Kind::Float),
+        let loss = match (self.objective.least_squares, self.objective.g_loss) {
+            (true, _) => (logit.sigmoid() - 1.0).square().mean(Kind::Float),
+            (false, GLoss::NonSaturating) => (-&logit).softplus().mean(Kind::Float),
+            (false, GLoss::Minimax) => -logit.softplus().mean(Kind::Float),
         };
         self.g.opt.zero_grad();
         loss.backward();
@@ -103,9 +123,13 @@ impl<R> GanSteps<'_, R> {
     }
 }
 
-impl<R: EpochReport> Steps for GanSteps<'_, R> {
+impl Steps for GanSteps<'_> {
     fn examples(&self) -> &dyn Examples {
         self.examples
+    }
+
+    fn epoch_examples(&self) -> i64 {
+        self.epoch_examples
     }
 
     fn batch_size(&self) -> i64 {
@@ -125,7 +149,6 @@ impl<R: EpochReport> Steps for GanSteps<'_, R> {
     }
 
     fn schedule(&mut self, at: At) -> Result<()> {
-        self.last = at;
         apply(&self.schedules, self.g.opt.as_mut(), at)?;
         apply(&self.schedules, self.d.opt.as_mut(), at)
     }
@@ -149,9 +172,10 @@ impl<R: EpochReport> Steps for GanSteps<'_, R> {
     }
 
     fn end_epoch(&mut self, s: &mut Session, epoch: i64, m: &Means) -> Result<EpochEnd> {
-        let lr = value_of(&self.schedules, Hyper::Lr, self.last).unwrap_or(f64::NAN);
-        let momentum = value_of(&self.schedules, Hyper::Momentum, self.last).unwrap_or(f64::NAN);
-        let (extra, tail, selection) = self.report.report(s, self.g.net.as_ref(), epoch)?;
+        // What the last step used (RMSProp's momentum is 0).
+        let lr = self.g.opt.lr();
+        let momentum = self.g.opt.get(Hyper::Momentum).unwrap_or(f64::NAN);
+        let (extra, tail, selection) = self.report.report(s, &mut self.g, epoch)?;
         let mut columns = vec![
             m.get("d_loss"),
             m.get("g_loss"),

@@ -20,6 +20,7 @@
 //! Resizing is bicubic with antialiasing (close to PIL's bicubic, which timm
 //! uses), clamped to [0, 1].
 
+use crate::data::images::{centre_offset, resize_shorter};
 use crate::rng::Rng;
 use tch::{Kind, Tensor};
 
@@ -42,25 +43,10 @@ pub const COUNTS: [i64; 3] = [1, 10, 144];
 /// Shorter sides of the 144-crop protocol for a 224 input.
 pub const PROTOCOL_SCALES: [i64; 4] = [256, 288, 320, 352];
 
-/// (width, height) after resizing the shorter side of w x h to `short`,
-/// the longer side in proportion and truncated (torchvision's Resize(int)).
-pub fn resize_shorter(w: i64, h: i64, short: i64) -> (i64, i64) {
-    if w <= h {
-        (short, (short as f64 * h as f64 / w as f64) as i64)
-    } else {
-        ((short as f64 * w as f64 / h as f64) as i64, short)
-    }
-}
-
 /// timm's resize before the centre crop: floor(size / crop_pct).
 pub fn scale_size(size: i64, crop_pct: f64) -> i64 {
     // The small tolerance keeps e.g. 299 / (299 / 342) at 342.
     ((size as f64 / crop_pct) + 1e-9).floor() as i64
-}
-
-/// Python's round() (ties to even), as torchvision's centre crop uses.
-fn half(n: i64) -> i64 {
-    (n as f64 / 2.0).round_ties_even() as i64
 }
 
 /// The single centre crop of a w x h image.
@@ -68,8 +54,8 @@ pub fn centre(w: i64, h: i64, size: i64, crop_pct: f64) -> Crop {
     let (rw, rh) = resize_shorter(w, h, scale_size(size, crop_pct));
     Crop {
         resize: (rw, rh),
-        x: half(rw - size),
-        y: half(rh - size),
+        x: centre_offset(rw, size),
+        y: centre_offset(rh, size),
         w: size,
         h: size,
         flip: false,

@@ -116,3 +116,45 @@ impl Schedule for LinearRamp {
         self.from + (self.to - self.from) * t
     }
 }
+
+/// `base` for epochs 1 to `hold` + 1, then falling linearly by
+/// `base / (end - hold)` an epoch, so it would reach 0 at epoch `end` + 1:
+/// `base * min(1, (end - (epoch - 1)) / (end - hold))`. With `end` 200 and
+/// `hold` 100 it is the weight-normalisation paper's learning rate, `lr *
+/// min(2 - e/100, 1)` for 0-based epoch e (openai/weightnorm,
+/// lasagne/train.py, the training loop): constant for 101 epochs, base/100
+/// in the last.
+pub struct HoldThenLinear {
+    pub base: f64,
+    pub hold: i64,
+    pub end: i64,
+}
+
+impl Schedule for HoldThenLinear {
+    fn value(&self, at: At) -> f64 {
+        let span = (self.end - self.hold) as f64;
+        if span <= 0.0 {
+            return self.base;
+        }
+        let left = (self.end - (at.epoch - 1)) as f64;
+        self.base * (left / span).clamp(0.0, 1.0)
+    }
+}
+
+/// `before` until epoch `from`, then `after` from it on (the weight
+/// normalisation paper's Adam beta1: 0.9, then 0.5 from epoch 101 of 200).
+pub struct Switch {
+    pub before: f64,
+    pub after: f64,
+    pub from: i64,
+}
+
+impl Schedule for Switch {
+    fn value(&self, at: At) -> f64 {
+        if at.epoch < self.from {
+            self.before
+        } else {
+            self.after
+        }
+    }
+}

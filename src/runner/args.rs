@@ -65,9 +65,9 @@ pub struct EvalCommon {
     /// The run directory to evaluate (results/<subcommand>/NAME).
     #[arg(long)]
     pub run: PathBuf,
-    /// best, last, or a path to a checkpoint of this run's model.
-    #[arg(long, default_value = "best")]
-    pub checkpoint: String,
+    /// best, last, or a path to a checkpoint of this run's model (default: last for eval-fmp, best for eval-parzen).
+    #[arg(long)]
+    pub checkpoint: Option<String>,
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,

@@ -61,6 +61,10 @@ pub trait Hooks {
     fn before_step(&mut self, _params: &[Param]) {}
     /// After the optimizer step; `step` counts the steps taken so far.
     fn after_step(&mut self, _step: i64) {}
+    /// Before every step, with where training stands: for what changes with
+    /// the epoch besides the optimizer's hyperparameters (e.g. augmentation
+    /// that stops after some epoch).
+    fn schedule(&mut self, _at: At) {}
     /// Tensors saved with every checkpoint, keys prefixed by the hook
     /// (e.g. "ema."); they must not start with model., optim., train. or sums.
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -112,6 +116,7 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
     }
 
     fn schedule(&mut self, at: At) -> Result<()> {
+        self.hooks.schedule(at);
         apply(&self.schedules, self.opt.as_mut(), at)
     }
 

@@ -20,11 +20,13 @@ pub struct Reopened<C> {
     pub data_dir: PathBuf,
 }
 
-/// Reopen `args.run`, which must be a `command` run, and refuse to replace
-/// any of `outputs` (files in the run directory) unless --force.
+/// Reopen `args.run`, which must be a `command` run, with --checkpoint or
+/// else `checkpoint` ("best" or "last"), and refuse to replace any of
+/// `outputs` (files in the run directory) unless --force.
 pub fn reopen<C: RunConfig>(
     command: &str,
     args: &EvalCommon,
+    checkpoint: &str,
     outputs: &[&str],
 ) -> Result<Reopened<C>> {
     let dir = RunDir::existing(&args.run)?;
@@ -47,7 +49,7 @@ pub fn reopen<C: RunConfig>(
         }
     }
     let device = device::setup(&args.device, args.threads, args.seed)?;
-    let path = match args.checkpoint.as_str() {
+    let path = match args.checkpoint.as_deref().unwrap_or(checkpoint) {
         "best" => dir.best_checkpoint(),
         "last" => dir.last_checkpoint(),
         other => other.into(),

@@ -1,0 +1,134 @@
+//! The images a GAN trains on, and what it holds out.
+//!
+//! mlp: the training split, its last --valid-size images held out as
+//! validation (the authors held out MNIST's last 10,000).
+//! dcgan: every image of the dataset (both splits, as pytorch/main.py joins
+//! CIFAR-10's), 28x28 ones padded to 32x32; a seeded draw of --running and
+//! --final images is held out before training and recorded in the run
+//! directory as heldout.json, so eval-reconstruction tests on exactly them.
+
+use super::args::{GanData, Model, TrainGanArgs};
+use crate::data::images::load_folder;
+use crate::data::{self, Dataset};
+use crate::error::{usage, Result};
+use crate::rng::{Rng, Stream};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Side of the images of a dcgan run on a named dataset.
+const NAMED_SIZE: i64 = 32;
+
+pub struct GanImages {
+    pub train: Dataset,
+    /// mlp: the validation images (Parzen); dcgan: none.
+    pub valid: Option<Dataset>,
+    /// dcgan: the held-out draw, and every image it indexes.
+    pub heldout: Option<(Heldout, Dataset)>,
+}
+
+/// The held-out images of a dcgan run, by index into all of its images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heldout {
+    pub running: Vec<i64>,
+    #[serde(rename = "final")]
+    pub final_set: Vec<i64>,
+}
+
+/// Every image of `dataset` as the dcgan trains on it: square, `size`
+/// (default: 64 for image folders, 32 otherwise).
+pub fn all_images(
+    dataset: &GanData,
+    data_dir: &std::path::Path,
+    size: Option<i64>,
+) -> Result<Dataset> {
+    match dataset {
+        GanData::Images { images } => {
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            load_folder(images, size.unwrap_or(64), workers)
+        }
+        GanData::Named(name) => {
+            let splits = data::load(name, data_dir)?;
+            let all = Dataset {
+                images: Tensor::cat(&[&splits.train.images, &splits.test.images], 0),
+                labels: Tensor::cat(&[&splits.train.labels, &splits.test.labels], 0),
+                classes: splits.train.classes,
+            };
+            let [_, h, w] = all.image_shape();
+            let side = size.unwrap_or(NAMED_SIZE);
+            if h != w || h > side || (side - h) % 2 != 0 {
+                return Err(usage(format!(
+                    "--dataset {dataset}: {h}x{w} images; dcgan takes square images padded to --image-size {side} (32 for the named datasets)"
+                )));
+            }
+            let pad = (side - h) / 2;
+            Ok(Dataset {
+                images: all.images.constant_pad_nd([pad, pad, pad, pad]),
+                ..all
+            })
+        }
+    }
+}
+
+/// The seeded held-out draw of `running` + `final_images` of `n` images.
+pub fn draw_heldout(n: i64, running: i64, final_images: i64, seed: u64) -> Result<Heldout> {
+    if running + final_images >= n {
+        return Err(usage(format!(
+            "--running {running} and --final {final_images} leave no training images of {n}; lower them"
+        )));
+    }
+    let order = Rng::stream(seed, Stream::Heldout).permutation(n as usize);
+    let r = running as usize;
+    Ok(Heldout {
+        running: order[..r].to_vec(),
+        final_set: order[r..r + final_images as usize].to_vec(),
+    })
+}
+
+/// The examples of `ds` at `indices`.
+pub fn select(ds: &Dataset, indices: &[i64]) -> Dataset {
+    let idx = Tensor::from_slice(indices);
+    Dataset {
+        images: ds.images.index_select(0, &idx),
+        labels: ds.labels.index_select(0, &idx),
+        classes: ds.classes,
+    }
+}
+
+/// The examples of `ds` not in `heldout`, in order.
+fn rest(ds: &Dataset, heldout: &Heldout) -> Dataset {
+    let out: std::collections::HashSet<i64> = heldout
+        .running
+        .iter()
+        .chain(&heldout.final_set)
+        .copied()
+        .collect();
+    let keep: Vec<i64> = (0..ds.len()).filter(|i| !out.contains(i)).collect();
+    select(ds, &keep)
+}
+
+/// Load what `args` trains on (a dcgan run's held-out draw is a pure
+/// function of the seed, so a resumed run draws the same).
+pub fn load(args: &TrainGanArgs, seed: u64) -> Result<GanImages> {
+    let dataset = args.dataset();
+    if args.model == Model::Mlp {
+        let GanData::Named(name) = &dataset else {
+            return Err(usage(format!(
+                "--dataset {dataset}: the mlp model trains on a named dataset or folder:PATH"
+            )));
+        };
+        let splits = data::load(name, &args.common.data_dir)?;
+        let (train, valid) = splits.train.split_last(args.valid_size);
+        return Ok(GanImages {
+            train: train.limit(args.train_limit),
+            valid: Some(valid),
+            heldout: None,
+        });
+    }
+    let all = all_images(&dataset, &args.common.data_dir, args.image_size)?;
+    let heldout = draw_heldout(all.len(), args.running, args.final_images, seed)?;
+    Ok(GanImages {
+        train: rest(&all, &heldout).limit(args.train_limit),
+        valid: None,
+        heldout: Some((heldout, all)),
+    })
+}

@@ -1,0 +1,175 @@
+//! `paperlab train-wn`: the weight-normalisation paper's CIFAR-10
+//! comparison, one normalisation per run, on the shared classifier steps.
+//! What it adds through [`Hooks`]: the data-dependent initialisation
+//! before step 0 and a beta1 column beside the test error.
+
+use super::args::{InitMode, TrainWnArgs};
+use super::model::{net, WnNet};
+use super::zca::{self, scale, Origin, Zca};
+use crate::data::batches::{batch, epoch_order};
+use crate::data::{self, Dataset};
+use crate::error::{usage, Result};
+use crate::figures;
+use crate::optim::params_of;
+use crate::optim::schedule::{At, Schedule, Switch};
+use crate::runner::classify::{Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS};
+use crate::runner::epochs::{self, header};
+use crate::runner::session::{self, Session};
+use crate::runner::summary::Selection;
+use tch::{nn::VarStore, Tensor};
+
+/// metrics.csv columns after the classifier's.
+const EVAL_COLUMNS: [&str; 2] = ["test_error", "beta1"];
+
+struct WnHooks<'a> {
+    model: &'a WnNet,
+    train: &'a Dataset,
+    test: TestSet<'a>,
+    /// Images of the data-dependent initialisation; None: --init default.
+    init_batch: Option<i64>,
+    beta1: Switch,
+    seed: u64,
+    /// The last evaluation's test error.
+    test_error: f64,
+}
+
+impl Hooks for WnHooks<'_> {
+    /// The paper's initialisation on the first `init_batch` images of epoch
+    /// 1's order, rather than the engine's first batch: the authors used
+    /// 500 images, more than a batch (lasagne/train.py,
+    /// `initfun(trainx_white[:500])` after the first shuffle). The engine
+    /// calls this before step 0 only, so a resumed run keeps its weights.
+    fn init(&mut self, net: &ClassifierNet, _first: &Tensor) -> Result<()> {
+        let Some(n) = self.init_batch else {
+            return Ok(());
+        };
+        let order = epoch_order(self.train.len(), self.seed, 1);
+        let take = (n as usize).min(order.len());
+        let images = batch(self.train, &order[..take], net.vs.device()).images;
+        self.model.init(&(net.prepare)(&images, true));
+        Ok(())
+    }
+
+    fn selection(&self) -> Selection {
+        self.test.selection()
+    }
+
+    fn evaluate(&mut self, net: &ClassifierNet, s: &mut Session, epoch: i64) -> Result<Evaluation> {
+        let mut eval = self.test.evaluate(net, s, epoch)?;
+        self.test_error = eval.selection;
+        let beta1 = self.beta1.value(At { epoch, step: 0 });
+        eval.columns.push(beta1);
+        eval.line = format!("{}  beta1 {beta1}", eval.line);
+        Ok(eval)
+    }
+}
+
+pub fn run(args: TrainWnArgs) -> Result<()> {
+    let args = session::resolve("train-wn", args)?;
+    let splits = data::load(&args.dataset, &args.common.data_dir)?;
+    let (train, test) = (
+        splits.train.limit(args.train_limit),
+        splits.test.limit(args.test_limit),
+    );
+    let cfg = args.net_config(train.image_shape(), train.classes)?;
+    if train.is_empty() || test.is_empty() {
+        return Err(usage(format!(
+            "--dataset {}: {} training and {} test images; train-wn needs both",
+            args.dataset,
+            train.len(),
+            test.len()
+        )));
+    }
+    let mut columns = COLUMNS.to_vec();
+    columns.extend(EVAL_COLUMNS);
+    let mut s = Session::open("train-wn", &args, &header(&columns))?;
+    let zca = args
+        .zca
+        .then(|| whitening(&args, &train, &mut s).to(s.device));
+    let prepare = move |x: &Tensor, _train: bool| {
+        let x = scale(x);
+        match &zca {
+            Some(z) => z.apply(&x),
+            None => x,
+        }
+    };
+    let vs = VarStore::new(s.device);
+    let model = net(&vs.root(), &cfg);
+    let hooks = WnHooks {
+        model: &model,
+        train: &train,
+        test: TestSet(&test),
+        init_batch: (args.init == InitMode::Data).then_some(args.init_batch),
+        beta1: args.beta1_schedule(),
+        seed: s.seed,
+        test_error: f64::NAN,
+    };
+    let mut steps = Classifier {
+        net: ClassifierNet {
+            model: &model,
+            vs: &vs,
+            prepare: &prepare,
+            batch_size: args.batch_size,
+        },
+        opt: args.optim_config().build(params_of(&vs)),
+        schedules: args.schedules(),
+        examples: &train,
+        epochs: args.epochs,
+        hooks,
+    };
+    let outcome = epochs::train(&mut s, &mut steps)?;
+    if !outcome.finished {
+        return s.stopped();
+    }
+    let seconds_per_epoch = train.len() as f64 / outcome.images_per_sec;
+    s.progress.line(&format!(
+        "{}: test error {:.2}%, {seconds_per_epoch:.1} s per epoch",
+        args.norm.name(),
+        100.0 * steps.hooks.test_error
+    ));
+    let params: i64 = steps
+        .opt
+        .params()
+        .iter()
+        .map(|p| p.tensor.numel() as i64)
+        .sum();
+    s.write_summary(
+        Some(outcome.images_per_sec),
+        figures! {
+            "norm" => args.norm.name(),
+            "test_error" => steps.hooks.test_error,
+            "seconds_per_epoch" => seconds_per_epoch,
+            "params" => params,
+            "zca" => args.zca,
+            "data_init" => args.init == InitMode::Data,
+        },
+    )?;
+    eprintln!("results: {}", s.dir.path.display());
+    Ok(())
+}
+
+/// The ZCA fit of the training set (from the cache when there is one),
+/// saying in the log where it came from.
+fn whitening(args: &TrainWnArgs, train: &Dataset, s: &mut Session) -> Zca {
+    let path = zca::cache_path(
+        &args.common.data_dir,
+        &args.dataset,
+        train.len(),
+        args.zca_reg,
+    );
+    let (fit, origin) = zca::load_or_fit(train, &path, args.zca_reg);
+    let line = match origin {
+        Origin::Cached(p) => format!("ZCA whitening from {}", p.display()),
+        Origin::Fitted { cached: Ok(p) } => format!(
+            "ZCA whitening fitted on {} training images, cached at {}",
+            train.len(),
+            p.display()
+        ),
+        Origin::Fitted { cached: Err(e) } => format!(
+            "ZCA whitening fitted on {} training images (not cached: {e})",
+            train.len()
+        ),
+    };
+    s.progress.line(&line);
+    fit
+}

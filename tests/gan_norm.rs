@@ -1,0 +1,296 @@
+//! Xiang & Li 2017 through the binary and the library: train-gan --model
+//! dcgan (held-out sets, the running reconstruction test, best selection,
+//! resume), the reconstruction measure against its definition, and
+//! eval-reconstruction for dcgan and mlp runs.
+
+mod common;
+use common::*;
+
+use paperlab::gan::reconstruct::{per_image_mse, reconstruct, ReconConfig};
+use std::collections::HashSet;
+use std::path::Path;
+use tch::nn::{self, Module, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+/// A tiny dcgan run on Fashion-MNIST (padded to 32x32): epochs of 20
+/// iterations, 16 running and 32 final held-out images.
+fn dcgan(name: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train-gan",
+        "--model",
+        "dcgan",
+        "--dataset",
+        "fashion-mnist",
+        "--features",
+        "8",
+        "--train-limit",
+        "640",
+        "--test-interval",
+        "20",
+        "--epochs",
+        "2",
+        "--running",
+        "16",
+        "--final",
+        "32",
+        "--test-steps",
+        "5",
+        "--threads",
+        "1",
+        "--quiet",
+        "--name",
+        name,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn run(ws: &Path, args: &[String]) -> std::process::Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    paperlab(ws, &args)
+}
+
+fn rows(path: &Path) -> Vec<std::collections::HashMap<String, f64>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(|v| v.parse().unwrap_or(f64::NAN)))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_dcgan_run_holds_out_images_and_selects_by_reconstruction() {
+    let ws = workspace();
+    ok(run(ws.path(), &dcgan("wn", &[])));
+    let dir = run_dir(ws.path(), "train-gan", "wn");
+    let heldout = json(&dir.join("heldout.json"));
+    let ids = |key: &str| -> Vec<i64> {
+        heldout[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect()
+    };
+    let (running, fin) = (ids("running"), ids("final"));
+    assert_eq!((running.len(), fin.len()), (16, 32));
+    let all: HashSet<i64> = running.iter().chain(&fin).copied().collect();
+    assert_eq!(all.len(), 48, "the two sets are disjoint draws");
+    assert!(all.iter().all(|&i| (0..70_000).contains(&i)));
+
+    let metrics = rows(&dir.join("metrics.csv"));
+    assert_eq!(metrics.len(), 2);
+    for (e, row) in metrics.iter().enumerate() {
+        assert_eq!(row["iteration"], 20.0 * (e + 1) as f64);
+        assert!(row["recon_mse"] > 0.0 && row["recon_mse"] < 0.5, "{row:?}");
+        assert!(row["d_loss"].is_finite() && row["g_loss"].is_finite());
+        assert_eq!(row["lr"], 1e-4, "the paper's RMSProp lr");
+    }
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["selection"]["metric"], "recon_mse");
+    assert_eq!(summary["selection"]["goal"], "lower");
+    let best = metrics
+        .iter()
+        .map(|r| r["recon_mse"])
+        .fold(f64::INFINITY, f64::min);
+    // (serde_json's float parsing may be an ulp off the CSV's.)
+    assert!((summary["best"].as_f64().unwrap() - best).abs() < 1e-12);
+    assert_eq!(summary["norm"], "weight");
+    assert_eq!(summary["steps"], 40);
+    for f in ["samples/iter_000020.png", "samples/iter_000040.png"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+
+    // eval-reconstruction on the first 8 final images.
+    let out = ok(paperlab(
+        ws.path(),
+        &[
+            "eval-reconstruction",
+            "--run",
+            dir.to_str().unwrap(),
+            "--images",
+            "8",
+            "--steps",
+            "5",
+            "--quiet",
+        ],
+    ));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reconstruction MSE"));
+    let table = rows(&dir.join("reconstruction.csv"));
+    let images: Vec<i64> = table.iter().map(|r| r["image"] as i64).collect();
+    assert_eq!(images, fin[..8], "the final set, in its order");
+    let mean = table.iter().map(|r| r["mse"]).sum::<f64>() / 8.0;
+    let summary = json(&dir.join("summary.json"));
+    assert!((summary["recon_mse"].as_f64().unwrap() - mean).abs() < 1e-6);
+    assert_eq!(summary["recon_images"], 8);
+    assert!(
+        (summary["best"].as_f64().unwrap() - best).abs() < 1e-12,
+        "the training figures stay"
+    );
+    // Originals above reconstructions: 2 rows of 8 images of 32x32.
+    let png = tch::vision::image::load(dir.join("reconstruction.png")).unwrap();
+    assert_eq!(png.size(), [3, 64, 256]);
+    fails(
+        paperlab(
+            ws.path(),
+            &["eval-reconstruction", "--run", dir.to_str().unwrap()],
+        ),
+        2,
+        &["reconstruction.csv", "--force"],
+    );
+}
+
+#[test]
+fn a_dcgan_run_resumed_mid_interval_repeats_the_uninterrupted_one() {
+    let ws = workspace();
+    let extra = ["--norm", "batch", "--ls"];
+    ok(run(ws.path(), &dcgan("whole", &extra)));
+    let mut parts = dcgan("parts", &extra);
+    parts.extend(["--max-steps", "13"].map(String::from));
+    ok(run(ws.path(), &parts));
+    ok(paperlab(
+        ws.path(),
+        &[
+            "train-gan",
+            "--name",
+            "parts",
+            "--resume",
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+    ));
+    let metrics = |name: &str| {
+        metrics_without_timing(&run_dir(ws.path(), "train-gan", name).join("metrics.csv"))
+    };
+    assert_eq!(metrics("whole").len(), 2);
+    assert_eq!(metrics("whole"), metrics("parts"));
+}
+
+/// G(z) = sigmoid(A z + b): the reconstruction of its own outputs.
+#[derive(Debug)]
+struct Linear(nn::Linear);
+
+impl ModuleT for Linear {
+    fn forward_t(&self, z: &Tensor, _train: bool) -> Tensor {
+        self.0.forward(z).sigmoid().view([-1, 1, 4, 4])
+    }
+}
+
+#[test]
+fn reconstruction_finds_codes_and_treats_each_image_on_its_own() {
+    tch::manual_seed(0);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let g = Linear(nn::linear(vs.root(), 3, 16, Default::default()));
+    vs.freeze();
+    let target = Tensor::randn([6, 3], (Kind::Float, Device::Cpu));
+    let x = tch::no_grad(|| g.forward_t(&target, false));
+    let cfg = ReconConfig {
+        steps: 200,
+        lr: 0.01,
+        batch_size: 32,
+    };
+    let start = tch::no_grad(|| {
+        per_image_mse(
+            &g.forward_t(&Tensor::zeros([6, 3], (Kind::Float, Device::Cpu)), false),
+            &x,
+        )
+    });
+    let (z, mse) = reconstruct(&g, 3, &x, &cfg);
+    for i in 0..6 {
+        let (before, after) = (start.double_value(&[i]), mse.double_value(&[i]));
+        assert!(after < 0.05 * before, "image {i}: {before} -> {after}");
+    }
+    // One batched optimisation equals optimising each image alone: every
+    // code gets exactly its own image's gradient. (Few steps: near the
+    // optimum RMSProp's steps are sign-like and amplify rounding.)
+    let cfg = ReconConfig { steps: 20, ..cfg };
+    let (z, mse) = reconstruct(&g, 3, &x, &cfg);
+    for i in 0..6 {
+        let (zi, mi) = reconstruct(&g, 3, &x.narrow(0, i, 1), &cfg);
+        let dz = (zi - z.narrow(0, i, 1)).abs().max().double_value(&[]);
+        assert!(dz < 1e-5, "image {i}: codes differ by {dz}");
+        assert!((mi.double_value(&[0]) - mse.double_value(&[i])).abs() < 1e-7);
+    }
+    // The per-image MSE is the mean over its pixels.
+    let y = Tensor::ones([2, 1, 4, 4], (Kind::Float, Device::Cpu));
+    let x2 = Tensor::zeros([2, 1, 4, 4], (Kind::Float, Device::Cpu));
+    assert_eq!(
+        Vec::<f32>::try_from(per_image_mse(&y, &x2)).unwrap(),
+        [1.0, 1.0]
+    );
+}
+
+#[test]
+fn eval_reconstruction_measures_an_mlp_run_on_its_test_images() {
+    let ws = workspace();
+    ok(paperlab(
+        ws.path(),
+        &[
+            "train-gan",
+            "--dataset",
+            "fashion-mnist",
+            "--train-limit",
+            "500",
+            "--valid-size",
+            "100",
+            "--g-hidden",
+            "32",
+            "--d-units",
+            "16",
+            "--d-pieces",
+            "2",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--quiet",
+            "--name",
+            "mlp",
+        ],
+    ));
+    let dir = run_dir(ws.path(), "train-gan", "mlp");
+    ok(paperlab(
+        ws.path(),
+        &[
+            "eval-reconstruction",
+            "--run",
+            dir.to_str().unwrap(),
+            "--images",
+            "10",
+            "--steps",
+            "3",
+            "--quiet",
+        ],
+    ));
+    let table = rows(&dir.join("reconstruction.csv"));
+    assert_eq!(
+        table.iter().map(|r| r["image"] as i64).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert!(json(&dir.join("summary.json"))["recon_mse"].is_number());
+    fails(
+        paperlab(
+            ws.path(),
+            &[
+                "eval-reconstruction",
+                "--run",
+                dir.to_str().unwrap(),
+                "--images",
+                "0",
+                "--force",
+            ],
+        ),
+        2,
+        &["--images 0"],
+    );
+}
