@@ -205,7 +205,7 @@ fn reconstruction_finds_codes_and_treats_each_image_on_its_own() {
             &x,
         )
     });
-    let (z, mse) = reconstruct(&g, 3, &x, &cfg);
+    let (_, mse) = reconstruct(&g, 3, &x, &cfg);
     for i in 0..6 {
         let (before, after) = (start.double_value(&[i]), mse.double_value(&[i]));
         assert!(after < 0.05 * before, "image {i}: {before} -> {after}");
