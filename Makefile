@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup build demo test bench-fmp bench-inception bench-parzen sweep-fmp
+.PHONY: setup build demo test bench-fmp bench-inception bench-parzen sweep-fmp sweep-gan sweep-wn
 
 # Sweeps: JOBS runs at a time (default 1: each run already uses every core),
 # EPOCHS and SET="key=value ..." override every run's flags. Finished runs
@@ -48,3 +48,18 @@ bench-parzen: build
 # cores), then `paperlab compare` over it: results/sweeps/fmp/compare.md.
 sweep-fmp: build
 	$(BIN) sweep experiments/sweeps/fmp.toml $(SWEEP_FLAGS)
+
+# The weight-normalisation paper's four norms (experiments/sweeps/wn.toml; a
+# Fashion-MNIST demo, about 15 minutes on 2 cores), then the comparison: one
+# row per norm with test_error and seconds_per_epoch. DATASET (and EPOCHS,
+# SET) override every run; each DATASET/EPOCHS pair gets its own results
+# folder, so a finished sweep of another one is not mistaken for this one.
+DATASET ?=
+WN_OUT = results/sweep-wn-$(or $(DATASET),fashion-mnist)$(if $(EPOCHS),-$(EPOCHS)ep)
+sweep-wn: build
+	$(BIN) sweep experiments/sweeps/wn.toml $(SWEEP_FLAGS) $(if $(DATASET),--set dataset=$(DATASET)) --out $(WN_OUT)
+
+# Xiang & Li's four normalizations in a DCGAN (the CPU demo setting on
+# Fashion-MNIST), compared by the running reconstruction MSE.
+sweep-gan: build
+	$(BIN) sweep experiments/sweeps/gan-norm.toml $(SWEEP_FLAGS)
