@@ -111,6 +111,16 @@ pub fn plan(args: &SweepArgs, cli: &clap::Command) -> Result<(String, Vec<Planne
         flags.extend(own);
         flags.extend(overrides.clone());
         let mut argv: Vec<OsString> = vec![command.clone().into()];
+        // A preset under the run's flags: layered by the run itself.
+        match flags.remove("config") {
+            Some(toml::Value::String(preset)) => argv.push(format!("--config={preset}").into()),
+            Some(_) => {
+                return Err(usage(format!(
+                    "{origin}, run {name}: config must be a path"
+                )))
+            }
+            None => {}
+        }
         for (arg, value) in flags_of(flags, sub, &format!("{origin}, run {name}"))? {
             argv.extend(flag(arg, &value));
         }

@@ -190,9 +190,8 @@ fn a_sweep_runs_its_list_skips_finished_runs_and_writes_a_slurm_array() {
         r#"
 command = "train-fmp"
 [flags]
-train-limit = 300
+config = "tiny-preset.toml"
 test-limit = 100
-filters = 4
 batch-size = 50
 epochs = 2
 threads = 1
@@ -203,6 +202,12 @@ lr = 0.01
 name = "b"
 lr = 0.02
 "#,
+    )
+    .unwrap();
+    // A preset under the runs' flags, as experiments/sweeps/*.toml use one.
+    std::fs::write(
+        ws.path().join("tiny-preset.toml"),
+        "train-limit = 300\nfilters = 4\ntest-limit = 7\n",
     )
     .unwrap();
     // --only runs one of the list, as a Slurm array task does.
@@ -223,6 +228,11 @@ lr = 0.02
     let a = json(&run_dir(ws.path(), "train-fmp", "tiny-a").join("config.json"));
     assert_eq!(a["config"]["lr"], 0.01);
     assert_eq!(a["config"]["epochs"], 1, "--set applies to every run");
+    assert_eq!(a["config"]["filters"], 4, "the preset applies");
+    assert_eq!(
+        a["config"]["test_limit"], 100,
+        "the sweep's flags win over the preset"
+    );
     let md = std::fs::read_to_string(ws.path().join("results/sweeps/tiny/compare.md")).unwrap();
     assert!(
         md.contains("| tiny-a |") && md.contains("| tiny-b |"),
