@@ -6,10 +6,10 @@
 mod common;
 use common::*;
 
+use clap::Parser;
 use paperlab::data::Dataset;
 use paperlab::layers::mean_only_bn::MeanOnlyBn;
 use paperlab::layers::weight_norm::{DataInit, Op, Plain, WeightNorm};
-use clap::Parser;
 use paperlab::optim::schedule::{apply, At, HoldThenLinear, Schedule, Switch};
 use paperlab::optim::{params_of, Hyper};
 use paperlab::wn::args::TrainWnArgs;
@@ -28,11 +28,29 @@ fn close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {
 /// The three kinds with (inputs, outputs, kernel) and an input batch.
 fn kinds() -> Vec<(&'static str, Op, i64, i64, i64, Tensor)> {
     vec![
-        ("linear", Op::Linear, 5, 4, 0, Tensor::randn([64, 5], (Kind::Float, Device::Cpu))),
-        ("conv2d", Op::conv(1), 3, 4, 3, Tensor::randn([8, 3, 6, 6], (Kind::Float, Device::Cpu))),
+        (
+            "linear",
+            Op::Linear,
+            5,
+            4,
+            0,
+            Tensor::randn([64, 5], (Kind::Float, Device::Cpu)),
+        ),
+        (
+            "conv2d",
+            Op::conv(1),
+            3,
+            4,
+            3,
+            Tensor::randn([8, 3, 6, 6], (Kind::Float, Device::Cpu)),
+        ),
         (
             "conv_transpose2d",
-            Op::ConvTranspose2d { stride: 2, padding: 1, output_padding: 1 },
+            Op::ConvTranspose2d {
+                stride: 2,
+                padding: 1,
+                output_padding: 1,
+            },
             3,
             4,
             3,
@@ -57,40 +75,79 @@ fn weight_norm_layers_equal_plain_layers_with_w_g_v_over_norm_v() {
         let vs = nn::VarStore::new(Device::Cpu);
         let layer = WeightNorm::new(&(vs.root() / name), op, inputs, outputs, kernel, true);
         tch::no_grad(|| {
-            layer.g.shallow_clone().copy_(&(Tensor::rand([outputs], (Kind::Float, Device::Cpu)) + 0.5));
-            layer.b.as_ref().unwrap().shallow_clone().copy_(&Tensor::randn([outputs], (Kind::Float, Device::Cpu)));
+            layer
+                .g
+                .shallow_clone()
+                .copy_(&(Tensor::rand([outputs], (Kind::Float, Device::Cpu)) + 0.5));
+            layer
+                .b
+                .as_ref()
+                .unwrap()
+                .shallow_clone()
+                .copy_(&Tensor::randn([outputs], (Kind::Float, Device::Cpu)));
         });
         let names: Vec<String> = vs.variables().into_keys().collect();
         for var in ["v", "g", "b"] {
-            assert!(names.contains(&format!("{name}.{var}")), "{name}: no {var} in {names:?}");
+            assert!(
+                names.contains(&format!("{name}.{var}")),
+                "{name}: no {var} in {names:?}"
+            );
         }
         assert_eq!(layer.g.size(), [outputs], "{name}: one g per output unit");
         // The output axis is 0, except 1 for the transposed convolution.
         let out_axis = if name == "conv_transpose2d" { 1 } else { 0 };
         assert_eq!(layer.v.size()[out_axis], outputs, "{name}: v's layout");
-        let axes: Vec<i64> = (0..layer.v.dim() as i64).filter(|&a| a != out_axis as i64).collect();
+        let axes: Vec<i64> = (0..layer.v.dim() as i64)
+            .filter(|&a| a != out_axis as i64)
+            .collect();
         let mut shape = vec![1i64; layer.v.dim()];
         shape[out_axis] = -1;
         let (v, g) = (layer.v.detach(), layer.g.detach().view(shape.as_slice()));
-        let norm = v.square().sum_dim_intlist(axes.as_slice(), true, Kind::Float).sqrt();
+        let norm = v
+            .square()
+            .sum_dim_intlist(axes.as_slice(), true, Kind::Float)
+            .sqrt();
         let w = (&g * &v / &norm).set_requires_grad(true);
         let b = layer.b.as_ref().unwrap().detach().set_requires_grad(true);
 
         let r = Tensor::randn(plain(name, &x, &w, &b).size(), (Kind::Float, Device::Cpu));
-        let (x1, x2) = (x.set_requires_grad(true), x.detach().set_requires_grad(true));
+        let (x1, x2) = (
+            x.set_requires_grad(true),
+            x.detach().set_requires_grad(true),
+        );
         let y1 = layer.forward(&x1);
         let y2 = plain(name, &x2, &w, &b);
         close(&y1, &y2, 1e-5, &format!("{name}: output"));
         (&y1 * &r).sum(Kind::Float).backward();
         (&y2 * &r).sum(Kind::Float).backward();
-        close(&x1.grad(), &x2.grad(), 1e-5, &format!("{name}: input gradient"));
-        close(&layer.b.as_ref().unwrap().grad(), &b.grad(), 1e-5, &format!("{name}: bias gradient"));
+        close(
+            &x1.grad(),
+            &x2.grad(),
+            1e-5,
+            &format!("{name}: input gradient"),
+        );
+        close(
+            &layer.b.as_ref().unwrap().grad(),
+            &b.grad(),
+            1e-5,
+            &format!("{name}: bias gradient"),
+        );
         // The paper's equation (3): the gradients of g and v from the gradient of w.
         let gw = w.grad();
         let grad_g = (&gw * &v).sum_dim_intlist(axes.as_slice(), true, Kind::Float) / &norm;
         let grad_v = &g / &norm * &gw - &g * &grad_g / norm.square() * &v;
-        close(&layer.g.grad(), &grad_g.view([outputs]), 1e-4, &format!("{name}: g gradient"));
-        close(&layer.v.grad(), &grad_v, 1e-4, &format!("{name}: v gradient"));
+        close(
+            &layer.g.grad(),
+            &grad_g.view([outputs]),
+            1e-4,
+            &format!("{name}: g gradient"),
+        );
+        close(
+            &layer.v.grad(),
+            &grad_v,
+            1e-4,
+            &format!("{name}: v gradient"),
+        );
     }
 }
 
@@ -104,8 +161,14 @@ fn stats(t: &Tensor) -> (Tensor, Tensor) {
 
 fn standardised(t: &Tensor, what: &str) {
     let (m, s) = stats(t);
-    let (m, s) = (m.abs().max().double_value(&[]), (s - 1.0).abs().max().double_value(&[]));
-    assert!(m < 1e-4 && s < 1e-3, "{what}: per-unit |mean| up to {m}, |std - 1| up to {s}");
+    let (m, s) = (
+        m.abs().max().double_value(&[]),
+        (s - 1.0).abs().max().double_value(&[]),
+    );
+    assert!(
+        m < 1e-4 && s < 1e-3,
+        "{what}: per-unit |mean| up to {m}, |std - 1| up to {s}"
+    );
 }
 
 #[test]
@@ -115,7 +178,15 @@ fn data_dependent_init_standardises_every_unit_on_the_init_batch() {
         let x = &x * 3.0 + 1.0;
         let vs = nn::VarStore::new(Device::Cpu);
         let wn = WeightNorm::new(&(vs.root() / "wn"), op, inputs, outputs, kernel, true);
-        let flat = Plain::new(&(vs.root() / "plain"), op, inputs, outputs, kernel, true, None);
+        let flat = Plain::new(
+            &(vs.root() / "plain"),
+            op,
+            inputs,
+            outputs,
+            kernel,
+            true,
+            None,
+        );
         let _ = wn.init(&x);
         let _ = flat.init(&x);
         standardised(&wn.forward(&x), &format!("{name}: weight norm"));
@@ -125,12 +196,20 @@ fn data_dependent_init_standardises_every_unit_on_the_init_batch() {
         let second = WeightNorm::new(&(vs.root() / "second"), op, outputs, outputs, kernel, true);
         let h = wn.forward(&x).leaky_relu();
         let _ = second.init(&h);
-        standardised(&second.forward(&wn.forward(&x).leaky_relu()), &format!("{name}: second layer"));
+        standardised(
+            &second.forward(&wn.forward(&x).leaky_relu()),
+            &format!("{name}: second layer"),
+        );
         // Without a bias (mean-only batch norm follows), only the scale is set.
         let scale_only = WeightNorm::new(&(vs.root() / "nob"), op, inputs, outputs, kernel, false);
         let _ = scale_only.init(&x);
         let (_, s) = stats(&scale_only.forward(&x));
-        close(&s, &Tensor::ones([outputs], (Kind::Float, Device::Cpu)), 1e-3, &format!("{name}: std without bias"));
+        close(
+            &s,
+            &Tensor::ones([outputs], (Kind::Float, Device::Cpu)),
+            1e-3,
+            &format!("{name}: std without bias"),
+        );
     }
 }
 
@@ -148,8 +227,11 @@ fn tiny_net(norm: Norm) -> NetConfig {
 
 /// Copies of every variable of `vs`, by name.
 fn snapshot(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> =
-        vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();
+    let mut vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.detach().copy()))
+        .collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     vars
 }
@@ -167,21 +249,35 @@ fn the_network_init_standardises_every_unit_on_the_init_batch() {
         // Every unit's scale was set: g, or the plain weight itself.
         for ((name, old), (_, new)) in before.iter().zip(&after) {
             if name.ends_with(".g") || name.ends_with(".weight") {
-                assert!(!old.allclose(new, 1e-6, 1e-6, false), "{norm:?}: {name} was not initialised");
+                assert!(
+                    !old.allclose(new, 1e-6, 1e-6, false),
+                    "{norm:?}: {name} was not initialised"
+                );
             }
         }
         // A second pass changes nothing: every unit was already zero-mean,
         // unit-std on what the units below it give.
         model.init(&x);
         for ((name, first), (_, second)) in after.iter().zip(&snapshot(&vs)) {
-            close(second, first, 1e-3, &format!("{norm:?}: {name} after a second init"));
+            close(
+                second,
+                first,
+                1e-3,
+                &format!("{norm:?}: {name} after a second init"),
+            );
         }
         // Mean-only batch norm subtracts the batch mean in training mode only.
         let train = norm == Norm::WeightMeanbn;
         let logits = tch::no_grad(|| model.forward_t(&x, train));
         let (m, s) = stats(&logits);
-        let (m, s) = (m.abs().max().double_value(&[]), (s - 1.0).abs().max().double_value(&[]));
-        assert!(m < 1e-3 && s < 1e-2, "{norm:?}: logits mean up to {m}, |std - 1| up to {s}");
+        let (m, s) = (
+            m.abs().max().double_value(&[]),
+            (s - 1.0).abs().max().double_value(&[]),
+        );
+        assert!(
+            m < 1e-3 && s < 1e-2,
+            "{norm:?}: logits mean up to {m}, |std - 1| up to {s}"
+        );
     }
 }
 
@@ -193,56 +289,102 @@ fn mean_only_batch_norm_in_training_and_evaluation() {
     let b = Tensor::from_slice(&[0.5f32, -1.0, 2.0]);
     tch::no_grad(|| bn.b.shallow_clone().copy_(&b));
     let offsets = Tensor::from_slice(&[1.0f32, -2.0, 3.0]).view([1, 3, 1, 1]);
-    let x = (Tensor::randn([6, 3, 4, 4], (Kind::Float, Device::Cpu)) * 2.0 + &offsets).set_requires_grad(true);
-    let m = x.mean_dim([0, 2, 3].as_slice(), false, Kind::Float).detach();
+    let x = (Tensor::randn([6, 3, 4, 4], (Kind::Float, Device::Cpu)) * 2.0 + &offsets)
+        .set_requires_grad(true);
+    let m = x
+        .mean_dim([0, 2, 3].as_slice(), false, Kind::Float)
+        .detach();
     // Training: the batch mean goes, the bias comes; the std is untouched.
     let y = bn.forward_t(&x, true);
     let (ym, ys) = stats(&y);
     close(&ym, &b, 1e-5, "training mean");
     close(&ys, &stats(&x).1, 1e-5, "training std");
-    close(&bn.running_mean, &(&m * 0.1), 1e-6, "running mean after one batch");
+    close(
+        &bn.running_mean,
+        &(&m * 0.1),
+        1e-6,
+        "running mean after one batch",
+    );
     // The gradient flows through the batch mean: r minus its per-unit mean.
     let r = Tensor::randn([6, 3, 4, 4], (Kind::Float, Device::Cpu));
     (&y * &r).sum(Kind::Float).backward();
     let r_mean = r.mean_dim([0, 2, 3].as_slice(), true, Kind::Float);
     close(&x.grad(), &(&r - r_mean), 1e-5, "input gradient");
-    close(&bn.b.grad(), &r.sum_dim_intlist([0, 2, 3].as_slice(), false, Kind::Float), 1e-4, "bias gradient");
+    close(
+        &bn.b.grad(),
+        &r.sum_dim_intlist([0, 2, 3].as_slice(), false, Kind::Float),
+        1e-4,
+        "bias gradient",
+    );
     let x2 = Tensor::randn([6, 3, 4, 4], (Kind::Float, Device::Cpu)) - &offsets;
     let m2 = x2.mean_dim([0, 2, 3].as_slice(), false, Kind::Float);
     let _ = bn.forward_t(&x2, true);
     let running = &m * 0.09 + &m2 * 0.1;
-    close(&bn.running_mean, &running, 1e-6, "running mean after two batches");
+    close(
+        &bn.running_mean,
+        &running,
+        1e-6,
+        "running mean after two batches",
+    );
     // Evaluation: the running mean, which it leaves alone.
     let y = tch::no_grad(|| bn.forward_t(&x2, false));
     let want = &x2 - running.view([1, 3, 1, 1]) + b.view([1, 3, 1, 1]);
     close(&y, &want, 1e-5, "evaluation output");
-    close(&bn.running_mean, &running, 1e-6, "running mean after evaluation");
+    close(
+        &bn.running_mean,
+        &running,
+        1e-6,
+        "running mean after evaluation",
+    );
     // Dense activations [B, units].
     let flat = Tensor::randn([10, 3], (Kind::Float, Device::Cpu)) + 4.0;
-    close(&stats(&bn.forward_t(&flat, true)).0, &b, 1e-5, "dense training mean");
+    close(
+        &stats(&bn.forward_t(&flat, true)).0,
+        &b,
+        1e-5,
+        "dense training mean",
+    );
 }
 
 /// 3x4x4 uint8 images with strongly correlated pixels.
 fn correlated_images(n: i64, seed: i64) -> Dataset {
     tch::manual_seed(seed);
-    let mix = Tensor::randn([48, 48], (Kind::Float, Device::Cpu)) / 7.0 + Tensor::eye(48, (Kind::Float, Device::Cpu));
+    let mix = Tensor::randn([48, 48], (Kind::Float, Device::Cpu)) / 7.0
+        + Tensor::eye(48, (Kind::Float, Device::Cpu));
     let z = Tensor::randn([n, 48], (Kind::Float, Device::Cpu)).matmul(&mix);
-    let images = (z * 20.0 + 128.0).clamp(0.0, 255.0).round().to_kind(Kind::Uint8).view([n, 3, 4, 4]);
-    Dataset { images, labels: Tensor::zeros([n], (Kind::Int64, Device::Cpu)), classes: 1 }
+    let images = (z * 20.0 + 128.0)
+        .clamp(0.0, 255.0)
+        .round()
+        .to_kind(Kind::Uint8)
+        .view([n, 3, 4, 4]);
+    Dataset {
+        images,
+        labels: Tensor::zeros([n], (Kind::Int64, Device::Cpu)),
+        classes: 1,
+    }
 }
 
 fn whitened(zca: &Zca, ds: &Dataset) -> Tensor {
-    zca.apply(&zca::scale(&(ds.images.to_kind(Kind::Float) / 255.0))).flatten(1, -1)
+    zca.apply(&zca::scale(&(ds.images.to_kind(Kind::Float) / 255.0)))
+        .flatten(1, -1)
 }
 
 #[test]
 fn zca_whitening_gives_an_identity_covariance_on_the_training_data() {
     let ds = correlated_images(4000, 5);
     let zca = Zca::fit(&ds.images, 1e-5);
-    close(&zca.matrix, &zca.matrix.transpose(0, 1), 1e-4, "symmetric matrix");
+    close(
+        &zca.matrix,
+        &zca.matrix.transpose(0, 1),
+        1e-4,
+        "symmetric matrix",
+    );
     let x = whitened(&zca, &ds).to_kind(Kind::Double);
     let mean = x.mean_dim([0i64].as_slice(), false, Kind::Double);
-    assert!(mean.abs().max().double_value(&[]) < 1e-3, "whitened mean is not 0");
+    assert!(
+        mean.abs().max().double_value(&[]) < 1e-3,
+        "whitened mean is not 0"
+    );
     let centred = &x - mean;
     let cov = centred.transpose(0, 1).matmul(&centred) / 4000.0;
     let eye = Tensor::eye(48, (Kind::Double, Device::Cpu));
@@ -252,7 +394,13 @@ fn zca_whitening_gives_an_identity_covariance_on_the_training_data() {
     let raw = zca::scale(&(ds.images.to_kind(Kind::Double) / 255.0)).flatten(1, -1);
     let raw = &raw - raw.mean_dim([0i64].as_slice(), true, Kind::Double);
     let raw_cov = raw.transpose(0, 1).matmul(&raw) / 4000.0;
-    assert!((raw_cov - Tensor::eye(48, (Kind::Double, Device::Cpu))).abs().max().double_value(&[]) > 0.5);
+    assert!(
+        (raw_cov - Tensor::eye(48, (Kind::Double, Device::Cpu)))
+            .abs()
+            .max()
+            .double_value(&[])
+            > 0.5
+    );
 }
 
 #[test]
@@ -280,13 +428,28 @@ struct Flags {
 
 #[test]
 fn adam_gets_the_lr_and_beta1_of_the_flags_epoch_by_epoch() {
-    let flags = ["train-wn", "--epochs", "4", "--lr", "0.01", "--beta1", "0.8", "--beta1-late", "0.4"];
+    let flags = [
+        "train-wn",
+        "--epochs",
+        "4",
+        "--lr",
+        "0.01",
+        "--beta1",
+        "0.8",
+        "--beta1-late",
+        "0.4",
+    ];
     let args = Flags::parse_from(flags).args;
     let vs = nn::VarStore::new(Device::Cpu);
     let _ = vs.root().var("w", &[2], nn::Init::Const(0.0));
     let mut opt = args.optim_config().build(params_of(&vs));
     // 4 epochs: lr constant for 3, then halved; beta1 switches at epoch 3.
-    for (epoch, lr, beta1) in [(1, 0.01, 0.8), (2, 0.01, 0.8), (3, 0.01, 0.4), (4, 0.005, 0.4)] {
+    for (epoch, lr, beta1) in [
+        (1, 0.01, 0.8),
+        (2, 0.01, 0.8),
+        (3, 0.01, 0.4),
+        (4, 0.005, 0.4),
+    ] {
         apply(&args.schedules(), opt.as_mut(), At { epoch, step: 0 }).unwrap();
         assert_eq!(opt.get(Hyper::Lr), Some(lr), "epoch {epoch}");
         assert_eq!(opt.get(Hyper::Beta1), Some(beta1), "epoch {epoch}");
@@ -296,23 +459,64 @@ fn adam_gets_the_lr_and_beta1_of_the_flags_epoch_by_epoch() {
 #[test]
 fn lr_holds_then_falls_linearly_and_beta1_switches_as_the_authors_code() {
     // lasagne/train.py: lr * min(2 - e/100, 1) and mom1 0.9 while e < 100, e 0-based.
-    let lr = HoldThenLinear { base: 0.003, hold: 100, end: 200 };
-    let beta1 = Switch { before: 0.9, after: 0.5, from: 101 };
+    let lr = HoldThenLinear {
+        base: 0.003,
+        hold: 100,
+        end: 200,
+    };
+    let beta1 = Switch {
+        before: 0.9,
+        after: 0.5,
+        from: 101,
+    };
     for e in 0..200 {
-        let at = At { epoch: e + 1, step: 0 };
+        let at = At {
+            epoch: e + 1,
+            step: 0,
+        };
         let want = 0.003 * (2.0 - e as f64 / 100.0).min(1.0);
-        assert!((lr.value(at) - want).abs() < 1e-15, "epoch {}: lr {}", e + 1, lr.value(at));
-        assert_eq!(beta1.value(at), if e < 100 { 0.9 } else { 0.5 }, "epoch {}", e + 1);
+        assert!(
+            (lr.value(at) - want).abs() < 1e-15,
+            "epoch {}: lr {}",
+            e + 1,
+            lr.value(at)
+        );
+        assert_eq!(
+            beta1.value(at),
+            if e < 100 { 0.9 } else { 0.5 },
+            "epoch {}",
+            e + 1
+        );
     }
     // One epoch: nothing to decay over.
-    assert_eq!(HoldThenLinear { base: 1.0, hold: 1, end: 1 }.value(At { epoch: 1, step: 0 }), 1.0);
+    assert_eq!(
+        HoldThenLinear {
+            base: 1.0,
+            hold: 1,
+            end: 1
+        }
+        .value(At { epoch: 1, step: 0 }),
+        1.0
+    );
 }
 
 /// A small, fast train-wn: 14 steps of 50 images an epoch (add --widths).
 fn tiny(extra: &[&str]) -> Vec<String> {
     let base = [
-        "train-wn", "--train-limit", "700", "--test-limit", "500", "--batch-size", "50",
-        "--init-batch", "200", "--epochs", "1", "--threads", "1", "--quiet",
+        "train-wn",
+        "--train-limit",
+        "700",
+        "--test-limit",
+        "500",
+        "--batch-size",
+        "50",
+        "--init-batch",
+        "200",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
     ];
     base.iter().chain(extra).map(|s| s.to_string()).collect()
 }
@@ -330,8 +534,24 @@ fn run_wn(cwd: &std::path::Path, args: &[String]) -> std::process::Output {
 fn learns(norm: &str) {
     let ws = workspace();
     let args = tiny(&[
-        "--norm", norm, "--widths", "8,16", "--train-limit", "4000", "--batch-size", "20",
-        "--epochs", "2", "--lr", "0.001", "--dropout", "0", "--zca", "off", "--name", "learn",
+        "--norm",
+        norm,
+        "--widths",
+        "8,16",
+        "--train-limit",
+        "4000",
+        "--batch-size",
+        "20",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.001",
+        "--dropout",
+        "0",
+        "--zca",
+        "off",
+        "--name",
+        "learn",
     ]);
     ok(run_wn(ws.path(), &args));
     let dir = run_dir(ws.path(), "train-wn", "learn");
@@ -341,7 +561,8 @@ fn learns(norm: &str) {
     assert_eq!(summary["norm"], norm);
     assert!(summary["seconds_per_epoch"].as_f64().unwrap() > 0.0);
     let header = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    assert!(header.starts_with("epoch,lr,train_loss,train_error,test_error,beta1,seconds,images_per_sec\n"));
+    assert!(header
+        .starts_with("epoch,lr,train_loss,train_error,test_error,beta1,seconds,images_per_sec\n"));
     let ckpt: Vec<String> = Tensor::read_safetensors(dir.join("checkpoints/last.safetensors"))
         .unwrap()
         .into_iter()
@@ -349,12 +570,24 @@ fn learns(norm: &str) {
         .collect();
     let want: &[&str] = match norm {
         "none" => &["model.conv1.weight", "model.conv1.bias"],
-        "batch" => &["model.conv1.weight", "model.conv1.bn.running_var", "model.dense.bn.bias"],
+        "batch" => &[
+            "model.conv1.weight",
+            "model.conv1.bn.running_var",
+            "model.dense.bn.bias",
+        ],
         "weight" => &["model.conv1.v", "model.conv1.g", "model.dense.b"],
-        _ => &["model.conv1.v", "model.conv1.g", "model.conv1.meanbn.running_mean", "model.dense.meanbn.b"],
+        _ => &[
+            "model.conv1.v",
+            "model.conv1.g",
+            "model.conv1.meanbn.running_mean",
+            "model.dense.meanbn.b",
+        ],
     };
     for key in want {
-        assert!(ckpt.contains(&key.to_string()), "{norm}: checkpoint lacks {key}");
+        assert!(
+            ckpt.contains(&key.to_string()),
+            "{norm}: checkpoint lacks {key}"
+        );
     }
 }
 
@@ -384,23 +617,41 @@ fn resuming_after_max_steps_repeats_the_run_across_the_beta1_switch() {
     // 3 epochs of 6 steps: beta1 switches at epoch 2, lr halves in epoch 3.
     let args = |name: &str, extra: &[&str]| {
         let mut a = tiny(&[
-            "--train-limit", "300", "--epochs", "3", "--widths", "4,8", "--norm", "weight-meanbn",
-            "--name", name,
+            "--train-limit",
+            "300",
+            "--epochs",
+            "3",
+            "--widths",
+            "4,8",
+            "--norm",
+            "weight-meanbn",
+            "--name",
+            name,
         ]);
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
     ok(run_wn(ws.path(), &args("whole", &[])));
-    assert!(ws.path().join("data/zca/fashion-mnist-n300-reg1e-5.safetensors").is_file());
+    assert!(ws
+        .path()
+        .join("data/zca/fashion-mnist-n300-reg1e-5.safetensors")
+        .is_file());
     // Stop in epoch 2, after the switch, then resume.
     ok(run_wn(ws.path(), &args("parts", &["--max-steps", "9"])));
     let parts = run_dir(ws.path(), "train-wn", "parts");
     assert_eq!(metrics_without_timing(&parts.join("metrics.csv")).len(), 1);
-    ok(paperlab(ws.path(), &["train-wn", "--name", "parts", "--resume", "--quiet"]));
+    ok(paperlab(
+        ws.path(),
+        &["train-wn", "--name", "parts", "--resume", "--quiet"],
+    ));
     let whole = run_dir(ws.path(), "train-wn", "whole");
     let rows = metrics_without_timing(&whole.join("metrics.csv"));
     assert_eq!(rows, metrics_without_timing(&parts.join("metrics.csv")));
-    let column = |i: usize| rows.iter().map(|r| r[i].parse::<f64>().unwrap()).collect::<Vec<_>>();
+    let column = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].parse::<f64>().unwrap())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(column(5), [0.9, 0.5, 0.5], "beta1");
     assert_eq!(column(1), [0.003, 0.003, 0.0015], "lr");
     assert_eq!(
@@ -415,13 +666,19 @@ fn presets_and_flags_resolve_without_training() {
     let root = env!("CARGO_MANIFEST_DIR");
     for norm in ["none", "batch", "weight", "weight-meanbn"] {
         let preset = format!("{root}/experiments/wn-{norm}.toml");
-        let out = ok(paperlab(ws.path(), &["train-wn", "--config", &preset, "--print-config"]));
+        let out = ok(paperlab(
+            ws.path(),
+            &["train-wn", "--config", &preset, "--print-config"],
+        ));
         let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(config["norm"], norm);
         assert_eq!(config["dataset"], "Cifar10");
         assert_eq!(config["epochs"], 200);
     }
-    let out = ok(paperlab(ws.path(), &["train-wn", "--zca", "off", "--print-config"]));
+    let out = ok(paperlab(
+        ws.path(),
+        &["train-wn", "--zca", "off", "--print-config"],
+    ));
     let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(config["zca"], false);
     assert_eq!(config["lr"], 0.003);
@@ -450,5 +707,22 @@ fn bad_input_exits_2_naming_the_flag() {
     for (extra, words) in cases {
         fails(run_wn(p, &tiny(extra)), 2, words);
     }
-    assert!(!p.join("results").exists(), "a refused run created its directory");
+    // Images smaller than the network's 12x12 minimum.
+    for split in ["train", "test"] {
+        for class in ["a", "b"] {
+            let dir = p.join("small").join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            let image = Tensor::zeros([3, 8, 8], (Kind::Uint8, Device::Cpu));
+            tch::vision::image::save(&image, dir.join("0.png")).unwrap();
+        }
+    }
+    fails(
+        run_wn(p, &tiny(&["--dataset", "folder:small"])),
+        2,
+        &["--dataset folder:small", "8x8", "12x12"],
+    );
+    assert!(
+        !p.join("results").exists(),
+        "a refused run created its directory"
+    );
 }

@@ -94,10 +94,8 @@ impl RunConfig for TrainWnArgs {
 }
 
 impl TrainWnArgs {
-    /// Check the flags that clap cannot, and build the network's config for
-    /// images [channels, height, width] of `dataset` with `classes` classes.
-    pub fn net_config(&self, shape: [i64; 3], classes: i64) -> Result<NetConfig> {
-        let [channels, height, width] = shape;
+    /// Check the flags that clap cannot, before any data is read.
+    pub fn check(&self) -> Result<()> {
         let positive = [
             ("--epochs", self.epochs),
             ("--batch-size", self.batch_size),
@@ -113,15 +111,12 @@ impl TrainWnArgs {
                 return Err(usage(format!("{flag} {v}: expected a positive integer")));
             }
         }
-        let widths: [i64; 2] = match self.widths[..] {
-            [a, b] if a > 0 && b > 0 => [a, b],
-            _ => {
-                return Err(usage(format!(
-                    "--widths {}: expected two positive widths, e.g. 96,192",
-                    join(&self.widths)
-                )))
-            }
-        };
+        if !matches!(self.widths[..], [a, b] if a > 0 && b > 0) {
+            return Err(usage(format!(
+                "--widths {}: expected two positive widths, e.g. 96,192",
+                join(&self.widths)
+            )));
+        }
         let in_unit = [
             ("--dropout", self.dropout),
             ("--beta1", self.beta1),
@@ -141,6 +136,13 @@ impl TrainWnArgs {
                 self.noise
             )));
         }
+        Ok(())
+    }
+
+    /// The network's config for images [channels, height, width] of
+    /// --dataset with `classes` classes (flags already checked).
+    pub fn net_config(&self, shape: [i64; 3], classes: i64) -> Result<NetConfig> {
+        let [channels, height, width] = shape;
         if height.min(width) < MIN_SIZE {
             return Err(usage(format!(
                 "--dataset {}: its {height}x{width} images are too small for this network, which needs at least {MIN_SIZE}x{MIN_SIZE}",
@@ -151,7 +153,7 @@ impl TrainWnArgs {
             norm: self.norm,
             in_channels: channels,
             classes,
-            widths,
+            widths: [self.widths[0], self.widths[1]],
             noise: self.noise,
             dropout: self.dropout,
             slope: self.leaky,

@@ -66,6 +66,7 @@ impl Hooks for WnHooks<'_> {
 
 pub fn run(args: TrainWnArgs) -> Result<()> {
     let args = session::resolve("train-wn", args)?;
+    args.check()?;
     let splits = data::load(&args.dataset, &args.common.data_dir)?;
     let (train, test) = (
         splits.train.limit(args.train_limit),
