@@ -152,7 +152,7 @@ fn a_dcgan_run_holds_out_images_and_selects_by_reconstruction() {
 #[test]
 fn a_dcgan_run_resumed_mid_interval_repeats_the_uninterrupted_one() {
     let ws = workspace();
-    let extra = ["--norm", "batch", "--ls"];
+    let extra = ["--norm", "weight-affine", "--ls"];
     ok(run(ws.path(), &dcgan("whole", &extra)));
     let mut parts = dcgan("parts", &extra);
     parts.extend(["--max-steps", "13"].map(String::from));
@@ -174,6 +174,8 @@ fn a_dcgan_run_resumed_mid_interval_repeats_the_uninterrupted_one() {
     };
     assert_eq!(metrics("whole").len(), 2);
     assert_eq!(metrics("whole"), metrics("parts"));
+    let summary = json(&run_dir(ws.path(), "train-gan", "parts").join("summary.json"));
+    assert_eq!(summary["norm"], "weight-affine", "spelled as the flag");
 }
 
 /// G(z) = sigmoid(A z + b): the reconstruction of its own outputs.

@@ -52,6 +52,8 @@ pub fn build(runs: &[Run]) -> Table {
         header.push("command".into());
     }
     header.extend(differing.iter().map(|k| k.to_string()));
+    // A figure that repeats a differing config key (a run's norm) is shown once.
+    names.retain(|n| !header.contains(n));
     header.extend(names.iter().cloned());
     let rows = runs
         .iter()

@@ -112,7 +112,7 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
             .sum()
     };
     let mut figures = figures! {
-        "model" => format!("{:?}", args.model).to_lowercase(),
+        "model" => flag_value(&args.model),
         "dataset" => dataset.to_string(),
         "train_images" => train.len(),
         "g_params" => count(&steps.g.vs),
@@ -121,7 +121,7 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
     let next = match &images.heldout {
         Some((heldout, _)) => {
             figures.extend(figures! {
-                "norm" => format!("{:?}", args.norm).to_lowercase(),
+                "norm" => flag_value(&args.norm),
                 "image_size" => shape[1],
                 "running_images" => heldout.running.len() as i64,
                 "final_images" => heldout.final_set.len() as i64,
@@ -142,4 +142,12 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
         s.dir.path.display()
     );
     Ok(())
+}
+
+/// A value as its flag spells it (weight-affine, not WeightAffine).
+fn flag_value(v: &impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
 }
