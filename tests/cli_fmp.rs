@@ -280,6 +280,31 @@ fn bad_input_exits_2_with_a_message_naming_it() {
         &["--dropout-schedule", "8"],
     );
     fails(
+        paperlab(p, &tiny(&["--fmp-window", "2", "--fmp-regions", "disjoint"])),
+        2,
+        &["--fmp-window", "disjoint"],
+    );
+    fails(
+        paperlab(p, &tiny(&["--fmp-window", "3"])),
+        2,
+        &["--fmp-window 3", "3x3 to 2x2", "at most 2"],
+    );
+    fails(
+        paperlab(p, &tiny(&["--nesterov"])),
+        2,
+        &["--nesterov", "--optimizer sgd"],
+    );
+    fails(
+        paperlab(p, &tiny(&["--color-distortion", "25,0,2"])),
+        2,
+        &["--color-distortion", "four"],
+    );
+    fails(
+        paperlab(p, &tiny(&["--valid-size", "60000"])),
+        2,
+        &["--valid-size 60000", "60000 training images"],
+    );
+    fails(
         paperlab(p, &tiny(&["--resume", "--name", "never-ran"])),
         2,
         &["--resume", "never-ran"],
@@ -339,6 +364,15 @@ fn eval_fmp_reloads_a_run_and_refuses_another_models_checkpoint() {
     assert_eq!(lines[0], "tests,test_error");
     assert_eq!(lines.len(), 4);
     assert!(lines[3].starts_with("4,"));
+    // The last checkpoint unless --checkpoint says otherwise: best is chosen
+    // on the test set when no --valid-size was held out.
+    let evaluated = || json(&run.join("summary.json"))["eval_checkpoint"].clone();
+    assert!(evaluated().as_str().unwrap().ends_with("checkpoints/last.safetensors"));
+    ok(paperlab(
+        ws.path(),
+        &["eval-fmp", "--run", run_s, "--checkpoint", "best", "--force", "--quiet"],
+    ));
+    assert!(evaluated().as_str().unwrap().ends_with("checkpoints/best.safetensors"));
     fails(
         paperlab(ws.path(), &["eval-fmp", "--run", run_s, "--quiet"]),
         2,
@@ -367,8 +401,12 @@ fn eval_fmp_reloads_a_run_and_refuses_another_models_checkpoint() {
     );
 }
 
-/// One short real training: 4,000 Fashion-MNIST images, two epochs. Chance is
-/// 90% error; the net must be far better.
+/// One short real training with the paper's recipe (Graham's optimizer,
+/// lr 0.003, momentum 0.99): 4,000 Fashion-MNIST images, 5 epochs, about
+/// 15 s on one thread. Chance is 90% error. Measured on the development
+/// machine: 35.6% with one test and 28.6% with 12 (seeds 1-3: 31.6-36.0%
+/// and 27.0-33.2%); 42% leaves room for other CPUs' rounding. Averaging 12
+/// passes must do no worse than one.
 #[test]
 fn train_fmp_learns_fashion_mnist() {
     let ws = workspace();
@@ -377,22 +415,98 @@ fn train_fmp_learns_fashion_mnist() {
         "--train-limit",
         "4000",
         "--test-limit",
-        "1000",
+        "500",
         "--filters",
         "8",
         "--epochs",
-        "2",
-        "--lr",
-        "0.01",
+        "5",
         "--tests",
-        "1,4",
+        "1,12",
+        "--threads",
+        "1",
         "--quiet",
         "--name",
         "learn",
     ];
     ok(paperlab(ws.path(), &args));
     let summary = json(&run_dir(ws.path(), "train-fmp", "learn").join("summary.json"));
-    let err = summary["test_error"].as_f64().unwrap();
-    assert!(err < 0.5, "test error {err}");
-    assert!(summary["test_error_by_tests"]["4"].as_f64().unwrap() < 0.5);
+    let one = summary["test_error_by_tests"]["1"].as_f64().unwrap();
+    let twelve = summary["test_error_by_tests"]["12"].as_f64().unwrap();
+    assert!(one < 0.42, "test error {one}");
+    assert!(twelve <= one, "12 tests {twelve}, 1 test {one}");
+}
+
+/// --valid-size holds out the last training images; their error is a
+/// column and chooses best.safetensors.
+#[test]
+fn a_validation_split_chooses_the_best_checkpoint() {
+    let ws = workspace();
+    ok(paperlab(
+        ws.path(),
+        &tiny(&["--name", "v", "--valid-size", "200", "--epochs", "3"]),
+    ));
+    let dir = run_dir(ws.path(), "train-fmp", "v");
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert!(text.starts_with("epoch,lr,train_loss,train_error,valid_error,test_error,"));
+    let valid: Vec<f64> = metrics_without_timing(&dir.join("metrics.csv"))
+        .iter()
+        .map(|r| r[4].parse().unwrap())
+        .collect();
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["selection"]["metric"], "valid_error");
+    assert_eq!(summary["valid_images"], 200);
+    let best = (0..valid.len())
+        .min_by(|&a, &b| valid[a].partial_cmp(&valid[b]).unwrap())
+        .unwrap();
+    assert_eq!(summary["best"], valid[best]);
+    assert_eq!(summary["best_epoch"], best as i64 + 1);
+}
+
+/// Each preset's recipe (depth, optimizer, batch, dropout, augmentation)
+/// trains 100 steps on Fashion-MNIST without a NaN, at width n = 2 to keep
+/// it quick. The CIFAR-100 preset diverged within 30 steps with PyTorch's SGD
+/// on the mean loss, twice Graham's step size at batch 50.
+#[test]
+fn every_preset_trains_100_steps_without_nan() {
+    let ws = workspace();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut presets: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("fmp-"))
+        .collect();
+    presets.sort();
+    assert!(presets.len() >= 4, "{presets:?}");
+    for preset in presets {
+        let name = preset.file_stem().unwrap().to_str().unwrap().to_string();
+        let config: toml::Value = toml::from_str(&std::fs::read_to_string(&preset).unwrap()).unwrap();
+        let batch = config["batch-size"].as_integer().unwrap();
+        let images = (100 * batch).to_string();
+        ok(paperlab(
+            ws.path(),
+            &[
+                "train-fmp",
+                "--config",
+                preset.to_str().unwrap(),
+                "--dataset",
+                "fashion-mnist",
+                "--filters",
+                "2",
+                "--train-limit",
+                &images,
+                "--test-limit",
+                "20",
+                "--max-steps",
+                "100",
+                "--threads",
+                "1",
+                "--quiet",
+                "--name",
+                &name,
+            ],
+        ));
+        let metrics = metrics_without_timing(&run_dir(ws.path(), "train-fmp", &name).join("metrics.csv"));
+        let loss: f64 = metrics[0][2].parse().unwrap();
+        assert!(loss.is_finite(), "{name}: train loss {loss}");
+    }
 }

@@ -170,24 +170,24 @@ impl Input {
     }
 }
 
+/// Graham's initialisation (NetworkInNetworkLayer.cu:135-141): weights
+/// uniform in +-sqrt(6 / (fan_in + fan_out * a)), biases zero, where a is
+/// (filter size / pooling that follows)^2 (SparseConvNetCUDA.cu:95-96: the
+/// FMP ratio alpha, 2 for a 2x2 max-pool, 1 for none) and the classifier's
+/// a is 1 (:198-199).
+fn graham_init(fan_in: i64, fan_out: i64, kernel: i64, pooling: f64) -> nn::Init {
+    let a = (kernel as f64 / pooling).powi(2);
+    let bound = (6.0 / ((fan_in * kernel * kernel) as f64 + fan_out as f64 * a)).sqrt();
+    nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
 /// Build the network under `p`: conv1..conv{L+2}, then "classifier".
 pub fn net(p: &nn::Path, cfg: &NetConfig) -> impl ModuleT {
     let (l, n) = (cfg.layers, cfg.filters);
-    let widths: Vec<i64> = (1..=l + 2).map(|k| n * k).collect();
-    let mut convs = vec![];
-    let mut input = cfg.in_channels;
-    for (j, &w) in widths.iter().enumerate() {
-        let kernel = if j as i64 == l + 1 { 1 } else { 2 };
-        convs.push(nn::conv2d(
-            p / format!("conv{}", j + 1),
-            input,
-            w,
-            kernel,
-            Default::default(),
-        ));
-        input = w;
-    }
-    let pools = cfg
+    let pools: Vec<Option<PoolLayer>> = cfg
         .pool_sizes()
         .iter()
         .map(|&(into, out)| match cfg.pool {
@@ -199,7 +199,40 @@ pub fn net(p: &nn::Path, cfg: &NetConfig) -> impl ModuleT {
             Pool::Max2 => None,
         })
         .collect();
-    let classifier = nn::linear(p / "classifier", input, cfg.classes, Default::default());
+    let mut convs = vec![];
+    let mut input = cfg.in_channels;
+    for j in 0..l + 2 {
+        let width = n * (j + 1);
+        let kernel = if j == l + 1 { 1 } else { 2 };
+        let pooling = match pools.get(j as usize).copied().flatten() {
+            Some(PoolLayer::Fractional(fmp)) => fmp.alpha,
+            Some(PoolLayer::Max2) => 2.0,
+            None => 1.0,
+        };
+        let config = nn::ConvConfig {
+            ws_init: graham_init(input, width, kernel, pooling),
+            bs_init: nn::Init::Const(0.0),
+            ..Default::default()
+        };
+        convs.push(nn::conv2d(
+            p / format!("conv{}", j + 1),
+            input,
+            width,
+            kernel,
+            config,
+        ));
+        input = width;
+    }
+    let classifier = nn::linear(
+        p / "classifier",
+        input,
+        cfg.classes,
+        nn::LinearConfig {
+            ws_init: graham_init(input, cfg.classes, 1, 1.0),
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias: true,
+        },
+    );
     FmpNet {
         convs,
         pools,

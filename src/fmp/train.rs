@@ -50,19 +50,12 @@ impl Hooks for Recipe<'_> {
         }
     }
 
-    /// Graham differentiates the loss summed over the batch
-    /// (SoftmaxClassifier.cu:7-14 back-propagates p - onehot for every image,
-    /// not divided by the batch size), and his learning rates assume it; the
-    /// engine reports the loss per image. So with his optimizer this is
-    /// mean + ((n-1) mean - its detached copy): the mean's value exactly and
-    /// n times its gradient, the summed loss's.
     fn loss(&self, logits: &Tensor, labels: &Tensor) -> Tensor {
-        let mean = logits.cross_entropy_for_logits(labels);
-        if !self.summed {
-            return mean;
+        if self.summed {
+            summed_loss(logits, labels)
+        } else {
+            logits.cross_entropy_for_logits(labels)
         }
-        let rest = &mean * (labels.size()[0] - 1) as f64;
-        &mean + (&rest - rest.detach())
     }
 
     fn schedule(&mut self, at: At) {
@@ -87,6 +80,18 @@ impl Hooks for Recipe<'_> {
         }
         Ok(eval)
     }
+}
+
+/// The cross-entropy Graham's optimizer needs. He differentiates the loss
+/// summed over the batch (SoftmaxClassifier.cu:7-14 back-propagates
+/// p - onehot for every image, not divided by the batch size), and his
+/// learning rates assume it; the engine reports the loss per image. So this
+/// is mean + ((n-1) mean - its detached copy): the mean's value exactly and
+/// n times its gradient, the summed loss's.
+pub fn summed_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let mean = logits.cross_entropy_for_logits(labels);
+    let rest = &mean * (labels.size()[0] - 1) as f64;
+    &mean + (&rest - rest.detach())
 }
 
 pub fn run(args: TrainFmpArgs) -> Result<()> {

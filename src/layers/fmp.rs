@@ -16,11 +16,12 @@
 //! becomes a key that orders like the value and carries its pixel's index
 //! in its low bits, so the max of the keys over a region is both the
 //! region's max and where it is. Both separable passes reduce keys without
-//! autograd (an index_select of the rows of every region, then amax over
-//! them); the output is one gather of the input at the winning pixels, so
-//! backward is a single scatter of B*C*N_out^2 gradients, as in PyTorch's
-//! kernel. Where a variant is exactly PyTorch's kernel (pseudorandom fixed
-//! windows) [`Fmp::forward`] calls the kernel instead.
+//! autograd (for each offset k, an index_select of the k-th row of every
+//! region and an elementwise max); the output is one gather of the input at
+//! the winning pixels, so backward is a single scatter of B*C*N_out^2
+//! gradients, as in PyTorch's kernel. Where a variant is exactly PyTorch's
+//! kernel (pseudorandom fixed windows) [`Fmp::forward`] calls the kernel
+//! instead.
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,255 @@
+//! The FMP paper's recipe as Graham's code ran it: the network of the
+//! MNIST preset against the paper's table, his channel dropout, the summed
+//! loss his optimizer differentiates, his augmentation, and the multi-pass
+//! test.
+
+mod common;
+use common::*;
+use paperlab::augment::Augment;
+use paperlab::data::Dataset;
+use paperlab::fmp::args::TrainFmpArgs;
+use paperlab::fmp::eval::error_by_tests;
+use paperlab::fmp::model::{channel_dropout, net, Input, NetConfig};
+use paperlab::fmp::train::summed_loss;
+use paperlab::rng::Stream;
+use paperlab::runner::classify::{error_rate, ClassifierNet};
+use paperlab::runner::progress::Progress;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+
+const CPU: Device = Device::Cpu;
+
+/// Torch's generator is global and the tests of a file run in parallel
+/// threads: every test that seeds it or draws from it holds this lock.
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+fn rng_lock() -> MutexGuard<'static, ()> {
+    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The configuration train-fmp resolves from `preset`.
+fn preset_args(preset: &str) -> TrainFmpArgs {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = ok(paperlab(
+        root,
+        &["train-fmp", "--config", preset, "--print-config"],
+    ));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The number of channels Graham's code keeps of `c` at dropout `p`
+/// (SparseConvNetCUDA.cu:53-60, NetworkInNetworkLayer.cu:153): rounded to a
+/// multiple of 32.
+fn graham_kept(c: i64, p: f64) -> i64 {
+    if p == 0.0 {
+        return c;
+    }
+    let kept = ((c as f64 * (1.0 - p)) as i64 as f64 / 32.0).round() as i64 * 32;
+    let rate = (1.0 - (kept as f64 + 0.01) / c as f64).max(0.0);
+    (c as f64 * (1.0 - rate)) as i64
+}
+
+/// mnist.cpp's network, layer by layer: 2x2 convolutions of 32k filters
+/// (k = 1..7, the first six followed by FMP sqrt 2 on 2-pixel windows), a 1x1
+/// convolution of 256, the classifier; 36x36 input; slope 0.333; dropout
+/// 0,0,0,0.1,0.2,0.3,0.4,0.5 on the outputs, as his kernels round it.
+#[test]
+fn the_mnist_preset_is_the_papers_network() {
+    let _rng = rng_lock();
+    let args = preset_args("experiments/fmp-mnist.toml");
+    let cfg = args.net_config(1, 10).unwrap();
+    assert_eq!(cfg.input_size(), 36);
+    assert_eq!(
+        cfg.pool_sizes(),
+        [(35, 25), (24, 17), (16, 11), (10, 7), (6, 4), (3, 2)]
+    );
+    assert_eq!(cfg.fmp.window, Some(2));
+    assert!(cfg.fmp.is_pytorch_kernel());
+    assert_eq!(cfg.slope, 0.333);
+    let paper = [0.0, 0.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5];
+    for (j, (&p, &ours)) in paper.iter().zip(&cfg.dropout).enumerate() {
+        let c = 32 * (j as i64 + 1);
+        let kept = (c as f64 * (1.0 - ours)).round() as i64;
+        assert_eq!(kept, graham_kept(c, p), "conv{}: dropout {ours}", j + 1);
+    }
+    let vs = VarStore::new(CPU);
+    let _ = net(&vs.root(), &cfg);
+    let shapes: std::collections::HashMap<String, Vec<i64>> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.size()))
+        .collect();
+    let mut input = 1;
+    for k in 1..=8i64 {
+        let kernel = if k == 8 { 1 } else { 2 };
+        assert_eq!(
+            shapes[&format!("conv{k}.weight")],
+            [32 * k, input, kernel, kernel],
+            "conv{k}"
+        );
+        input = 32 * k;
+    }
+    assert_eq!(shapes["classifier.weight"], [10, 256]);
+    assert_eq!(shapes.len(), 18, "8 convolutions and the classifier, with biases");
+}
+
+/// The last dropout rate applies to the classifier's input: at test time
+/// the logits minus the bias are the undropped ones scaled by kept/C.
+#[test]
+fn the_last_dropout_scales_the_classifiers_input_at_test_time() {
+    let _rng = rng_lock();
+    let args = preset_args("experiments/fmp-mnist.toml");
+    let cfg = NetConfig {
+        filters: 4,
+        dropout: vec![0.0; 7].into_iter().chain([0.25]).collect(),
+        ..args.net_config(1, 10).unwrap()
+    };
+    let plain = NetConfig {
+        dropout: vec![0.0; 8],
+        ..cfg.clone()
+    };
+    let vs = VarStore::new(CPU);
+    let dropped = net(&vs.root(), &cfg);
+    let mut same = VarStore::new(CPU);
+    let undropped = net(&same.root(), &plain);
+    same.copy(&vs).unwrap();
+    let x = Tensor::rand([3, 1, 36, 36], (Kind::Float, CPU));
+    let bias = vs.variables()["classifier.bias"].shallow_clone();
+    tch::manual_seed(5);
+    let a = dropped.forward_t(&x, false) - &bias;
+    tch::manual_seed(5);
+    let b = undropped.forward_t(&x, false) - &bias;
+    // 32 channels, 24 kept.
+    assert!(a.allclose(&(b * 0.75), 1e-5, 1e-6, false));
+}
+
+/// Training drops whole channels, the same ones for every image, exactly
+/// round(C (1 - p)) kept and the rest untouched; testing scales by the
+/// fraction kept, which is the mean over many draws.
+#[test]
+fn graham_dropout_drops_whole_channels_and_keeps_the_expectation() {
+    let _rng = rng_lock();
+    tch::manual_seed(4);
+    let x = Tensor::rand([4, 10, 3, 3], (Kind::Float, CPU)) + 0.5;
+    let y = channel_dropout(&x, 0.3, true);
+    let zero = y.eq(0.0).to_kind(Kind::Float).mean_dim(&[0, 2, 3][..], false, Kind::Float);
+    let zero = Vec::<f32>::try_from(&zero).unwrap();
+    assert!(zero.iter().all(|z| *z == 0.0 || *z == 1.0), "{zero:?}");
+    assert_eq!(zero.iter().filter(|z| **z == 0.0).count(), 7);
+    let kept = y.ne(0.0);
+    assert!(y.masked_select(&kept).equal(&x.masked_select(&kept)));
+    assert!(channel_dropout(&x, 0.3, false).equal(&(&x * 0.7)));
+    let draws = 4000;
+    let mean = (0..draws)
+        .map(|_| channel_dropout(&x, 0.3, true))
+        .fold(Tensor::zeros_like(&x), |a, b| a + b)
+        / draws as f64;
+    // Each channel is kept with probability 0.7: sd 0.007 over 4000 draws.
+    let off = (&mean / &x - 0.7).abs().max().double_value(&[]);
+    assert!(off < 0.04, "mean kept fraction off by {off}");
+    assert!(channel_dropout(&x, 0.0, true).equal(&x));
+}
+
+/// Graham's optimizer gets the summed loss's gradient; train_loss stays the
+/// per-image mean.
+#[test]
+fn the_summed_loss_has_the_means_value_and_the_sums_gradient() {
+    let _rng = rng_lock();
+    tch::manual_seed(6);
+    let logits = Tensor::randn([5, 3], (Kind::Double, CPU)).set_requires_grad(true);
+    let labels = Tensor::from_slice(&[0i64, 2, 1, 1, 0]);
+    let mean = logits.cross_entropy_for_logits(&labels);
+    let grad_mean = Tensor::run_backward(&[&mean], &[&logits], false, false).remove(0);
+    let loss = summed_loss(&logits, &labels);
+    assert_eq!(loss.double_value(&[]), mean.double_value(&[]));
+    let grad = Tensor::run_backward(&[&loss], &[&logits], false, false).remove(0);
+    // cross_entropy_for_logits computes in f32.
+    assert!(grad.allclose(&(grad_mean * 5.0), 1e-6, 1e-9, false));
+}
+
+/// A shift without distortion moves the image by whole pixels; the colour
+/// distortion leaves the background alone and changes the image.
+#[test]
+fn augmentation_shifts_by_whole_pixels_and_colours_only_the_image() {
+    let _rng = rng_lock();
+    tch::manual_seed(7);
+    let field = Tensor::zeros([8, 3, 20, 20], (Kind::Float, CPU));
+    let image = Tensor::rand([8, 3, 6, 6], (Kind::Float, CPU)) + 0.1;
+    let _ = field.narrow(2, 7, 6).narrow(3, 7, 6).copy_(&image);
+    let jiggle = Augment {
+        affine: false,
+        jiggle: 3,
+        color: None,
+        levels_per_unit: 128.0,
+    };
+    let moved = jiggle.apply(&field);
+    for i in 0..8 {
+        let found = (-3..=3i64).any(|dy| {
+            (-3..=3i64).any(|dx| {
+                let want = field.get(i).roll([dy, dx], [1, 2]);
+                (moved.get(i) - want).abs().max().double_value(&[]) < 1e-4
+            })
+        });
+        assert!(found, "image {i} is not a whole-pixel shift");
+    }
+    let color = Augment {
+        jiggle: 0,
+        color: Some([25.0, 0.0, 2.0, 2.0]),
+        ..jiggle
+    };
+    let coloured = color.apply(&field);
+    let background = field.abs().sum_dim_intlist(&[1][..], true, Kind::Float).eq(0.0);
+    let changed = (&coloured - &field).abs().gt(1e-4).any_dim(1, true);
+    assert_eq!(changed.logical_and(&background).any().int64_value(&[]), 0);
+    assert_eq!(
+        changed
+            .masked_select(&background.logical_not())
+            .all()
+            .int64_value(&[]),
+        1,
+        "every image pixel is coloured"
+    );
+}
+
+/// eval-fmp's R-pass error is the error of the mean of R single-pass
+/// softmaxes (computed here pass by pass), and the passes differ.
+#[test]
+fn r_passes_average_r_single_pass_softmaxes() {
+    let _rng = rng_lock();
+    tch::manual_seed(8);
+    let cfg = NetConfig {
+        filters: 4,
+        ..preset_args("experiments/fmp-mnist.toml")
+            .net_config(1, 10)
+            .unwrap()
+    };
+    let vs = VarStore::new(CPU);
+    let model = net(&vs.root(), &cfg);
+    let ds = Dataset {
+        images: Tensor::randint(256, [60, 1, 28, 28], (Kind::Uint8, CPU)),
+        labels: Tensor::randint(10, [60], (Kind::Int64, CPU)),
+        classes: 10,
+    };
+    let input = Input {
+        size: cfg.input_size(),
+        background: 0,
+    };
+    let prepare = move |x: &Tensor, _train: bool| input.prepare(x);
+    let trained = ClassifierNet {
+        model: &model,
+        vs: &vs,
+        prepare: &prepare,
+        batch_size: 25,
+    };
+    let seed = 3;
+    let errors = error_by_tests(&trained, &ds, &[1, 4], seed, &mut Progress::new(true));
+    let passes: Vec<Tensor> = (1..=4)
+        .map(|r| trained.softmax(&ds, Stream::Tests(r), seed))
+        .collect();
+    assert!(!passes[0].equal(&passes[1]), "passes 1 and 2 are the same");
+    let mean = passes.iter().fold(Tensor::zeros_like(&passes[0]), |a, b| a + b) / 4.0;
+    assert_eq!(errors[0], (1, error_rate(&passes[0], &ds.labels)));
+    assert_eq!(errors[1], (4, error_rate(&mean, &ds.labels)));
+}
