@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup build demo test bench-fmp bench-inception bench-parzen sweep-fmp sweep-gan sweep-wn
+.PHONY: setup build demo test bench-fmp bench-inception bench-loader bench-update bench-parzen sweep-fmp sweep-gan sweep-wn
 
 # Sweeps: JOBS runs at a time (default 1: each run already uses every core),
 # EPOCHS and SET="key=value ..." override every run's flags. Finished runs
@@ -38,6 +38,18 @@ bench-fmp: setup
 # (PyTorch eager) on this machine; installs timm into .venv for it. See BENCHMARKS.md.
 bench-inception: setup
 	scripts/bench_inception.sh
+
+# The lazy JPEG folder loader (decode, random-resized crop, resize to 299) at
+# 1, 2 and nproc workers against torchvision's ImageFolder + DataLoader, with
+# the candidate decoders and resizers; installs torchvision into .venv for it.
+bench-loader: setup
+	scripts/bench_loader.sh
+
+# Weight decay, gradient clipping, RMSProp and the weight EMA for
+# Inception-v4's parameters: paperlab's per-tensor code against flat buffers.
+bench-update: build
+	cargo build --release --example bench_update
+	target/release/examples/bench_update
 
 # The Parzen estimator of eval-parzen (10,000 G samples x 10,000 Fashion-MNIST
 # test images) against the same estimator in NumPy, on the same centres. See BENCHMARKS.md.

@@ -18,10 +18,17 @@
 //! a random horizontal flip (done on the device with the batch).
 //!
 //! Resizing is bicubic with antialiasing (close to PIL's bicubic, which timm
-//! uses), clamped to [0, 1].
+//! uses), clamped to [0, 1]: libtorch's on float batches for evaluation, and
+//! fast_image_resize's on the decoded bytes for training crops
+//! ([`crop_resize_rgb`]: the same a = -0.5 kernel widened by the scale, with
+//! fixed-point weights as PIL; 10x faster than libtorch's per image, see
+//! BENCHMARKS.md).
 
+use crate::data::imagenet::Rgb;
 use crate::data::images::{centre_offset, resize_shorter};
 use crate::rng::Rng;
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use tch::{Kind, Tensor};
 
 /// One evaluation crop: resize the whole image to `resize` (width, height),
@@ -150,6 +157,26 @@ pub fn random_resized(w: i64, h: i64, rng: &mut Rng) -> (i64, i64, i64, i64) {
         (w, h)
     };
     ((w - cw) / 2, (h - ch) / 2, cw, ch)
+}
+
+/// The box (x, y, w, h) of `image` resized to size x size, bicubic with
+/// antialiasing: interleaved RGB bytes.
+pub fn crop_resize_rgb(image: &Rgb, (x, y, w, h): (i64, i64, i64, i64), size: i64) -> Vec<u8> {
+    // Crop first (as PIL's crop then resize): the kernel sees no pixels outside the box.
+    let (x, y, w, h) = (x as usize, y as usize, w as usize, h as usize);
+    let mut boxed = Vec::with_capacity(w * h * 3);
+    for row in y..y + h {
+        let start = (row * image.width + x) * 3;
+        boxed.extend_from_slice(&image.pixels[start..start + w * 3]);
+    }
+    let src = Image::from_vec_u8(w as u32, h as u32, boxed, PixelType::U8x3)
+        .expect("a crop box inside the image");
+    let mut dst = Image::new(size as u32, size as u32, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+    Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .expect("RGB to RGB resizes");
+    dst.into_vec()
 }
 
 /// Resize float images [B, C, H, W] in [0, 1] to height x width.

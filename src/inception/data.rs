@@ -1,7 +1,7 @@
 //! The data train-inception reads: an ImageNet-style folder decoded lazily,
 //! or one of the in-memory datasets of the foundation (resized on the device).
 
-use super::crops::{random_resized, resize};
+use super::crops::{crop_resize_rgb, random_resized};
 use crate::data::batches::Batch;
 use crate::data::examples::Examples;
 use crate::data::imagenet::LazyFolder;
@@ -77,27 +77,29 @@ impl Examples for FolderTrain {
     }
 
     fn batch(&self, indices: &[i64], seed: u64, device: Device) -> Result<Batch> {
-        let size = self.size;
-        let images = map_parallel(indices, self.workers, |k, i| {
-            let image = self.folder.decode(i)?;
-            let (_, h, w) = image.size3().unwrap();
-            let mut rng = Rng::new(seed, k as u64);
-            let (x, y, cw, ch) = random_resized(w, h, &mut rng);
-            let boxed = image
-                .narrow(1, y, ch)
-                .narrow(2, x, cw)
-                .unsqueeze(0)
-                .to_kind(Kind::Float)
-                / 255.0;
-            Ok((resize(&boxed, size, size) * 255.0)
-                .round()
-                .to_kind(Kind::Uint8))
-        })?;
-        let images = Tensor::cat(&images, 0).to_device(device);
+        // Interleaved bytes to the device, then NCHW and float there.
+        let images = self.bytes(indices, seed)?.to_device(device);
+        let images = images.permute([0, 3, 1, 2]).contiguous();
         Ok(Batch {
             images: images.to_kind(Kind::Float) / 255.0,
             labels: self.folder.labels_of(indices).to_device(device),
         })
+    }
+}
+
+impl FolderTrain {
+    /// The training crops of the examples at `indices`: uint8 [B, size, size,
+    /// 3] (interleaved RGB) on the CPU. Example k of the batch takes its crop
+    /// from the random stream (seed, k).
+    pub fn bytes(&self, indices: &[i64], seed: u64) -> Result<Tensor> {
+        let size = self.size;
+        let images = map_parallel(indices, self.workers, |k, i| {
+            let image = self.folder.decode_rgb(i)?;
+            let mut rng = Rng::new(seed, k as u64);
+            let crop = random_resized(image.width as i64, image.height as i64, &mut rng);
+            Ok(crop_resize_rgb(&image, crop, size))
+        })?;
+        Ok(Tensor::from_slice(&images.concat()).view([indices.len() as i64, size, size, 3]))
     }
 }
 

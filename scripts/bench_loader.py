@@ -1,0 +1,87 @@
+"""torchvision's side of `make bench-loader` (scripts/bench_loader.sh).
+
+  bench_loader.py make DIR N      N synthetic 500x375 JPEGs in DIR/<class>/
+  bench_loader.py time DIR ...    images/s of ImageFolder + DataLoader
+
+The transform is paperlab's folder training transform: Inception's
+random-resized crop (8-100% of the area, aspect 3/4-4/3) resized to SIZE
+bicubic with antialiasing (PIL), as uint8 [B, 3, SIZE, SIZE]; no flip
+(paperlab flips on the device).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+
+def make(dir, n, classes=4):
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cls = os.path.join(dir, f"c{i % classes}")
+        os.makedirs(cls, exist_ok=True)
+        # Smooth colour fields, shapes (edges) and sensor-like noise: files of
+        # about the size of an ImageNet photo of this size.
+        base = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        img = Image.fromarray(base).resize((500, 375), Image.BICUBIC)
+        draw = ImageDraw.Draw(img)
+        for _ in range(12):
+            x, y = rng.integers(0, 500), rng.integers(0, 375)
+            w, h = rng.integers(10, 150, 2)
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            draw.ellipse([x, y, x + w, y + h], fill=colour)
+        px = np.asarray(img).astype(np.int16) + rng.normal(0, 6, (375, 500, 3)).astype(np.int16)
+        Image.fromarray(px.clip(0, 255).astype(np.uint8)).save(
+            os.path.join(cls, f"img{i:05d}.jpg"), quality=90
+        )
+
+
+def time_loader(dir, workers, batch, size, passes):
+    import torch
+    from torchvision import datasets, transforms
+
+    tf = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(size, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.PILToTensor(),
+        ]
+    )
+    ds = datasets.ImageFolder(dir, transform=tf)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=batch, num_workers=workers, persistent_workers=True
+    )
+    for p in range(passes + 1):  # the first pass starts the workers: not counted
+        started = time.perf_counter()
+        n = 0
+        for images, labels in loader:
+            assert images.dtype == torch.uint8 and images.shape[1:] == (3, size, size)
+            n += images.shape[0]
+        rate = n / (time.perf_counter() - started)
+        if p > 0:
+            print(f"SAMPLE torchvision {workers} {rate:.2f}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("dir")
+    m.add_argument("n", type=int)
+    t = sub.add_parser("time")
+    t.add_argument("dir")
+    t.add_argument("--workers", type=int, required=True)
+    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--size", type=int, default=299)
+    t.add_argument("--passes", type=int, default=1)
+    a = ap.parse_args()
+    if a.cmd == "make":
+        make(a.dir, a.n)
+    else:
+        time_loader(a.dir, a.workers, a.batch, a.size, a.passes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
