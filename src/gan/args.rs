@@ -146,6 +146,7 @@ pub struct TrainGanArgs {
     pub running: i64,
     /// dcgan: held-out images kept for eval-reconstruction's final test.
     #[arg(long = "final", default_value_t = 2000)]
+    #[serde(rename = "final")]
     pub final_images: i64,
     /// dcgan: an epoch is this many iterations; each ends with the running reconstruction test.
     #[arg(long, default_value_t = 1000)]
