@@ -64,8 +64,9 @@ pub struct NetConfig {
 #[derive(Debug)]
 enum Unit {
     None(Plain),
-    /// A bias-free layer (v ~ N(0, 0.05), as the authors' `batch_norm`
-    /// redraws it) and batch norm with eps 1e-6 inside the square root.
+    /// A bias-free layer (weights N(0, 0.05), as the authors' `batch_norm`
+    /// redraws them) and batch norm: eps 1e-6 inside the square root,
+    /// running averages updated by 0.1 of each batch's, as theirs.
     Batch(Plain, nn::BatchNorm),
     Weight(WeightNorm),
     WeightMeanbn(WeightNorm, MeanOnlyBn),
