@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup build demo test bench-fmp bench-inception bench-loader bench-update bench-parzen sweep-fmp sweep-gan sweep-wn
+.PHONY: setup build demo test bench-fmp bench-inception bench-loader bench-update bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn
 
 # Sweeps: JOBS runs at a time (default 1: each run already uses every core),
 # EPOCHS and SET="key=value ..." override every run's flags. Finished runs
@@ -50,6 +50,11 @@ bench-loader: setup
 bench-update: build
 	cargo build --release --example bench_update
 	target/release/examples/bench_update
+
+# On a CUDA machine: every trainer against its PyTorch-eager/timm counterpart,
+# as ratios (exits with a message without CUDA). See BENCHMARKS.md.
+bench-gpu:
+	scripts/bench_gpu.sh
 
 # The Parzen estimator of eval-parzen (10,000 G samples x 10,000 Fashion-MNIST
 # test images) against the same estimator in NumPy, on the same centres. See BENCHMARKS.md.

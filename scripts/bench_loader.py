@@ -16,27 +16,33 @@ import time
 
 
 def make(dir, n, classes=4):
+    from multiprocessing import Pool
+
+    for c in range(min(n, classes)):
+        os.makedirs(os.path.join(dir, f"c{c}"), exist_ok=True)
+    with Pool() as pool:
+        pool.starmap(make_one, [(dir, i, classes) for i in range(n)])
+
+
+def make_one(dir, i, classes):
+    """Image i: smooth colour fields, shapes (edges) and sensor-like noise,
+    a file of about the size of an ImageNet photo of this size."""
     import numpy as np
     from PIL import Image, ImageDraw
 
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        cls = os.path.join(dir, f"c{i % classes}")
-        os.makedirs(cls, exist_ok=True)
-        # Smooth colour fields, shapes (edges) and sensor-like noise: files of
-        # about the size of an ImageNet photo of this size.
-        base = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
-        img = Image.fromarray(base).resize((500, 375), Image.BICUBIC)
-        draw = ImageDraw.Draw(img)
-        for _ in range(12):
-            x, y = rng.integers(0, 500), rng.integers(0, 375)
-            w, h = rng.integers(10, 150, 2)
-            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-            draw.ellipse([x, y, x + w, y + h], fill=colour)
-        px = np.asarray(img).astype(np.int16) + rng.normal(0, 6, (375, 500, 3)).astype(np.int16)
-        Image.fromarray(px.clip(0, 255).astype(np.uint8)).save(
-            os.path.join(cls, f"img{i:05d}.jpg"), quality=90
-        )
+    rng = np.random.default_rng(i)
+    base = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    img = Image.fromarray(base).resize((500, 375), Image.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        x, y = rng.integers(0, 500), rng.integers(0, 375)
+        w, h = rng.integers(10, 150, 2)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse([x, y, x + w, y + h], fill=colour)
+    px = np.asarray(img).astype(np.int16) + rng.normal(0, 6, (375, 500, 3)).astype(np.int16)
+    Image.fromarray(px.clip(0, 255).astype(np.uint8)).save(
+        os.path.join(dir, f"c{i % classes}", f"img{i:05d}.jpg"), quality=90
+    )
 
 
 def time_loader(dir, workers, batch, size, passes):

@@ -1,0 +1,331 @@
+"""PyTorch-eager (and timm) counterparts of paperlab's trainers for
+`make bench-gpu` (scripts/bench_gpu.sh). Each trains the same network with
+the same recipe and batch on the same kind of data, and prints
+`SAMPLE <case> pytorch <images/s>` over --steps steps after --warmup (timed
+to a device synchronisation); `parzen` and `recon` do a whole evaluation
+and are timed by the shell script as whole processes, as paperlab's are.
+
+  bench_gpu.py CASE [--device cuda] [--steps N] [--warmup N] [--data DIR] [--workers N]
+
+Data: Fashion-MNIST from --data (the idx files paperlab reads), or the
+synthetic JPEG folder of bench_loader.py for `inception_v4_folder`.
+"""
+
+import argparse
+import gzip
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+def idx(path):
+    """An idx file (raw or .gz) as a numpy array."""
+    for p in (path, path + ".gz"):
+        if os.path.exists(p):
+            raw = (gzip.open if p.endswith(".gz") else open)(p, "rb").read()
+            dims = raw[3]
+            shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+            return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+    raise FileNotFoundError(path)
+
+
+def fashion(a, split="train"):
+    """uint8 [N, 1, 28, 28] (pinned when on CUDA) and int64 labels."""
+    d = os.path.join(a.data, "fashion-mnist")
+    x = torch.from_numpy(idx(os.path.join(d, f"{split}-images-idx3-ubyte")).copy()).unsqueeze(1)
+    y = torch.from_numpy(idx(os.path.join(d, f"{split}-labels-idx1-ubyte")).astype(np.int64))
+    if a.device == "cuda":
+        x, y = x.pin_memory(), y.pin_memory()
+    return x, y
+
+
+def batches(a, x, y, bs):
+    """Endless shuffled batches moved to the device as uint8, float there (as paperlab)."""
+    while True:
+        for idx_ in torch.randperm(len(x)).split(bs):
+            if len(idx_) == bs:
+                yield (x[idx_].to(a.device, non_blocking=True).float() / 255,
+                       y[idx_].to(a.device, non_blocking=True))
+
+
+def timed(a, step, images_per_step):
+    for _ in range(a.warmup):
+        step()
+    sync(a)
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    sync(a)
+    return images_per_step * a.steps / (time.perf_counter() - t)
+
+
+def sync(a):
+    if a.device == "cuda":
+        torch.cuda.synchronize()
+
+
+def fmp(a):
+    from bench_fmp import fmp_net  # the MNIST FMP net, as examples/bench_fmp.rs
+
+    model = fmp_net().to(a.device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.003, momentum=0.99, nesterov=True)
+    data = batches(a, *fashion(a), 100)
+
+    def step():
+        x, y = next(data)
+        x = F.pad(x, (4, 4, 4, 4))  # 28 -> 36, as the MNIST preset pads
+        opt.zero_grad(set_to_none=False)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return timed(a, step, 100)
+
+
+class Maxout(nn.Module):
+    def __init__(self, inputs, units, pieces):
+        super().__init__()
+        self.lin, self.units, self.pieces = nn.Linear(inputs, units * pieces), units, pieces
+
+    def forward(self, x):
+        return self.lin(x).view(-1, self.units, self.pieces).amax(2)
+
+
+def gan_mlp(a):
+    g = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
+                      nn.Linear(1200, 784), nn.Sigmoid()).to(a.device)
+    d = nn.Sequential(nn.Dropout(0.2), Maxout(784, 240, 5), nn.Dropout(0.5), Maxout(240, 240, 5),
+                      nn.Dropout(0.5), nn.Linear(240, 1)).to(a.device)
+    og = torch.optim.SGD(g.parameters(), lr=0.1, momentum=0.5)
+    od = torch.optim.SGD(d.parameters(), lr=0.1, momentum=0.5)
+    data = batches(a, *fashion(a), 100)
+    bce = F.binary_cross_entropy_with_logits
+
+    def step():
+        x, _ = next(data)
+        x = x.flatten(1)
+        z = torch.randn(100, 100, device=a.device)
+        od.zero_grad()
+        real, fake = d(x), d(g(z).detach())
+        (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))).backward()
+        od.step()
+        og.zero_grad()
+        fake = d(g(torch.randn(100, 100, device=a.device)))
+        bce(fake, torch.ones_like(fake)).backward()
+        og.step()
+
+    return timed(a, step, 100)
+
+
+def inception(a, arch, folder=False):
+    """The paper's recipe on both sides: TF RMSProp, clipping, label smoothing,
+    a weight EMA (timm's ModelEmaV3), batch 32 (64 from the folder)."""
+    import timm
+    from timm.optim import RMSpropTF
+    from timm.utils import ModelEmaV3
+
+    channels_last = a.channels_last
+    bs = 64 if folder else 32
+    model = timm.create_model(arch, num_classes=4 if folder else 10).to(a.device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ema = ModelEmaV3(model, decay=0.9999)
+    opt = RMSpropTF(model.parameters(), lr=0.045, alpha=0.9, momentum=0.9, eps=1.0, weight_decay=4e-5)
+    if folder:
+        from torchvision import datasets, transforms
+
+        tf = transforms.Compose([transforms.RandomResizedCrop(
+            a.size, interpolation=transforms.InterpolationMode.BICUBIC), transforms.PILToTensor()])
+        loader = torch.utils.data.DataLoader(
+            datasets.ImageFolder(os.path.join(a.folder, "train"), tf), batch_size=bs, shuffle=True,
+            num_workers=a.workers, pin_memory=a.device == "cuda", persistent_workers=True, drop_last=True)
+
+        def endless():
+            while True:
+                for x, y in loader:
+                    yield (x.to(a.device, non_blocking=True).float() / 255,
+                           y.to(a.device, non_blocking=True))
+        data = endless()
+    else:
+        data = batches(a, *fashion(a), bs)
+    mean = torch.tensor([0.5, 0.5, 0.5], device=a.device).view(1, 3, 1, 1)
+
+    def step():
+        x, y = next(data)
+        if x.shape[1] == 1:  # Fashion-MNIST: grey to RGB, resized on the device as paperlab does
+            x = F.interpolate(x.expand(-1, 3, -1, -1), size=(a.size, a.size), mode="bicubic").clamp(0, 1)
+        x = torch.where(torch.rand(bs, 1, 1, 1, device=a.device) < 0.5, x.flip(3), x)
+        x = (x - mean) / 0.5
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        opt.zero_grad(set_to_none=False)
+        F.cross_entropy(model(x), y, label_smoothing=0.1).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        opt.step()
+        ema.update(model)
+
+    return timed(a, step, bs)
+
+
+def wn_net(channels, classes, widths=(96, 192)):
+    """Salimans & Kingma's CIFAR net with weight norm (train-wn --norm weight)."""
+    wn = nn.utils.parametrizations.weight_norm
+    w1, w2 = widths
+    conv = lambda i, o, k, p: [wn(nn.Conv2d(i, o, k, padding=p)), nn.LeakyReLU(0.1)]
+    layers = conv(channels, w1, 3, 1) + conv(w1, w1, 3, 1) + conv(w1, w1, 3, 1)
+    layers += [nn.MaxPool2d(2), nn.Dropout(0.5)]
+    layers += conv(w1, w2, 3, 1) + conv(w2, w2, 3, 1) + conv(w2, w2, 3, 1)
+    layers += [nn.MaxPool2d(2), nn.Dropout(0.5)]
+    layers += conv(w2, w2, 3, 0) + conv(w2, w2, 1, 0) + conv(w2, w2, 1, 0)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), wn(nn.Linear(w2, classes))]
+    return nn.Sequential(*layers)
+
+
+def wn(a):
+    model = wn_net(1, 10).to(a.device)
+    opt = torch.optim.Adam(model.parameters(), lr=0.003, betas=(0.9, 0.999))
+    data = batches(a, *fashion(a), 100)
+
+    def step():
+        x, y = next(data)
+        x = (x * 255 - 127.5) / 128
+        x = x + 0.15 * torch.randn_like(x)
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return timed(a, step, 100)
+
+
+def dcgan_pair(features=64, z=128, channels=1):
+    """Xiang & Li's DCGAN at 32x32 with batch norm (train-gan --model dcgan --norm batch)."""
+    f = features
+    d = nn.Sequential(nn.Conv2d(channels, f, 4, 2, 1), nn.PReLU(f),
+                      nn.Conv2d(f, 2 * f, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * f), nn.PReLU(2 * f),
+                      nn.Conv2d(2 * f, 4 * f, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * f), nn.PReLU(4 * f),
+                      nn.Conv2d(4 * f, 1, 4), nn.Flatten())
+    g = nn.Sequential(nn.Linear(z, 4 * f * 16, bias=False), nn.Unflatten(1, (4 * f, 4, 4)),
+                      nn.BatchNorm2d(4 * f), nn.PReLU(4 * f),
+                      nn.ConvTranspose2d(4 * f, 2 * f, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * f), nn.PReLU(2 * f),
+                      nn.ConvTranspose2d(2 * f, f, 4, 2, 1, bias=False), nn.BatchNorm2d(f), nn.PReLU(f),
+                      nn.ConvTranspose2d(f, channels, 4, 2, 1), nn.Sigmoid())
+    return d, g
+
+
+def dcgan(a):
+    d, g = (m.to(a.device) for m in dcgan_pair())
+    od = torch.optim.RMSprop(d.parameters(), lr=1e-4, alpha=0.9, eps=1e-6)
+    og = torch.optim.RMSprop(g.parameters(), lr=1e-4, alpha=0.9, eps=1e-6)
+    data = batches(a, *fashion(a), 32)
+    bce = F.binary_cross_entropy_with_logits
+
+    def step():
+        x, _ = next(data)
+        x = F.pad(x, (2, 2, 2, 2))
+        od.zero_grad()
+        real, fake = d(x), d(g(torch.randn(32, 128, device=a.device)).detach())
+        (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))).backward()
+        od.step()
+        og.zero_grad()
+        fake = d(g(torch.randn(32, 128, device=a.device)))
+        bce(fake, torch.ones_like(fake)).backward()
+        og.step()
+
+    return timed(a, step, 32)
+
+
+def recon(a):
+    """eval-reconstruction: z from zeros, RMSProp on the pixel MSE, all images at once."""
+    _, g = dcgan_pair()
+    g = g.to(a.device).eval().requires_grad_(False)
+    x, _ = fashion(a, "t10k")
+    x = F.pad(x[: a.images].to(a.device).float() / 255, (2, 2, 2, 2))
+    z = torch.zeros(len(x), 128, device=a.device, requires_grad=True)
+    opt = torch.optim.RMSprop([z], lr=0.01, alpha=0.9, eps=1e-6)
+    for _ in range(a.recon_steps):
+        opt.zero_grad()
+        ((g(z) - x) ** 2).mean(dim=(1, 2, 3)).sum().backward()
+        opt.step()
+    print(f"INFO recon mse {((g(z) - x) ** 2).mean().item():.4f}")
+
+
+def parzen(a):
+    """eval-parzen: 10,000 G samples, sigma by 1,000 validation images, then the test set."""
+    g = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
+                      nn.Linear(1200, 784), nn.Sigmoid()).to(a.device).eval()
+    with torch.no_grad():
+        mu = g(torch.randn(a.samples, 100, device=a.device))
+        train, _ = fashion(a)
+        test, _ = fashion(a, "t10k")
+        valid = train[-1000:].to(a.device).flatten(1).float() / 255
+        test = test.to(a.device).flatten(1).float() / 255
+
+        def ll(x, sigma):
+            out = []
+            for c in x.split(1000):
+                d2 = (c * c).sum(1, keepdim=True) + (mu * mu).sum(1) - 2 * c @ mu.T
+                lse = torch.logsumexp(-d2 / (2 * sigma ** 2), 1)
+                out.append(lse - np.log(len(mu)) - 784 * np.log(sigma * np.sqrt(2 * np.pi)))
+            return torch.cat(out).mean().item()
+
+        sigma = max(np.logspace(-1, 0, 10), key=lambda s: ll(valid, s))
+        print(f"INFO parzen sigma {sigma:.4f} test ll {ll(test, sigma):.2f}")
+
+
+def fake_fashion(a):
+    """Random images in Fashion-MNIST's idx files, for a machine without the data set."""
+    d = os.path.join(a.data, "fashion-mnist")
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, n in [("train", 60000), ("t10k", 10000)]:
+        for kind, magic, shape in [("images-idx3", 2051, [n, 28, 28]), ("labels-idx1", 2049, [n])]:
+            values = rng.integers(0, 10 if kind.startswith("labels") else 256, shape, dtype=np.uint8)
+            head = magic.to_bytes(4, "big") + b"".join(s.to_bytes(4, "big") for s in shape)
+            with open(os.path.join(d, f"{split}-{kind}-ubyte"), "wb") as f:
+                f.write(head + values.tobytes())
+
+
+CASES = {
+    "fake_fashion": fake_fashion,
+    "fmp": fmp,
+    "gan_mlp": gan_mlp,
+    "inception_v4": lambda a: inception(a, "inception_v4"),
+    "inception_resnet_v2": lambda a: inception(a, "inception_resnet_v2"),
+    "inception_v4_folder": lambda a: inception(a, "inception_v4", folder=True),
+    "wn": wn,
+    "dcgan": dcgan,
+    "recon": recon,
+    "parzen": parzen,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", choices=CASES)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--data", default="data")
+    ap.add_argument("--folder", help="a folder with train/<class>/*.jpg")
+    ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--size", type=int, default=299, help="Inception's input size")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--images", type=int, default=2000)
+    ap.add_argument("--recon-steps", type=int, default=50)
+    ap.add_argument("--samples", type=int, default=10000)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    rate = CASES[a.case](a)
+    if rate is not None:
+        tag = "_channels_last" if a.channels_last else ""
+        print(f"SAMPLE {a.case}{tag} pytorch {rate:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# make bench-gpu: every trainer on the GPU, paperlab against its PyTorch-eager
+# (or timm) counterpart (scripts/bench_gpu.py), in one run, as ratios
+# (paperlab speed / PyTorch speed: above 1 is faster). Needs CUDA; exits
+# with a message otherwise. Data: Fashion-MNIST (make setup; random images
+# in its files where it is missing) and a synthetic folder of 500x375 JPEGs
+# made here. The two sides alternate case by case.
+#
+# paperlab's side is the real command on a few epochs; its images/s is the
+# last epoch's metrics.csv `images_per_sec` (the engine reads the running
+# sums, a device sync, before it stops an epoch's clock). PyTorch's is
+# timed over --steps steps after --warmup, synchronised. eval-parzen and
+# eval-reconstruction (and their counterparts) are timed as whole processes.
+# Last, examples/bench_update.rs times the Inception-v4 weight update per
+# tensor (paperlab now) and on flat buffers, on the device.
+#
+# Offline machines: BENCH_WHEELS=DIR installs timm and torchvision from
+# wheels in DIR. PY picks the Python with torch (default .venv/bin/python,
+# else python3); its torch/lib goes on LD_LIBRARY_PATH for the binary.
+# BENCH_GPU_DRY=1 runs the same plumbing on the CPU at toy sizes (no ratios
+# worth reading), to check the script on a machine without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+py=${PY:-.venv/bin/python}
+[ -x "$py" ] || py=python3
+export LD_LIBRARY_PATH="$($py -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'):${LD_LIBRARY_PATH:-}"
+dry=${BENCH_GPU_DRY:-0}
+if [ "$dry" = 1 ]; then
+  dev=cpu n=1 workers=2 size=75 small=(--image-size 75 --width 0.125)
+else
+  dev=cuda n=10 workers=${BENCH_WORKERS:-16} size=299 small=()
+  if ! $py -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+    echo "bench-gpu: CUDA is not available here (torch.cuda.is_available() is false); nothing measured." >&2
+    echo "Run it on a machine with an NVIDIA GPU; BENCHMARKS.md keeps the last GPU table." >&2
+    exit 1
+  fi
+fi
+if ! $py -c 'import timm, torchvision' 2>/dev/null; then
+  torch_version=$($py -c "import torch; print(torch.__version__.split('+')[0])")
+  $py -m pip install --quiet --disable-pip-version-check ${BENCH_WHEELS:+--no-index --find-links "$BENCH_WHEELS"} \
+    timm torchvision==0.26.0 "torch==$torch_version"
+fi
+if command -v cargo >/dev/null; then cargo build --release --quiet --bin paperlab --example bench_update; fi
+bin=target/release/paperlab
+[ "$dry" = 1 ] || $bin info | grep -q "CUDA available: true" || { echo "bench-gpu: paperlab sees no CUDA ($bin info)" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+$py scripts/bench_loader.py make "$work/jpeg/train" $((192 * n))
+$py scripts/bench_loader.py make "$work/jpeg/val" 64
+data=data # Fashion-MNIST from make setup, or random images in its files
+if ! ls data/fashion-mnist/train-images-idx3-ubyte* >/dev/null 2>&1; then
+  data="$work/data"
+  $py scripts/bench_gpu.py fake_fashion --data "$data"
+fi
+out="$work/runs"
+samples="$work/samples.txt"
+
+# ours CASE COMMAND FLAGS...: a fresh run; prints its last epoch's images/s.
+ours() {
+  local case=$1 cmd=$2; shift 2
+  $bin "$cmd" --device "$dev" --data-dir "$data" --out "$out" --name "$case" --quiet --force "$@" >"$work/$case.log" 2>&1 \
+    || { cat "$work/$case.log"; exit 1; }
+  echo "SAMPLE $case paperlab $(tail -1 "$out/$cmd/$case/metrics.csv" | awk -F, '{print $NF}')" | tee -a "$samples"
+}
+# theirs CASE ARGS...: the PyTorch counterpart.
+theirs() {
+  $py scripts/bench_gpu.py "$@" --device "$dev" --data "$data" --steps $((5 * n)) --warmup $((1 + n / 2)) | tee -a "$samples"
+}
+# whole CASE SIDE COMMAND...: a whole process, as seconds.
+whole() {
+  local case=$1 side=$2; shift 2
+  local t0=$EPOCHREALTIME
+  "$@" >/dev/null
+  echo "SECONDS $case $side $(echo "$EPOCHREALTIME - $t0" | sed 's/,/./g' | $py -c 'print(round(eval(input()), 3))')" | tee -a "$samples"
+}
+fashion=(--dataset fashion-mnist --epochs 2)
+
+echo "== device: $($py -c 'import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (dry run)")'), torch $($py -c 'import torch; print(torch.__version__)'), $(date -u +%F)"
+ours fmp train-fmp --config experiments/fmp-mnist.toml "${fashion[@]}" --train-limit $((2000 * n)) --test-limit 500 --tests 1
+theirs fmp
+ours gan_mlp train-gan --config experiments/gan-mlp.toml "${fashion[@]}" --train-limit $((3000 * n)) --valid-size 1000 --parzen-every 0
+theirs gan_mlp
+for model in inception_v4 inception_resnet_v2; do
+  ours $model train-inception --model "${model//_/-}" "${fashion[@]}" "${small[@]}" --train-limit $((32 * 6 * n)) --val-limit 64
+  theirs $model --size "$size"
+  theirs $model --size "$size" --channels-last
+done
+ours inception_v4_folder train-inception --model inception-v4 --dataset "imagenet:$work/jpeg" --epochs 2 "${small[@]}" \
+  --batch-size 64 --workers "$workers" --val-limit 64
+theirs inception_v4_folder --folder "$work/jpeg" --workers "$workers" --size "$size"
+ours wn train-wn --norm weight "${fashion[@]}" --train-limit $((2000 * n)) --test-limit 500 --zca false
+theirs wn
+ours dcgan train-gan --model dcgan --norm batch --features 64 --image-size 32 "${fashion[@]}" \
+  --test-interval $((30 * n)) --running 64 --final 256 --test-steps 5
+theirs dcgan
+whole recon paperlab $bin eval-reconstruction --run "$out/train-gan/dcgan" --device "$dev" --data-dir "$data" --images $((200 * n)) --steps 50 --quiet
+whole recon pytorch $py scripts/bench_gpu.py recon --device "$dev" --data "$data" --images $((200 * n))
+whole parzen paperlab $bin eval-parzen --run "$out/train-gan/gan_mlp" --device "$dev" --data-dir "$data" --samples $((1000 * n)) --valid-limit 1000 --quiet
+whole parzen pytorch $py scripts/bench_gpu.py parzen --device "$dev" --data "$data" --samples $((1000 * n))
+
+echo "== the optimizer, clipping and EMA update of Inception-v4: per tensor or flat (examples/bench_update.rs)"
+BENCH_DEVICE=$dev BENCH_RUNS=$((2 * n)) target/release/examples/bench_update | grep -v '^RESULT'
+
+echo "== paperlab / PyTorch (images/s ratio; for whole evaluations, PyTorch's seconds / paperlab's): above 1 is faster"
+$py - "$samples" <<'PY'
+import sys
+rate, secs = {}, {}
+for line in open(sys.argv[1]):
+    p = line.split()
+    if p[0] == "SAMPLE":
+        rate[(p[1], p[2])] = float(p[3])
+    elif p[0] == "SECONDS":
+        secs[(p[1], p[2])] = float(p[3])
+for case in dict.fromkeys(c for c, _ in rate):
+    if (case, "paperlab") not in rate:
+        continue
+    ours = rate[(case, "paperlab")]
+    layouts = [v for (c, s), v in rate.items() if s == "pytorch" and c in (case, case + "_channels_last")]
+    note = "(faster layout)" if len(layouts) > 1 else ""
+    print(f"  {case:<22} paperlab {ours:9.1f} img/s   PyTorch {max(layouts):9.1f} img/s {note:<15}  ratio {ours / max(layouts):5.2f}")
+for case in dict.fromkeys(c for c, _ in secs):
+    ours, theirs = secs[(case, "paperlab")], secs[(case, "pytorch")]
+    print(f"  {case:<22} paperlab {ours:9.2f} s       PyTorch {theirs:9.2f} s                   ratio {theirs / ours:5.2f}")
+PY
