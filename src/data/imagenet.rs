@@ -7,7 +7,7 @@
 //! get the usual indices 0..999. Every class of val must also be a class of
 //! train. Files ending in .jpeg, .jpg or .png (any case) are images, told
 //! apart by their first bytes (ImageNet has a PNG named .JPEG). JPEGs are
-//! decoded by zune-jpeg (1.7x faster than stb_image here, see BENCHMARKS.md),
+//! decoded by zune-jpeg (1.6x faster than stb_image here, see BENCHMARKS.md),
 //! falling back to stb_image for a file zune-jpeg refuses; PNGs by stb_image
 //! (through tch); grey-scale and CMYK images come out as RGB.
 

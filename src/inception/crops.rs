@@ -21,7 +21,7 @@
 //! uses), clamped to [0, 1]: libtorch's on float batches for evaluation, and
 //! fast_image_resize's on the decoded bytes for training crops
 //! ([`crop_resize_rgb`]: the same a = -0.5 kernel widened by the scale, with
-//! fixed-point weights as PIL; 10x faster than libtorch's per image, see
+//! fixed-point weights as PIL; 8x faster than libtorch's per image, see
 //! BENCHMARKS.md).
 
 use crate::data::imagenet::Rgb;
