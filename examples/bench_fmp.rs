@@ -302,7 +302,11 @@ fn bench_step(t: &Timer) {
     let res = t.medians(&mut fs);
     drop(fs);
     for ((name, _, note), &(ms, min)) in setups.iter().zip(&res) {
-        report(&format!("step/{name}"), ms, &format!("(min {min:.2}; {note})"));
+        report(
+            &format!("step/{name}"),
+            ms,
+            &format!("(min {min:.2}; {note})"),
+        );
     }
 }
 

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """PyTorch-eager twin of examples/bench_fmp.rs's training step (make bench-fmp).
 
-The MNIST FMP net of Graham 2014 as src/fmp/model.rs builds it: 8 convolutions
-of 32k filters (k = 1..8), 2x2 valid except the last (1x1), each preceded by
-dropout 0,0,0,0.1,0.2,0.3,0.4,0.5 and followed by a leaky ReLU of slope 0.333;
-the first six are followed by nn.FractionalMaxPool2d(2, output_size=...) with
-35->25, 24->17, 16->11, 10->7, 6->4, 3->2 (PyTorch's kernel: pseudorandom 2x2
-windows only, which is fine for timing); then a linear layer to 10 classes.
-One step = forward, cross-entropy, backward, SGD (lr 0.003, momentum 0.9) at
-batch 100 on random 1x36x36 inputs. Prints the median step time of --runs
-after --warmup, as `RESULT step/pytorch_eager ms` (wall time, or with --clock
-cpu the process's CPU time, as BENCH_CLOCK=cpu does in the Rust example).
+The MNIST preset's FMP net (experiments/fmp-mnist.toml) as src/fmp/model.rs
+builds it: 8 convolutions of 32k filters (k = 1..8), 2x2 valid except the
+last (1x1), each followed by a leaky ReLU of slope 0.333; the first six by
+nn.FractionalMaxPool2d(2, output_size=...) with 35->25, 24->17, 16->11,
+10->7, 6->4, 3->2 (PyTorch's kernel: pseudorandom 2-pixel windows, the
+preset's regions); then Graham's channel dropout of each layer's output
+(0, 0, 0, 0, 0.2, 1/3, 3/7, 0.5: whole channels, one subset per batch);
+then a linear layer to 10 classes. One step = forward, cross-entropy,
+backward, SGD (lr 0.003, momentum 0.9) at batch 100 on random 1x36x36
+inputs. Prints the median step time of --runs after --warmup, as
+`RESULT step/pytorch_eager ms` (wall time, or with --clock cpu the process's
+CPU time, as BENCH_CLOCK=cpu does in the Rust example).
 
 Run it with the project's .venv/bin/python (torch 2.11.0, the same libtorch
 the Rust side links).
@@ -25,7 +27,22 @@ import torch.nn.functional as F
 
 # (into, out) of the six FMP layers, as NetConfig::pool_sizes gives them.
 POOLS = [(35, 25), (24, 17), (16, 11), (10, 7), (6, 4), (3, 2)]
-DROPOUT = [0.0, 0.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+DROPOUT = [0.0, 0.0, 0.0, 0.0, 0.2, 0.333333, 0.428571, 0.5]
+
+
+class ChannelDropout(nn.Module):
+    """Graham's dropout as src/fmp/model.rs has it: keep round(C (1 - p))
+    channels chosen for the whole batch, zero the rest."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        c = x.shape[1]
+        kept = round(c * (1 - self.p))
+        ranks = torch.rand(c, device=x.device).argsort().argsort()
+        return x * (ranks < kept).to(x.dtype).view(1, c, 1, 1)
 
 
 def fmp_net(filters=32, slope=0.333, classes=10):
@@ -34,12 +51,12 @@ def fmp_net(filters=32, slope=0.333, classes=10):
     for j, p in enumerate(DROPOUT):
         width = filters * (j + 1)
         kernel = 1 if j == len(DROPOUT) - 1 else 2
-        if p > 0:
-            layers.append(nn.Dropout(p))
         layers.append(nn.Conv2d(channels, width, kernel))
         layers.append(nn.LeakyReLU(slope))
         if j < len(POOLS):
             layers.append(nn.FractionalMaxPool2d(2, output_size=POOLS[j][1]))
+        if p > 0:
+            layers.append(ChannelDropout(p))
         channels = width
     layers += [nn.Flatten(), nn.Linear(channels, classes)]
     return nn.Sequential(*layers)

@@ -12,7 +12,6 @@
 #                  median over rounds is reported (default 3)
 #   BENCH_CLOCK=cpu  time process CPU time instead of wall time (both sides);
 #                  with BENCH_THREADS=1 it is barely moved by other load
-#   BENCH_PROTO=1  also time the prototype layers and nets in the example
 #   BENCH_LOG      keep the raw output here (default: a temporary file)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,12 +69,12 @@ awk -v threads="$BENCH_THREADS" -v runs="$BENCH_RUNS" -v rounds="$ROUNDS" -v clo
   END {
     printf "FMP benchmark: %s; torch %s; %s threads; %s clock; median of %s runs (step: median over %s rounds)\n", machine, torch, threads, clock, runs, rounds
     printf "load average before %s, after %s\n\n", lb, la
-    printf "%-26s %11s | %-24s | %-24s | %-24s | %-24s\n", "layer (fwd+bwd)", "torch ms", "ours ms (x torch)", "random", "share=batch", "disjoint"
-    printf "%-26s %11s | %-24s | %-24s | %-24s | %-24s\n", "", "", "pseudo/overlap/image", "overlap/image", "pseudo/overlap", "pseudo/image"
+    printf "%-26s %11s | %-24s | %-24s | %-24s | %-24s | %-24s | %-24s\n", "layer (fwd+bwd)", "torch ms", "ours ms (x torch)", "random", "share=batch", "disjoint", "2-pixel windows", "2-pixel windows"
+    printf "%-26s %11s | %-24s | %-24s | %-24s | %-24s | %-24s | %-24s\n", "", "", "pseudo/overlap/image", "overlap/image", "pseudo/overlap", "pseudo/image", "random/image", "pseudo/image (keys)"
     for (i = 1; i <= nl; i++) {
       l = order[i]; t = ms[l, "torch_kernel"]
       printf "%-26s %11.2f", l, t
-      n = split("ours_pseudo_overlap_image ours_random_overlap_image ours_pseudo_overlap_batch ours_pseudo_disjoint_image", v, " ")
+      n = split("ours_pseudo_overlap_image ours_random_overlap_image ours_pseudo_overlap_batch ours_pseudo_disjoint_image ours_random_window_image ours_pseudo_window_image_keys", v, " ")
       for (j = 1; j <= n; j++) printf " | %10.2f (%5.2fx)      ", ms[l, v[j]], ms[l, v[j]] / t
       printf "\n"
     }

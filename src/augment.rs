@@ -19,8 +19,9 @@ pub struct Augment {
     /// colorDistortion (OpenCVPicture.cpp:87-118): brightness, contrast,
     /// and the x and y gradients; None: no colour distortion.
     pub color: Option<[f64; 4]>,
-    /// The pixel level that input value 0 stands for, and the levels per
-    /// unit of input value (the scaling of data::batches::scale_pixels).
+    /// Pixel levels per unit of input value (fmp::model::Input), to put
+    /// the colour distortion's levels and its 2-level background test in
+    /// input units.
     pub levels_per_unit: f64,
 }
 
@@ -82,11 +83,7 @@ impl Augment {
         let xs = centre(w, 0).view([b, 1, 1, w]);
         let ys = centre(h, 1).view([b, 1, h, 1]);
         let delta = (d1 + d3 * xs + d4 * ys) / unit + d2 * y;
-        let interesting = y
-            .abs()
-            .gt(2.0 / unit)
-            .any_dim(1, true)
-            .to_kind(Kind::Float);
+        let interesting = y.abs().gt(2.0 / unit).any_dim(1, true).to_kind(Kind::Float);
         y + delta * interesting
     }
 }

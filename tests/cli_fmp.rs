@@ -280,7 +280,10 @@ fn bad_input_exits_2_with_a_message_naming_it() {
         &["--dropout-schedule", "8"],
     );
     fails(
-        paperlab(p, &tiny(&["--fmp-window", "2", "--fmp-regions", "disjoint"])),
+        paperlab(
+            p,
+            &tiny(&["--fmp-window", "2", "--fmp-regions", "disjoint"]),
+        ),
         2,
         &["--fmp-window", "disjoint"],
     );
@@ -367,12 +370,26 @@ fn eval_fmp_reloads_a_run_and_refuses_another_models_checkpoint() {
     // The last checkpoint unless --checkpoint says otherwise: best is chosen
     // on the test set when no --valid-size was held out.
     let evaluated = || json(&run.join("summary.json"))["eval_checkpoint"].clone();
-    assert!(evaluated().as_str().unwrap().ends_with("checkpoints/last.safetensors"));
+    assert!(evaluated()
+        .as_str()
+        .unwrap()
+        .ends_with("checkpoints/last.safetensors"));
     ok(paperlab(
         ws.path(),
-        &["eval-fmp", "--run", run_s, "--checkpoint", "best", "--force", "--quiet"],
+        &[
+            "eval-fmp",
+            "--run",
+            run_s,
+            "--checkpoint",
+            "best",
+            "--force",
+            "--quiet",
+        ],
     ));
-    assert!(evaluated().as_str().unwrap().ends_with("checkpoints/best.safetensors"));
+    assert!(evaluated()
+        .as_str()
+        .unwrap()
+        .ends_with("checkpoints/best.safetensors"));
     fails(
         paperlab(ws.path(), &["eval-fmp", "--run", run_s, "--quiet"]),
         2,
@@ -479,7 +496,8 @@ fn every_preset_trains_100_steps_without_nan() {
     assert!(presets.len() >= 4, "{presets:?}");
     for preset in presets {
         let name = preset.file_stem().unwrap().to_str().unwrap().to_string();
-        let config: toml::Value = toml::from_str(&std::fs::read_to_string(&preset).unwrap()).unwrap();
+        let config: toml::Value =
+            toml::from_str(&std::fs::read_to_string(&preset).unwrap()).unwrap();
         let batch = config["batch-size"].as_integer().unwrap();
         let images = (100 * batch).to_string();
         ok(paperlab(
@@ -505,7 +523,8 @@ fn every_preset_trains_100_steps_without_nan() {
                 &name,
             ],
         ));
-        let metrics = metrics_without_timing(&run_dir(ws.path(), "train-fmp", &name).join("metrics.csv"));
+        let metrics =
+            metrics_without_timing(&run_dir(ws.path(), "train-fmp", &name).join("metrics.csv"));
         let loss: f64 = metrics[0][2].parse().unwrap();
         assert!(loss.is_finite(), "{name}: train loss {loss}");
     }

@@ -21,31 +21,43 @@ fn region(a: &[i64], i: usize, n_in: i64, regions: Regions) -> std::ops::RangeIn
     }
 }
 
-type Ranges = (
-    std::ops::RangeInclusive<i64>,
-    std::ops::RangeInclusive<i64>,
-);
+type Ranges = (std::ops::RangeInclusive<i64>, std::ops::RangeInclusive<i64>);
 
-/// Output and input-gradient (for upstream gradient `g`) by looping over
-/// every image, channel and region.
-fn oracle(
-    x: &[f64],
-    g: &[f64],
-    dims: [usize; 4],
-    rows: &[Vec<i64>],
-    cols: &[Vec<i64>],
-    regions: Regions,
-) -> (Vec<f64>, Vec<f64>) {
-    let (h, w) = (dims[2] as i64, dims[3] as i64);
-    let out = (rows[0].len() - 1, cols[0].len() - 1);
-    oracle_with(x, g, dims, out, rows, cols, |r, q, i, j| {
-        (region(r, i, h, regions), region(q, j, w, regions))
-    })
+/// `forward_with` on a random f64 input [b, c, n_in, n_in] and a random
+/// upstream gradient: output and input gradient equal the loop oracle's
+/// with `regions`.
+fn assert_matches_oracle(
+    fmp: &Fmp,
+    [b, c, n_in, n_out]: [i64; 4],
+    (rows, cols): (&Tensor, &Tensor),
+    regions: impl Fn(&[i64], &[i64], usize, usize) -> Ranges,
+    what: &str,
+) {
+    let x = Tensor::randn([b, c, n_in, n_in], (Kind::Double, Device::Cpu)).set_requires_grad(true);
+    let out = fmp.forward_with(&x, rows, cols);
+    assert_eq!(out.size(), [b, c, n_out, n_out], "{what}");
+    let g = Tensor::randn(out.size(), (Kind::Double, Device::Cpu));
+    (&out * &g).sum(Kind::Double).backward();
+    let (want, want_grad) = oracle(
+        &to_vec_f64(&x),
+        &to_vec_f64(&g),
+        [b as usize, c as usize, n_in as usize, n_in as usize],
+        (n_out as usize, n_out as usize),
+        &rows_of(rows),
+        &rows_of(cols),
+        regions,
+    );
+    assert_close(&to_vec_f64(&out), &want, &format!("{what} output"));
+    assert_close(
+        &to_vec_f64(&x.grad()),
+        &want_grad,
+        &format!("{what} gradient"),
+    );
 }
 
 /// The loop oracle for any regions: `regions(row sequence, column sequence,
 /// i, j)` gives the rows and columns of output (i, j) of a [ho, wo] output.
-fn oracle_with(
+fn oracle(
     x: &[f64],
     g: &[f64],
     dims: [usize; 4],
@@ -120,27 +132,13 @@ fn fmp_matches_loop_oracle_outputs_and_gradients() {
                     let count = if share == Share::Image { b } else { 1 };
                     let rows = fmp.boundaries(n_in, n_out, count, Device::Cpu);
                     let cols = fmp.boundaries(n_in, n_out, count, Device::Cpu);
-                    let x = Tensor::randn([b, c, n_in, n_in], (Kind::Double, Device::Cpu))
-                        .set_requires_grad(true);
-                    let out = fmp.forward_with(&x, &rows, &cols);
-                    assert_eq!(out.size(), [b, c, n_out, n_out]);
-                    let g = Tensor::randn(out.size(), (Kind::Double, Device::Cpu));
-                    (&out * &g).sum(Kind::Double).backward();
-                    let dims = [b as usize, c as usize, n_in as usize, n_in as usize];
-                    let (want, want_grad) = oracle(
-                        &to_vec_f64(&x),
-                        &to_vec_f64(&g),
-                        dims,
-                        &rows_of(&rows),
-                        &rows_of(&cols),
-                        regions,
-                    );
                     let what = format!("{n_in}->{n_out} {sequence:?} {regions:?} {share:?}");
-                    assert_close(&to_vec_f64(&out), &want, &format!("{what} output"));
-                    assert_close(
-                        &to_vec_f64(&x.grad()),
-                        &want_grad,
-                        &format!("{what} gradient"),
+                    assert_matches_oracle(
+                        &fmp,
+                        [b, c, n_in, n_out],
+                        (&rows, &cols),
+                        |r, q, i, j| (region(r, i, n_in, regions), region(q, j, n_in, regions)),
+                        &what,
                     );
                 }
             }
@@ -178,23 +176,13 @@ fn fixed_windows_match_loop_oracle_outputs_and_gradients() {
                         "{what}: {s:?}"
                     );
                 }
-                let x = Tensor::randn([b, c, n_in, n_in], (Kind::Double, Device::Cpu))
-                    .set_requires_grad(true);
-                let out = fmp.forward_with(&x, &rows, &cols);
-                let g = Tensor::randn(out.size(), (Kind::Double, Device::Cpu));
-                (&out * &g).sum(Kind::Double).backward();
-                let dims = [b as usize, c as usize, n_in as usize, n_in as usize];
-                let (want, want_grad) = oracle_with(
-                    &to_vec_f64(&x),
-                    &to_vec_f64(&g),
-                    dims,
-                    (n_out as usize, n_out as usize),
-                    &rows_of(&rows),
-                    &rows_of(&cols),
+                assert_matches_oracle(
+                    &fmp,
+                    [b, c, n_in, n_out],
+                    (&rows, &cols),
                     |r, q, i, j| (window_region(r, i, window), window_region(q, j, window)),
+                    &what,
                 );
-                assert_close(&to_vec_f64(&out), &want, &format!("{what} output"));
-                assert_close(&to_vec_f64(&x.grad()), &want_grad, &format!("{what} gradient"));
             }
         }
     }
@@ -205,10 +193,11 @@ fn window_region(s: &[i64], i: usize, window: i64) -> std::ops::RangeInclusive<i
     s[i]..=s[i] + window - 1
 }
 
-/// PyTorch's kernel (what forward runs for pseudorandom windows) equals the
-/// general path on the starts drawn from the same u: same outputs, same
-/// input gradients. Distinct input values, so no ties to break differently;
-/// integer upstream gradients, so sums are exact in any order.
+/// PyTorch's kernel (what forward runs for pseudorandom windows on CUDA)
+/// equals the general path on the starts drawn from the same u: same
+/// outputs, same input gradients. Distinct input values, so no ties to
+/// break differently; integer upstream gradients, so sums are exact in any
+/// order.
 #[test]
 fn pytorch_kernel_equals_the_general_path() {
     tch::manual_seed(3);

@@ -92,7 +92,11 @@ fn the_mnist_preset_is_the_papers_network() {
         input = 32 * k;
     }
     assert_eq!(shapes["classifier.weight"], [10, 256]);
-    assert_eq!(shapes.len(), 18, "8 convolutions and the classifier, with biases");
+    assert_eq!(
+        shapes.len(),
+        18,
+        "8 convolutions and the classifier, with biases"
+    );
 }
 
 /// The last dropout rate applies to the classifier's input: at test time
@@ -134,7 +138,10 @@ fn graham_dropout_drops_whole_channels_and_keeps_the_expectation() {
     tch::manual_seed(4);
     let x = Tensor::rand([4, 10, 3, 3], (Kind::Float, CPU)) + 0.5;
     let y = channel_dropout(&x, 0.3, true);
-    let zero = y.eq(0.0).to_kind(Kind::Float).mean_dim(&[0, 2, 3][..], false, Kind::Float);
+    let zero = y
+        .eq(0.0)
+        .to_kind(Kind::Float)
+        .mean_dim(&[0, 2, 3][..], false, Kind::Float);
     let zero = Vec::<f32>::try_from(&zero).unwrap();
     assert!(zero.iter().all(|z| *z == 0.0 || *z == 1.0), "{zero:?}");
     assert_eq!(zero.iter().filter(|z| **z == 0.0).count(), 7);
@@ -200,7 +207,10 @@ fn augmentation_shifts_by_whole_pixels_and_colours_only_the_image() {
         ..jiggle
     };
     let coloured = color.apply(&field);
-    let background = field.abs().sum_dim_intlist(&[1][..], true, Kind::Float).eq(0.0);
+    let background = field
+        .abs()
+        .sum_dim_intlist(&[1][..], true, Kind::Float)
+        .eq(0.0);
     let changed = (&coloured - &field).abs().gt(1e-4).any_dim(1, true);
     assert_eq!(changed.logical_and(&background).any().int64_value(&[]), 0);
     assert_eq!(
@@ -249,7 +259,10 @@ fn r_passes_average_r_single_pass_softmaxes() {
         .map(|r| trained.softmax(&ds, Stream::Tests(r), seed))
         .collect();
     assert!(!passes[0].equal(&passes[1]), "passes 1 and 2 are the same");
-    let mean = passes.iter().fold(Tensor::zeros_like(&passes[0]), |a, b| a + b) / 4.0;
+    let mean = passes
+        .iter()
+        .fold(Tensor::zeros_like(&passes[0]), |a, b| a + b)
+        / 4.0;
     assert_eq!(errors[0], (1, error_rate(&passes[0], &ds.labels)));
     assert_eq!(errors[1], (4, error_rate(&mean, &ds.labels)));
 }

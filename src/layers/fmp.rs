@@ -19,9 +19,10 @@
 //! autograd (for each offset k, an index_select of the k-th row of every
 //! region and an elementwise max); the output is one gather of the input at
 //! the winning pixels, so backward is a single scatter of B*C*N_out^2
-//! gradients, as in PyTorch's kernel. Where a variant is exactly PyTorch's
-//! kernel (pseudorandom fixed windows) [`Fmp::forward`] calls the kernel
-//! instead.
+//! gradients, as in PyTorch's kernel, and 0.6-0.75x its time on one CPU
+//! thread (BENCHMARKS.md). Where a variant is exactly PyTorch's kernel
+//! (pseudorandom fixed windows) [`Fmp::forward`] calls the kernel on CUDA,
+//! one launch where this path takes about fifteen.
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -105,9 +106,10 @@ impl Fmp {
             .unwrap_or_else(|| (self.output_len(h), self.output_len(w)))
     }
 
-    /// Whether [`Fmp::forward`] is PyTorch's own kernel: pseudorandom fixed
-    /// windows, whose starts the kernel draws from one u per (image, channel)
-    /// and axis, given here as one u per image (or batch) for every channel.
+    /// Whether this variant is what PyTorch's own kernel computes:
+    /// pseudorandom fixed windows, whose starts the kernel draws from one u
+    /// per (image, channel) and axis, given here as one u per image (or
+    /// batch) for every channel ([`Fmp::kernel_with`]).
     pub fn is_pytorch_kernel(&self) -> bool {
         self.window.is_some() && self.sequence == Sequence::Pseudorandom
     }
@@ -162,7 +164,9 @@ impl Fmp {
         };
         // The kernel draws its windows in the input's type; the general
         // path in f32, so the two agree for f32 input (the training type).
-        if self.is_pytorch_kernel() && x.kind() == Kind::Float {
+        // On the CPU the general path is faster (0.62-0.70x the kernel's
+        // time for these very windows, BENCHMARKS.md).
+        if self.is_pytorch_kernel() && x.kind() == Kind::Float && x.device().is_cuda() {
             let rows_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
             let cols_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
             return self.kernel_with(x, (h_out, w_out), &rows_u, &cols_u);
