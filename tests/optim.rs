@@ -637,7 +637,9 @@ fn graham_two_steps_match_the_hand_computation() {
     let mut after = vec![];
     for grad in [[2.0f64, -1.0], [-4.0, 3.0]] {
         opt.zero_grad();
-        (&w * Tensor::from_slice(&grad)).sum(Kind::Double).backward();
+        (&w * Tensor::from_slice(&grad))
+            .sum(Kind::Double)
+            .backward();
         opt.step();
         after.push(Vec::<f64>::try_from(&w.detach()).unwrap());
     }

@@ -9,8 +9,8 @@ mod cifar;
 pub mod examples;
 mod folder;
 mod idx;
-pub mod images;
 pub mod imagenet;
+pub mod images;
 pub mod parallel;
 
 use std::fmt;
