@@ -2,7 +2,9 @@
 //! keeps libtorch_cuda linked even though no symbol of it is used directly
 //! (`--no-as-needed`; tch-rs issues #907 and #984), so CUDA is detected. Also
 //! records the git commit and libtorch version that `paperlab info` and every
-//! run's config.json report.
+//! run's config.json report, and compiles csrc/ops.cpp (libtorch ops that tch
+//! does not expose; bound in src/layers/activation.rs) against the same
+//! libtorch headers.
 use std::path::Path;
 
 fn main() {
@@ -33,8 +35,29 @@ fn main() {
     if lib.is_empty() {
         return;
     }
+    compile_ops(Path::new(&lib));
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     if Path::new(&lib).join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
+}
+
+/// csrc/ops.cpp with torch-sys's flags; the headers sit beside the lib folder
+/// in both a libtorch download and PyPI's torch.
+fn compile_ops(lib: &Path) {
+    println!("cargo:rerun-if-changed=csrc/ops.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let include = lib.join("../include");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file("csrc/ops.cpp")
+        .compile("paperlab_ops");
 }

@@ -266,3 +266,40 @@ fn r_passes_average_r_single_pass_softmaxes() {
     assert_eq!(errors[0], (1, error_rate(&passes[0], &ds.labels)));
     assert_eq!(errors[1], (4, error_rate(&mean, &ds.labels)));
 }
+
+#[test]
+fn leaky_relu_has_the_slope_and_its_gradient_for_every_kind() {
+    use paperlab::layers::activation::leaky_relu;
+    for kind in [Kind::Float, Kind::Double] {
+        let x = Tensor::from_slice(&[-3.0, -0.5, 0.0, 0.25, 2.0])
+            .to_kind(kind)
+            .set_requires_grad(true);
+        let y = leaky_relu(&x, 0.333);
+        assert_eq!(y.kind(), kind);
+        let want = [-0.999, -0.1665, 0.0, 0.25, 2.0];
+        let got = Vec::<f64>::try_from(&y.to_kind(Kind::Double)).unwrap();
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{kind:?}: {got:?} != {want:?}");
+        }
+        // d/dx of sum(c * y) is c where x > 0 and 0.333 c elsewhere (the
+        // closed form; libtorch's convention takes the slope at 0).
+        let c = Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0]).to_kind(kind);
+        (&y * &c).sum(kind).backward();
+        let grad = Vec::<f64>::try_from(&x.grad().to_kind(Kind::Double)).unwrap();
+        let want = [0.333, 0.666, 0.999, 4.0, 5.0];
+        for (g, w) in grad.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{kind:?} grad: {grad:?} != {want:?}");
+        }
+    }
+    // Without grad tracking it records nothing; a bad kind panics with libtorch's
+    // message (a panic, as tch's own ops give), not an abort.
+    let y = tch::no_grad(|| {
+        leaky_relu(
+            &Tensor::ones([2], (Kind::Float, CPU)).set_requires_grad(true),
+            0.1,
+        )
+    });
+    assert!(!y.requires_grad());
+    let err = std::panic::catch_unwind(|| leaky_relu(&Tensor::from_slice(&[1i64, -1]), 0.1));
+    assert!(err.is_err());
+}

@@ -1,0 +1,29 @@
+// libtorch ops that tch 0.24 does not expose with the arguments paperlab
+// needs, called from src/layers/activation.rs. Each returns a new tensor (owned
+// by the caller, as tch's own C wrappers do) or null with the libtorch error
+// message in *error (malloc'ed; the caller frees it).
+//
+// The calls go through ATen's dispatcher, so autograd records them exactly
+// as it records tch's ops.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/leaky_relu.h>
+
+#include <cstring>
+#include <exception>
+
+namespace {
+char *copy_message(const std::exception &e) { return strdup(e.what()); }
+}  // namespace
+
+// at::leaky_relu with a given negative slope: tch 0.24's leaky_relu has the
+// fixed default 0.01. One kernel forward and one (leaky_relu_backward)
+// backward, where a PReLU with a constant slope also reduces a gradient for
+// the slope.
+extern "C" at::Tensor *paperlab_leaky_relu(const at::Tensor *x, double slope, char **error) {
+  try {
+    return new at::Tensor(at::leaky_relu(*x, slope));
+  } catch (const std::exception &e) {
+    *error = copy_message(e);
+    return nullptr;
+  }
+}
