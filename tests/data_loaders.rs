@@ -330,7 +330,22 @@ fn names_parse_display_and_directories() {
     ] {
         let name: DatasetName = text.parse().unwrap();
         assert_eq!(name.to_string(), text);
+        // config.json holds the flag string and reads it back.
+        let saved = serde_json::to_value(&name).unwrap();
+        assert_eq!(saved, serde_json::json!(text));
+        assert_eq!(serde_json::from_value::<DatasetName>(saved).unwrap(), name);
     }
+    // Runs saved before that hold serde's derived form; those still load.
+    for (old, text) in [
+        (serde_json::json!("FashionMnist"), "fashion-mnist"),
+        (serde_json::json!("Cifar100Coarse"), "cifar100-coarse"),
+        (serde_json::json!({"Folder": "some/dir"}), "folder:some/dir"),
+    ] {
+        let name: DatasetName = serde_json::from_value(old).unwrap();
+        assert_eq!(name.to_string(), text);
+    }
+    let err = serde_json::from_value::<DatasetName>(serde_json::json!("imagenet")).unwrap_err();
+    assert_mentions(&err.to_string(), &["imagenet", "fashion-mnist"]);
     let err = "imagenet".parse::<DatasetName>().unwrap_err();
     assert_mentions(
         &err,

@@ -101,6 +101,31 @@ fn gan_args(flags: &[&str]) -> TrainGanArgs {
     Flags::try_parse_from(argv).unwrap().gan
 }
 
+#[test]
+fn the_dataset_is_saved_as_its_flag_and_older_forms_still_load() {
+    use paperlab::gan::args::GanData;
+    use serde_json::json;
+    for text in ["mnist", "folder:a/b", "images:data/celeba"] {
+        let data: GanData = text.parse().unwrap();
+        let saved = serde_json::to_value(&data).unwrap();
+        assert_eq!(saved, json!(text));
+        assert_eq!(serde_json::from_value::<GanData>(saved).unwrap(), data);
+    }
+    for (old, text) in [
+        (json!("FashionMnist"), "fashion-mnist"),
+        (json!({"Folder": "a/b"}), "folder:a/b"),
+        (json!({"images": "data/celeba"}), "images:data/celeba"),
+    ] {
+        assert_eq!(
+            serde_json::from_value::<GanData>(old).unwrap().to_string(),
+            text
+        );
+    }
+    let args = gan_args(&["--dataset", "images:x"]);
+    let saved = serde_json::to_value(&args).unwrap();
+    assert_eq!(saved["dataset"], json!("images:x"));
+}
+
 /// The learning rate of update `step` (0-based), from the run's schedules.
 fn lr_at(a: &TrainGanArgs, step: i64) -> f64 {
     value_of(&a.schedules(), Hyper::Lr, At { epoch: 1, step }).unwrap()

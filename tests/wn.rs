@@ -672,7 +672,7 @@ fn presets_and_flags_resolve_without_training() {
         ));
         let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(config["norm"], norm);
-        assert_eq!(config["dataset"], "Cifar10");
+        assert_eq!(config["dataset"], "cifar10");
         assert_eq!(config["epochs"], 200);
     }
     let out = ok(paperlab(

@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use tch::Tensor;
 
 use crate::error::{self, Result};
@@ -76,8 +77,9 @@ pub struct TrainTest {
     pub test: Dataset,
 }
 
-/// Which dataset: parsed from the --dataset flag string.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// Which dataset: parsed from the --dataset flag string, and saved in
+/// config.json as that string.
+#[derive(Debug, Clone, PartialEq)]
 pub enum DatasetName {
     FashionMnist,
     Mnist,
@@ -132,7 +134,42 @@ impl fmt::Display for DatasetName {
     }
 }
 
+impl Serialize for DatasetName {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DatasetName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        /// The flag string, or serde's derived form that runs saved before
+        /// paperlab wrote the flag ("FashionMnist", {"Folder": PATH}).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Saved {
+            Flag(String),
+            Folder {
+                #[serde(rename = "Folder")]
+                path: PathBuf,
+            },
+        }
+        match Saved::deserialize(d)? {
+            Saved::Flag(s) => DatasetName::from_saved(&s).map_err(de::Error::custom),
+            Saved::Folder { path } => Ok(DatasetName::Folder(path)),
+        }
+    }
+}
+
 impl DatasetName {
+    /// A name as config.json holds it: the flag string, or the variant's
+    /// name as older runs saved it.
+    pub fn from_saved(s: &str) -> std::result::Result<Self, String> {
+        s.parse().or_else(|e| {
+            let old = KNOWN.iter().find(|name| format!("{name:?}") == s);
+            old.cloned().ok_or(e)
+        })
+    }
+
     /// Where the dataset is looked for.
     pub fn dir(&self, data_dir: &Path) -> PathBuf {
         match self {

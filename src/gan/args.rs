@@ -15,7 +15,7 @@ use crate::optim::{Hyper, OptimConfig, RmsPropConfig, SgdConfig};
 use crate::runner::args::{Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::{Args, ValueEnum};
-use serde::{Deserialize, Serialize};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -65,11 +65,43 @@ impl Model {
 /// What train-gan trains on: a dataset paperlab knows (mnist, fashion-mnist,
 /// cifar10, ... or folder:PATH), or `images:PATH`, every image under PATH
 /// (CelebA or LSUN exported as images), resized and centre-cropped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+/// Saved in config.json as the flag string.
+#[derive(Debug, Clone, PartialEq)]
 pub enum GanData {
     Named(DatasetName),
     Images { images: PathBuf },
+}
+
+impl Serialize for GanData {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for GanData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        /// The flag string, or the untagged form that runs saved before
+        /// paperlab wrote the flag ({"images": PATH}, a dataset's old form).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Saved {
+            Flag(String),
+            Images { images: PathBuf },
+            Named(DatasetName),
+        }
+        match Saved::deserialize(d)? {
+            Saved::Flag(s) => match s.strip_prefix("images:") {
+                Some(path) => Ok(GanData::Images {
+                    images: path.into(),
+                }),
+                None => DatasetName::from_saved(&s)
+                    .map(GanData::Named)
+                    .map_err(de::Error::custom),
+            },
+            Saved::Images { images } => Ok(GanData::Images { images }),
+            Saved::Named(name) => Ok(GanData::Named(name)),
+        }
+    }
 }
 
 impl FromStr for GanData {
