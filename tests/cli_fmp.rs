@@ -265,6 +265,11 @@ fn bad_input_exits_2_with_a_message_naming_it() {
         &["--epochs", "ten"],
     );
     fails(
+        paperlab(p, &tiny(&["--test-limit", "0"])),
+        2,
+        &["--test-limit 0", "positive"],
+    );
+    fails(
         paperlab(p, &tiny(&["--alpha", "0.7"])),
         2,
         &["--alpha", "greater than 1"],

@@ -3,12 +3,11 @@
 
 use super::model::{NetConfig, Pool};
 use crate::augment::Augment;
-use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::layers::fmp::{Fmp, Regions, Sequence, Share};
 use crate::optim::schedule::{ExpDecay, Scheduled};
 use crate::optim::{GrahamConfig, Hyper, OptimConfig, SgdConfig};
-use crate::runner::args::{Common, EvalCommon};
+use crate::runner::args::{ClassData, Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
@@ -34,15 +33,9 @@ pub struct TrainFmpArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub common: Common,
-    /// fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse or folder:PATH.
-    #[arg(long, default_value = "fashion-mnist")]
-    pub dataset: DatasetName,
-    /// Use only the first N training images.
-    #[arg(long)]
-    pub train_limit: Option<i64>,
-    /// Use only the first N test images.
-    #[arg(long)]
-    pub test_limit: Option<i64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub data: ClassData,
     /// L, the number of C2-FMP layers.
     #[arg(long, default_value_t = 6)]
     pub layers: i64,

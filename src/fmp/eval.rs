@@ -60,9 +60,9 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
     check_tests(&args.tests)?;
     let run: Reopened<TrainFmpArgs> = reopen("train-fmp", &args.common, "last", &["tests.csv"])?;
     let train_args = &run.config;
-    let test = data::load(&train_args.dataset, &run.data_dir)?
+    let test = data::load(&train_args.data.dataset, &run.data_dir)?
         .test
-        .limit(args.test_limit.or(train_args.test_limit));
+        .limit(args.test_limit.or(train_args.data.test_limit));
     let [channels, _, _] = test.image_shape();
     let cfg = train_args.net_config(channels, test.classes)?;
     let input = Input {

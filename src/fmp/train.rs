@@ -96,13 +96,14 @@ pub fn summed_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
 
 pub fn run(args: TrainFmpArgs) -> Result<()> {
     let args = session::resolve("train-fmp", args)?;
-    let splits = data::load(&args.dataset, &args.common.data_dir)?;
+    args.data.check()?;
+    let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
     if args.valid_size < 0 || args.valid_size >= splits.train.len() {
         return Err(usage(format!(
             "--valid-size {}: expected 0 or more images, fewer than the {} training images of {}",
             args.valid_size,
             splits.train.len(),
-            args.dataset
+            args.data.dataset
         )));
     }
     if let Some(n) = args.augment_epochs.filter(|n| *n < 0) {
@@ -112,8 +113,8 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
     }
     let (train, valid) = splits.train.split_last(args.valid_size);
     let (train, test) = (
-        train.limit(args.train_limit),
-        splits.test.limit(args.test_limit),
+        train.limit(args.data.train_limit),
+        splits.test.limit(args.data.test_limit),
     );
     let [channels, height, width] = train.image_shape();
     let cfg = args.net_config(channels, train.classes)?;
@@ -121,7 +122,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
     if size < height.max(width) {
         return Err(usage(format!(
             "--layers {} with --alpha {} gives a {size}x{size} input, smaller than the {height}x{width} images of {}; use more layers or a larger alpha",
-            args.layers, args.alpha, args.dataset
+            args.layers, args.alpha, args.data.dataset
         )));
     }
     let input = Input {

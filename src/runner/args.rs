@@ -1,5 +1,7 @@
 //! Options shared by every training and evaluation subcommand.
 
+use crate::data::DatasetName;
+use crate::error::{usage, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -56,6 +58,37 @@ impl Common {
             .and_then(|c| c.file_stem())
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "default".into())
+    }
+}
+
+/// The labelled dataset of a classifier (train-fmp, train-wn) and the
+/// subsets a quick run takes of it.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ClassData {
+    /// fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse or folder:PATH.
+    #[arg(long, default_value = "fashion-mnist")]
+    pub dataset: DatasetName,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub train_limit: Option<i64>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    pub test_limit: Option<i64>,
+}
+
+impl ClassData {
+    /// The limits, where given, are positive.
+    pub fn check(&self) -> Result<()> {
+        let limits = [
+            ("--train-limit", self.train_limit),
+            ("--test-limit", self.test_limit),
+        ];
+        match limits.iter().find(|(_, v)| v.is_some_and(|v| v < 1)) {
+            Some((flag, Some(v))) => Err(usage(format!(
+                "{flag} {v}: expected a positive number of images"
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -5,11 +5,10 @@
 //! default is 0.001. The presets experiments/wn-*.toml spell the recipe out.
 
 use super::model::{NetConfig, Norm, MIN_SIZE};
-use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::optim::schedule::{HoldThenLinear, Scheduled, Switch};
 use crate::optim::{AdamConfig, Hyper, OptimConfig};
-use crate::runner::args::Common;
+use crate::runner::args::{ClassData, Common};
 use crate::runner::session::RunConfig;
 use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
@@ -30,15 +29,9 @@ pub struct TrainWnArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub common: Common,
-    /// fashion-mnist, mnist, cifar10 (the paper's), cifar100, cifar100-coarse or folder:PATH.
-    #[arg(long, default_value = "fashion-mnist")]
-    pub dataset: DatasetName,
-    /// Use only the first N training images.
-    #[arg(long)]
-    pub train_limit: Option<i64>,
-    /// Use only the first N test images.
-    #[arg(long)]
-    pub test_limit: Option<i64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub data: ClassData,
     /// What wraps every convolution and the dense layer.
     #[arg(long, value_enum, default_value_t = Norm::Weight)]
     pub norm: Norm,
@@ -101,12 +94,8 @@ impl TrainWnArgs {
             ("--batch-size", self.batch_size),
             ("--init-batch", self.init_batch),
         ];
-        let limits = [
-            ("--train-limit", self.train_limit),
-            ("--test-limit", self.test_limit),
-        ];
-        let given_limits = limits.iter().filter_map(|&(f, v)| v.map(|v| (f, v)));
-        for (flag, v) in positive.into_iter().chain(given_limits) {
+        self.data.check()?;
+        for (flag, v) in positive {
             if v < 1 {
                 return Err(usage(format!("{flag} {v}: expected a positive integer")));
             }
@@ -146,7 +135,7 @@ impl TrainWnArgs {
         if height.min(width) < MIN_SIZE {
             return Err(usage(format!(
                 "--dataset {}: its {height}x{width} images are too small for this network, which needs at least {MIN_SIZE}x{MIN_SIZE}",
-                self.dataset
+                self.data.dataset
             )));
         }
         Ok(NetConfig {

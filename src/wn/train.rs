@@ -67,16 +67,16 @@ impl Hooks for WnHooks<'_> {
 pub fn run(args: TrainWnArgs) -> Result<()> {
     let args = session::resolve("train-wn", args)?;
     args.check()?;
-    let splits = data::load(&args.dataset, &args.common.data_dir)?;
+    let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
     let (train, test) = (
-        splits.train.limit(args.train_limit),
-        splits.test.limit(args.test_limit),
+        splits.train.limit(args.data.train_limit),
+        splits.test.limit(args.data.test_limit),
     );
     let cfg = args.net_config(train.image_shape(), train.classes)?;
     if train.is_empty() || test.is_empty() {
         return Err(usage(format!(
             "--dataset {}: {} training and {} test images; train-wn needs both",
-            args.dataset,
+            args.data.dataset,
             train.len(),
             test.len()
         )));
@@ -154,7 +154,7 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
 fn whitening(args: &TrainWnArgs, train: &Dataset, s: &mut Session) -> Zca {
     let path = zca::cache_path(
         &args.common.data_dir,
-        &args.dataset,
+        &args.data.dataset,
         train.len(),
         args.zca_reg,
     );
