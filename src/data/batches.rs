@@ -40,11 +40,27 @@ pub struct Batch {
 /// converted to float on the device: a quarter of the host work and transfer.
 pub fn batch(ds: &Dataset, indices: &[i64], device: Device) -> Batch {
     let index = Tensor::from_slice(indices);
-    let images = ds.images.index_select(0, &index).to_device(device);
+    let images = upload(&ds.images.index_select(0, &index), device);
     Batch {
         images: images.to_kind(Kind::Float) / 255.0,
-        labels: ds.labels.index_select(0, &index).to_device(device),
+        labels: upload(&ds.labels.index_select(0, &index), device),
     }
+}
+
+/// A host tensor copied to `device` without making the host wait for it. A
+/// plain copy from pageable memory to CUDA waits until the GPU has run all
+/// it was given (the previous step): a sync per step, and the CPU cannot
+/// queue the next step's kernels meanwhile. From page-locked memory the copy
+/// is asynchronous (PyTorch's `pin_memory` + `non_blocking=True`); libtorch's
+/// pinned allocator keeps the buffer until the copy has run. Elsewhere, and
+/// should pinning fail, a plain copy.
+pub fn upload(t: &Tensor, device: Device) -> Tensor {
+    if !device.is_cuda() {
+        return t.to_device(device);
+    }
+    t.f_pin_memory(device)
+        .and_then(|pinned| pinned.f_to_device_(device, pinned.kind(), true, false))
+        .unwrap_or_else(|_| t.to_device(device))
 }
 
 /// Zero-pads [B, C, H, W] images to size x size, centred (an odd extra pixel

@@ -2,7 +2,7 @@
 //! or one of the in-memory datasets of the foundation (resized on the device).
 
 use super::crops::{crop_resize_rgb, random_resized};
-use crate::data::batches::Batch;
+use crate::data::batches::{upload, Batch};
 use crate::data::examples::Examples;
 use crate::data::imagenet::LazyFolder;
 use crate::data::parallel::map_parallel;
@@ -78,11 +78,11 @@ impl Examples for FolderTrain {
 
     fn batch(&self, indices: &[i64], seed: u64, device: Device) -> Result<Batch> {
         // Interleaved bytes to the device, then NCHW and float there.
-        let images = self.bytes(indices, seed)?.to_device(device);
+        let images = upload(&self.bytes(indices, seed)?, device);
         let images = images.permute([0, 3, 1, 2]).contiguous();
         Ok(Batch {
             images: images.to_kind(Kind::Float) / 255.0,
-            labels: self.folder.labels_of(indices).to_device(device),
+            labels: upload(&self.folder.labels_of(indices), device),
         })
     }
 }
