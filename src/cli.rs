@@ -124,9 +124,9 @@ fn non_finite(sub: &clap::Command, m: &ArgMatches) -> Option<String> {
     })
 }
 
-/// Run a training subcommand; with --print-config, only print the
-/// configuration it would run with (for --resume, the run's saved one) as
-/// JSON and stop, creating nothing and reading no data.
+/// Run a training subcommand; with --print-config, only check the flags and
+/// print the configuration it would run with (for --resume, the run's saved
+/// one) as JSON and stop, creating nothing and reading no data.
 fn train<A: RunConfig>(command: &str, args: A, run: fn(A) -> Result<()>) -> Result<()> {
     if !args.common().print_config {
         return run(args);

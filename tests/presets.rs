@@ -143,6 +143,44 @@ fn command_line_lists_replace_the_presets_and_booleans_turn_off() {
 }
 
 #[test]
+fn print_config_checks_the_flags_and_shows_the_defaults_it_fills_in() {
+    let ws = workspace();
+    let p = ws.path();
+    // The DCGAN's own defaults (pytorch/main.py), and the dataset found.
+    let c = resolved(p, &["train-gan", "--model", "dcgan"]);
+    assert_eq!(
+        (&c["lr"], &c["batch_size"], &c["noise_dim"], &c["dataset"]),
+        (
+            &1e-4.into(),
+            &32.into(),
+            &128.into(),
+            &"fashion-mnist".into()
+        )
+    );
+    let c = resolved(p, &["train-gan"]);
+    assert_eq!((&c["lr"], &c["batch_size"]), (&0.1.into(), &100.into()));
+    for (sub, given, words) in [
+        ("train-fmp", "--layers=0", ["--layers 0", "positive"]),
+        (
+            "train-fmp",
+            "--augment-epochs=-1",
+            ["--augment-epochs -1", "0 or more"],
+        ),
+        (
+            "train-fmp",
+            "--train-limit=0",
+            ["--train-limit 0", "positive"],
+        ),
+        ("train-wn", "--widths=0,1", ["--widths 0,1", "positive"]),
+        ("train-gan", "--features=0", ["--features 0", "positive"]),
+        ("train-inception", "--epochs=0", ["--epochs 0", "positive"]),
+    ] {
+        fails(paperlab(p, &[sub, given, "--print-config"]), 2, &words);
+    }
+    assert!(!p.join("results").exists());
+}
+
+#[test]
 fn non_finite_floats_are_refused_naming_the_flag() {
     let ws = workspace();
     let p = ws.path();

@@ -127,6 +127,21 @@ impl RunConfig for TrainFmpArgs {
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
+    /// The flags alone: the limits, --augment-epochs, and what building the
+    /// network's config (on placeholder channels and classes, which it does
+    /// not check), the optimizer and the augmentation refuses.
+    fn checked(self) -> Result<Self> {
+        self.data.check()?;
+        if let Some(n) = self.augment_epochs.filter(|n| *n < 0) {
+            return Err(usage(format!(
+                "--augment-epochs {n}: expected a number of epochs, 0 or more"
+            )));
+        }
+        self.net_config(1, 1)?;
+        self.optim_config()?;
+        self.augment(1.0)?;
+        Ok(self)
+    }
 }
 
 impl TrainFmpArgs {

@@ -96,7 +96,6 @@ pub fn summed_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
 
 pub fn run(args: TrainFmpArgs) -> Result<()> {
     let args = session::resolve("train-fmp", args)?;
-    args.data.check()?;
     let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
     if args.valid_size < 0 || args.valid_size >= splits.train.len() {
         return Err(usage(format!(
@@ -104,11 +103,6 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             args.valid_size,
             splits.train.len(),
             args.data.dataset
-        )));
-    }
-    if let Some(n) = args.augment_epochs.filter(|n| *n < 0) {
-        return Err(usage(format!(
-            "--augment-epochs {n}: expected a number of epochs, 0 or more"
         )));
     }
     let (train, valid) = splits.train.split_last(args.valid_size);

@@ -261,12 +261,9 @@ impl RunConfig for TrainGanArgs {
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
-}
-
-impl TrainGanArgs {
     /// Check the flags clap cannot, and fill in the model's defaults and the
     /// default dataset (so config.json records what ran).
-    pub fn checked(mut self) -> Result<TrainGanArgs> {
+    fn checked(mut self) -> Result<TrainGanArgs> {
         let d = self.model.defaults();
         self.lr = Some(self.lr.unwrap_or(d.lr));
         self.batch_size = Some(self.batch_size.unwrap_or(d.batch_size));
@@ -344,7 +341,9 @@ impl TrainGanArgs {
         }
         Ok(self)
     }
+}
 
+impl TrainGanArgs {
     /// The dataset: --dataset, else the model's default.
     pub fn dataset(&self) -> GanData {
         self.dataset.clone().unwrap_or_else(|| {

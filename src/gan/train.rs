@@ -16,7 +16,7 @@ use tch::nn::{ModuleT, VarStore};
 use tch::Kind;
 
 pub fn run(args: TrainGanArgs) -> Result<()> {
-    let args = session::resolve("train-gan", args)?.checked()?;
+    let args = session::resolve("train-gan", args)?;
     let dataset = args.dataset();
     let images = data::load(&args, args.common.seed)?;
     let train = &images.train;

@@ -113,6 +113,10 @@ impl RunConfig for TrainInceptionArgs {
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
+    fn checked(self) -> Result<Self> {
+        self.validate()?;
+        Ok(self)
+    }
 }
 
 fn parse_crops(s: &str) -> std::result::Result<i64, String> {

@@ -152,7 +152,6 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
         return summary::print(&args);
     }
     let args = session::resolve("train-inception", args)?;
-    args.validate()?;
     let splits = data::load(&Request {
         spec: &args.dataset,
         data_dir: &args.common.data_dir,

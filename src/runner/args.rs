@@ -29,7 +29,7 @@ pub struct Common {
     /// A TOML preset from experiments/ (keys are flag names): it replaces the defaults, flags given on the command line replace it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Print the resolved configuration (defaults, preset, command line) as JSON and exit; creates nothing, reads no data.
+    /// Check the flags and print the resolved configuration (defaults, preset, command line, derived defaults) as JSON and exit; creates nothing, reads no data.
     #[arg(long)]
     #[serde(skip)]
     pub print_config: bool,

@@ -17,6 +17,10 @@ use tch::Device;
 pub trait RunConfig: Serialize + DeserializeOwned + Clone {
     fn common(&self) -> &Common;
     fn common_mut(&mut self) -> &mut Common;
+    /// Check the flags clap cannot and fill in the defaults that depend on
+    /// other flags, reading no data: what config.json records and
+    /// --print-config prints. Checks that need the data come later.
+    fn checked(self) -> Result<Self>;
 }
 
 /// What config.json holds.
@@ -44,14 +48,15 @@ pub struct Session {
     resumed: Option<CheckpointFile>,
 }
 
-/// The configuration in force: for --resume, the run's saved config.json with
-/// only the runtime options (device, quiet, max-steps, and threads when given)
-/// taken from this command line; otherwise `config` itself. Call it before
-/// validating flags and loading data, so nothing is created for a bad command.
+/// The configuration in force, checked ([`RunConfig::checked`]): for
+/// --resume, the run's saved config.json with only the runtime options
+/// (device, quiet, max-steps, and threads when given) taken from this command
+/// line; otherwise `config` itself. Call it before loading data, so nothing
+/// is created for a bad command.
 pub fn resolve<C: RunConfig>(command: &str, config: C) -> Result<C> {
     let common = config.common().clone();
     if !common.resume {
-        return Ok(config);
+        return config.checked();
     }
     let dir = RunDir::open(&common.out, command, &common.run_name(), true, false)?;
     let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
@@ -59,7 +64,7 @@ pub fn resolve<C: RunConfig>(command: &str, config: C) -> Result<C> {
     (c.device, c.quiet, c.max_steps, c.resume) =
         (common.device, common.quiet, common.max_steps, true);
     c.threads = common.threads.or(c.threads);
-    Ok(saved.config)
+    saved.config.checked()
 }
 
 impl Session {

@@ -84,6 +84,10 @@ impl RunConfig for TrainWnArgs {
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
+    fn checked(self) -> Result<Self> {
+        self.check()?;
+        Ok(self)
+    }
 }
 
 impl TrainWnArgs {

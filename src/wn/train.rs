@@ -66,7 +66,6 @@ impl Hooks for WnHooks<'_> {
 
 pub fn run(args: TrainWnArgs) -> Result<()> {
     let args = session::resolve("train-wn", args)?;
-    args.check()?;
     let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
     let (train, test) = (
         splits.train.limit(args.data.train_limit),
