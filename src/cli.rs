@@ -75,7 +75,7 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
         Command::EvalFmp(a) => fmp::eval::run(a),
         Command::TrainGan(a) => train(name, a, gan::train::run),
         Command::EvalParzen(a) => gan::parzen::run(a),
-        Command::EvalReconstruction(a) => gan::reconstruct::run(a),
+        Command::EvalReconstruction(a) => gan::eval_reconstruction::run(a),
         Command::TrainInception(a) => train(name, a, inception::train::run),
         Command::TrainWn(a) => train(name, a, wn::train::run),
         Command::Compare(a) => compare::run(a),

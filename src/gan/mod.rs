@@ -8,6 +8,7 @@
 pub mod args;
 pub mod data;
 pub mod dcgan;
+pub mod eval_reconstruction;
 pub mod mlp;
 pub mod nets;
 pub mod parzen;
