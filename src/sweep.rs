@@ -207,9 +207,7 @@ fn train(run: &Planned, logs: &Path, quiet: bool) -> Result<()> {
     if run.dir.join("config.json").exists() {
         argv.push("--resume".into());
     }
-    let exe = std::env::current_exe()
-        .map_err(|e| run_error(format!("cannot find paperlab itself: {e}")))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(this_binary()?);
     cmd.args(&argv);
     if quiet {
         let log = logs.join(format!("{}.log", run.name));
@@ -229,6 +227,17 @@ fn train(run: &Planned, logs: &Path, quiet: bool) -> Result<()> {
         Some(0) => Ok(()),
         code => Err(run_error(format!("exited with {code:?}"))),
     }
+}
+
+/// The binary every run of the sweep starts: Linux's /proc/self/exe, which
+/// is this very binary even after a rebuild replaced or deleted its file
+/// mid-sweep (so every run of a sweep runs the same code); elsewhere its path.
+fn this_binary() -> Result<PathBuf> {
+    let proc_exe = Path::new("/proc/self/exe");
+    if std::fs::symlink_metadata(proc_exe).is_ok() {
+        return Ok(proc_exe.to_path_buf());
+    }
+    std::env::current_exe().map_err(|e| run_error(format!("cannot find paperlab itself: {e}")))
 }
 
 fn shown(argv: &[OsString]) -> String {

@@ -274,3 +274,31 @@ lr = 0.02
         &["bad.toml", "run bad-x", "\"layerz\""],
     );
 }
+
+#[test]
+fn a_sweep_runs_its_own_binary_even_when_a_rebuild_removes_the_file() {
+    let ws = workspace();
+    std::fs::write(
+        ws.path().join("two.toml"),
+        "command = \"train-fmp\"\n[flags]\ntrain-limit = 100\ntest-limit = 50\nfilters = 2\nepochs = 1\nthreads = 1\n[[runs]]\nname = \"a\"\n[[runs]]\nname = \"b\"\n",
+    )
+    .unwrap();
+    let copy = ws.path().join("paperlab-copy");
+    std::fs::copy(env!("CARGO_BIN_EXE_paperlab"), &copy).unwrap();
+    let child = std::process::Command::new(&copy)
+        .current_dir(ws.path())
+        .args(["sweep", "two.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // What `cargo build` does to the binary of a running sweep.
+    std::fs::remove_file(&copy).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["two-a", "two-b"] {
+        assert!(run_dir(ws.path(), "train-fmp", name)
+            .join("summary.json")
+            .exists());
+    }
+}
