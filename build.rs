@@ -3,7 +3,7 @@
 //! (`--no-as-needed`; tch-rs issues #907 and #984), so CUDA is detected. Also
 //! records the git commit and libtorch version that `paperlab info` and every
 //! run's config.json report, and compiles csrc/ops.cpp (libtorch ops that tch
-//! does not expose; bound in src/layers/activation.rs) against the same
+//! does not expose; bound in src/native.rs) against the same
 //! libtorch headers.
 use std::path::Path;
 

@@ -1,5 +1,5 @@
 // libtorch ops that tch 0.24 does not expose with the arguments paperlab
-// needs, called from src/layers/activation.rs. Each returns a new tensor (owned
+// needs, called from src/native.rs. Each returns a new tensor (owned
 // by the caller, as tch's own C wrappers do) or null with the libtorch error
 // message in *error (malloc'ed; the caller frees it).
 //
@@ -7,12 +7,20 @@
 // as it records tch's ops.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/leaky_relu.h>
+#include <ATen/ops/pin_memory.h>
+#include <c10/util/Exception.h>
 
 #include <cstring>
 #include <exception>
 
 namespace {
-char *copy_message(const std::exception &e) { return strdup(e.what()); }
+// libtorch's own errors without the C++ backtrace they carry.
+char *copy_message(const std::exception &e) {
+  if (auto *c10_error = dynamic_cast<const c10::Error *>(&e)) {
+    return strdup(c10_error->what_without_backtrace());
+  }
+  return strdup(e.what());
+}
 }  // namespace
 
 // at::leaky_relu with a given negative slope: tch 0.24's leaky_relu has the
@@ -22,6 +30,18 @@ char *copy_message(const std::exception &e) { return strdup(e.what()); }
 extern "C" at::Tensor *paperlab_leaky_relu(const at::Tensor *x, double slope, char **error) {
   try {
     return new at::Tensor(at::leaky_relu(*x, slope));
+  } catch (const std::exception &e) {
+    *error = copy_message(e);
+    return nullptr;
+  }
+}
+
+// x copied into page-locked memory of the default accelerator. tch 0.24's
+// pin_memory always passes a device, which libtorch 2.11 deprecates with a
+// warning on every call (once per batch); here it passes none.
+extern "C" at::Tensor *paperlab_pin_memory(const at::Tensor *x, char **error) {
+  try {
+    return new at::Tensor(x->pin_memory());
   } catch (const std::exception &e) {
     *error = copy_message(e);
     return nullptr;

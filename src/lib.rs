@@ -13,6 +13,7 @@ pub mod gan;
 pub mod inception;
 pub mod info;
 pub mod layers;
+pub mod native;
 pub mod optim;
 pub mod rng;
 pub mod runner;

@@ -482,3 +482,26 @@ fn debian_fashion_mnist() {
         [6000; 10]
     );
 }
+
+#[test]
+fn uploads_keep_the_values_and_pinning_fails_cleanly_without_a_gpu() {
+    use paperlab::data::batches::upload;
+    let t = Tensor::arange(12, (tch::Kind::Uint8, tch::Device::Cpu)).view([3, 4]);
+    assert!(upload(&t, tch::Device::Cpu).equal(&t));
+    // Page-locked memory needs an accelerator: a copy with one; without,
+    // libtorch's message minus its C++ backtrace, never an abort.
+    match paperlab::native::pin_memory(&t) {
+        Ok(pinned) => assert!(pinned.equal(&t)),
+        Err(message) => {
+            assert!(!tch::Cuda::is_available(), "{message}");
+            assert!(
+                !message.is_empty() && !message.contains("frame #"),
+                "{message}"
+            );
+        }
+    }
+    if tch::Cuda::is_available() {
+        let on_gpu = upload(&t, tch::Device::Cuda(0));
+        assert!(on_gpu.to_device(tch::Device::Cpu).equal(&t));
+    }
+}

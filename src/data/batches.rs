@@ -58,9 +58,10 @@ pub fn upload(t: &Tensor, device: Device) -> Tensor {
     if !device.is_cuda() {
         return t.to_device(device);
     }
-    t.f_pin_memory(device)
-        .and_then(|pinned| pinned.f_to_device_(device, pinned.kind(), true, false))
-        .unwrap_or_else(|_| t.to_device(device))
+    let pinned = crate::native::pin_memory(t).ok();
+    pinned
+        .and_then(|p| p.f_to_device_(device, p.kind(), true, false).ok())
+        .unwrap_or_else(|| t.to_device(device))
 }
 
 /// Zero-pads [B, C, H, W] images to size x size, centred (an odd extra pixel

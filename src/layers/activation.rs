@@ -6,39 +6,16 @@
 //! authors' state_dict.
 
 use super::weight_norm::per_unit;
-use std::ffi::{c_char, CStr};
 use tch::nn::{self, Init, Module};
 use tch::Tensor;
-use torch_sys::C_tensor;
 
 /// Leaky ReLU with a given negative slope (Graham's "very leaky" ReLU is 0.333):
 /// libtorch's `leaky_relu`, whose slope tch 0.24 fixes at 0.01, called
-/// through csrc/ops.cpp. A PReLU with a constant slope computes the same
+/// through crate::native. A PReLU with a constant slope computes the same
 /// but its backward also reduces a gradient for the slope: 7% of the MNIST
 /// FMP net's training step (BENCHMARKS.md).
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
-    let mut error: *mut c_char = std::ptr::null_mut();
-    // SAFETY: x outlives the call; the shim returns a new owned tensor, or
-    // null with a malloc'ed message that is freed here.
-    unsafe {
-        let y = paperlab_leaky_relu(x.as_ptr(), slope, &mut error);
-        if y.is_null() {
-            let message = CStr::from_ptr(error).to_string_lossy().into_owned();
-            libc_free(error.cast());
-            panic!("leaky_relu: {message}");
-        }
-        Tensor::from_ptr(y)
-    }
-}
-
-extern "C" {
-    fn paperlab_leaky_relu(
-        x: *const C_tensor,
-        slope: f64,
-        error: *mut *mut c_char,
-    ) -> *mut C_tensor;
-    #[link_name = "free"]
-    fn libc_free(p: *mut std::ffi::c_void);
+    crate::native::leaky_relu(x, slope).unwrap_or_else(|e| panic!("leaky_relu: {e}"))
 }
 
 /// The initial negative slope of PyTorch's nn.PReLU, which TPReLU keeps

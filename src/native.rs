@@ -1,0 +1,46 @@
+//! The libtorch calls of csrc/ops.cpp (compiled by build.rs against the
+//! same headers): ops that tch 0.24 lacks with the arguments paperlab needs.
+
+use std::ffi::{c_char, c_void, CStr};
+use tch::Tensor;
+use torch_sys::C_tensor;
+
+extern "C" {
+    fn paperlab_leaky_relu(
+        x: *const C_tensor,
+        slope: f64,
+        error: *mut *mut c_char,
+    ) -> *mut C_tensor;
+    fn paperlab_pin_memory(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
+    #[link_name = "free"]
+    fn libc_free(p: *mut c_void);
+}
+
+/// A shim's result: its new tensor, or libtorch's message.
+fn call(shim: impl FnOnce(*mut *mut c_char) -> *mut C_tensor) -> Result<Tensor, String> {
+    let mut error: *mut c_char = std::ptr::null_mut();
+    let y = shim(&mut error);
+    // SAFETY: the shims return a new tensor that the caller owns, or null and
+    // a message from strdup, freed here.
+    unsafe {
+        if y.is_null() {
+            let message = CStr::from_ptr(error).to_string_lossy().into_owned();
+            libc_free(error.cast());
+            return Err(message);
+        }
+        Ok(Tensor::from_ptr(y))
+    }
+}
+
+/// libtorch's `leaky_relu(x, slope)`, recorded by autograd as tch's ops are.
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor, String> {
+    // SAFETY: x outlives the call.
+    call(|error| unsafe { paperlab_leaky_relu(x.as_ptr(), slope, error) })
+}
+
+/// `x.pin_memory()`: a copy in page-locked memory of the default
+/// accelerator, without the device argument libtorch warns about.
+pub fn pin_memory(x: &Tensor) -> Result<Tensor, String> {
+    // SAFETY: x outlives the call.
+    call(|error| unsafe { paperlab_pin_memory(x.as_ptr(), error) })
+}
