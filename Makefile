@@ -61,7 +61,7 @@ bench-gpu:
 bench-parzen: build
 	.venv/bin/python scripts/bench_parzen.py
 
-# The paper's FMP variant table on Fashion-MNIST (about 30 minutes on 2 CPU
+# The paper's FMP variant table on Fashion-MNIST (about 8 minutes on 2 quiet CPU
 # cores), then `paperlab compare` over it: results/sweeps/fmp/compare.md.
 sweep-fmp: build
 	$(BIN) sweep experiments/sweeps/fmp.toml $(SWEEP_FLAGS)
