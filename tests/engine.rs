@@ -32,6 +32,9 @@ impl RunConfig for Config {
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
+    fn checked(self) -> Result<Self> {
+        Ok(self)
+    }
 }
 
 fn config(out: &Path, extra: &[&str]) -> Config {
