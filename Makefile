@@ -67,7 +67,7 @@ sweep-fmp: build
 	$(BIN) sweep experiments/sweeps/fmp.toml $(SWEEP_FLAGS)
 
 # The weight-normalisation paper's four norms (experiments/sweeps/wn.toml; a
-# Fashion-MNIST demo, about half an hour on 2 cores), then the comparison: one
+# Fashion-MNIST demo, about 5 minutes on 2 quiet cores), then the comparison: one
 # row per norm with test_error and seconds_per_epoch. DATASET (and EPOCHS,
 # SET) override every run; each DATASET/EPOCHS pair gets its own results
 # folder, so a finished sweep of another one is not mistaken for this one.
