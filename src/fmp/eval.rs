@@ -84,7 +84,7 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
         &trained,
         &test,
         &args.tests,
-        args.common.seed,
+        args.common.compute.seed,
         &mut progress,
     );
     let out = run.dir.file("tests.csv");

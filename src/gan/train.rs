@@ -18,7 +18,7 @@ use tch::Kind;
 pub fn run(args: TrainGanArgs) -> Result<()> {
     let args = session::resolve("train-gan", args)?;
     let dataset = args.dataset();
-    let images = data::load(&args, args.common.seed)?;
+    let images = data::load(&args, args.common.compute.seed)?;
     let train = &images.train;
     if train.is_empty() {
         let held = match args.model {

@@ -18,7 +18,6 @@ use crate::figures;
 use crate::optim::{clip_grad_norm, params_of, Param};
 use crate::runner::checkpoint::CheckpointFile;
 use crate::runner::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
-use crate::runner::device;
 use crate::runner::ema::Ema;
 use crate::runner::epochs::{self, header};
 use crate::runner::session::{self, Session};
@@ -170,7 +169,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
     }
     // Build and load --init-from before the run directory exists, so a
     // wrong file creates nothing (the session re-seeds the same way).
-    let device = device::setup(&args.common.device, args.common.threads, args.common.seed)?;
+    let device = args.common.compute.setup()?;
     let vs = VarStore::new(device);
     let cfg = args.net_config(classes);
     let net = build(&vs.root(), &cfg);

@@ -1,22 +1,40 @@
 //! Options shared by every training and evaluation subcommand.
 
+use super::device;
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use tch::Device;
 
+/// Where a command computes and from which seed: every training and
+/// evaluation subcommand has these.
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
-pub struct Common {
+pub struct Compute {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Seed for every random choice (initialisation, shuffles, dropout, augmentation, FMP regions, GAN noise).
+    /// Seed for every random choice (initialisation, shuffles, dropout, augmentation, FMP regions, GAN noise; an evaluation's draws).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
+}
+
+impl Compute {
+    /// The device, with libtorch's threads and seed set ([`device::setup`]).
+    pub fn setup(&self) -> Result<Device> {
+        device::setup(&self.device, self.threads, self.seed)
+    }
+}
+
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct Common {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub compute: Compute,
     /// Where datasets live (see data/README.md).
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
@@ -101,15 +119,8 @@ pub struct EvalCommon {
     /// best, last, or a path to a checkpoint of this run's model (default: last for eval-fmp, best for eval-parzen).
     #[arg(long)]
     pub checkpoint: Option<String>,
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Seed for the evaluation's random draws.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// CPU threads for libtorch.
-    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
-    pub threads: Option<i32>,
+    #[command(flatten)]
+    pub compute: Compute,
     /// Overrides the run's --data-dir.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

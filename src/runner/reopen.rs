@@ -3,7 +3,6 @@
 
 use super::args::EvalCommon;
 use super::checkpoint::CheckpointFile;
-use super::device;
 use super::run_dir::RunDir;
 use super::session::{RunConfig, SavedConfig};
 use crate::error::{usage, Result};
@@ -48,7 +47,7 @@ pub fn reopen<C: RunConfig>(
             )));
         }
     }
-    let device = device::setup(&args.device, args.threads, args.seed)?;
+    let device = args.compute.setup()?;
     let path = match args.checkpoint.as_deref().unwrap_or(checkpoint) {
         "best" => dir.best_checkpoint(),
         "last" => dir.last_checkpoint(),

@@ -61,9 +61,9 @@ pub fn resolve<C: RunConfig>(command: &str, config: C) -> Result<C> {
     let dir = RunDir::open(&common.out, command, &common.run_name(), true, false)?;
     let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
     let c = saved.config.common_mut();
-    (c.device, c.quiet, c.max_steps, c.resume) =
-        (common.device, common.quiet, common.max_steps, true);
-    c.threads = common.threads.or(c.threads);
+    (c.compute.device, c.quiet, c.max_steps, c.resume) =
+        (common.compute.device, common.quiet, common.max_steps, true);
+    c.compute.threads = common.compute.threads.or(c.compute.threads);
     saved.config.checked()
 }
 
@@ -73,7 +73,7 @@ impl Session {
     /// metrics.csv back to that checkpoint.
     pub fn open<C: RunConfig>(command: &str, config: &C, header: &[&str]) -> Result<Session> {
         let c = config.common();
-        let device = device::setup(&c.device, c.threads, c.seed)?;
+        let device = c.compute.setup()?;
         let dir = RunDir::open(&c.out, command, &c.run_name(), c.resume, c.force)?;
         let progress = Progress::new(c.quiet);
         let (resumed, position) = if c.resume && dir.last_checkpoint().exists() {
@@ -94,7 +94,7 @@ impl Session {
                 paperlab_version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: env!("PAPERLAB_GIT_COMMIT").into(),
                 device: device::name(device),
-                seed: c.seed,
+                seed: c.compute.seed,
                 config: config.clone(),
             };
             dir.write_json("config.json", &saved)?;
@@ -106,7 +106,7 @@ impl Session {
         Ok(Session {
             dir,
             device,
-            seed: c.seed,
+            seed: c.compute.seed,
             max_steps: c.max_steps,
             position,
             metrics,
