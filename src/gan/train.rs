@@ -10,6 +10,7 @@ use super::steps::{EpochReport, GanSteps, Objective, Player, COLUMNS};
 use crate::error::{run as run_error, usage, Result};
 use crate::figures;
 use crate::optim::params_of;
+use crate::runner::args::flag_name;
 use crate::runner::epochs::{self, header};
 use crate::runner::session::{self, Session};
 use tch::nn::{ModuleT, VarStore};
@@ -112,7 +113,7 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
             .sum()
     };
     let mut figures = figures! {
-        "model" => flag_value(&args.model),
+        "model" => flag_name(&args.model),
         "dataset" => dataset.to_string(),
         "train_images" => train.len(),
         "g_params" => count(&steps.g.vs),
@@ -121,7 +122,7 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
     let next = match &images.heldout {
         Some((heldout, _)) => {
             figures.extend(figures! {
-                "norm" => flag_value(&args.norm),
+                "norm" => flag_name(&args.norm),
                 "image_size" => shape[1],
                 "running_images" => heldout.running.len() as i64,
                 "final_images" => heldout.final_set.len() as i64,
@@ -142,12 +143,4 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
         s.dir.path.display()
     );
     Ok(())
-}
-
-/// A value as its flag spells it (weight-affine, not WeightAffine).
-fn flag_value(v: &impl serde::Serialize) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        other => format!("{other:?}"),
-    }
 }

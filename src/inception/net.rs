@@ -29,14 +29,6 @@ pub enum Arch {
 }
 
 impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::InceptionV4 => "inception-v4",
-            Arch::InceptionResnetV1 => "inception-resnet-v1",
-            Arch::InceptionResnetV2 => "inception-resnet-v2",
-        }
-    }
-
     /// timm's name of the classifier layer.
     pub fn classifier(self) -> &'static str {
         match self {

@@ -6,6 +6,7 @@ use super::args::{check_size, TrainInceptionArgs};
 use super::net::{build, parameters, CHANNELS};
 use crate::error::{usage, Result};
 use crate::optim::params_of;
+use crate::runner::args::flag_name;
 use tch::nn::VarStore;
 use tch::Device;
 
@@ -28,7 +29,7 @@ pub fn table(args: &TrainInceptionArgs) -> Result<Vec<String>> {
     let mut lines = vec![
         format!(
             "{}: input {CHANNELS}x{size}x{size}, width {}, {classes} classes",
-            args.model.name(),
+            flag_name(&args.model),
             args.width
         ),
         format!("{:<16} {:>16} {:>12}", "layer", "output", "parameters"),

@@ -16,6 +16,7 @@ use super::{summary, weights};
 use crate::error::{usage, Result};
 use crate::figures;
 use crate::optim::{clip_grad_norm, params_of, Param};
+use crate::runner::args::flag_name;
 use crate::runner::checkpoint::CheckpointFile;
 use crate::runner::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
 use crate::runner::ema::Ema;
@@ -173,7 +174,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
     let vs = VarStore::new(device);
     let cfg = args.net_config(classes);
     let net = build(&vs.root(), &cfg);
-    let what = format!("{} (--width {})", args.model.name(), args.width);
+    let what = format!("{} (--width {})", flag_name(&args.model), args.width);
     let mut loaded_line = None;
     if let (Some(file), false) = (&args.init_from, args.common.resume) {
         let loaded = weights::load(
@@ -255,7 +256,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
         } else {
             ""
         },
-        args.model.name(),
+        flag_name(&args.model),
         splits.val.len(),
         args.crops
     ));
@@ -274,7 +275,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
     s.write_summary(
         outcome.as_ref().map(|o| o.images_per_sec),
         figures! {
-            "model" => args.model.name(),
+            "model" => flag_name(&args.model),
             "params" => parameters(&vs),
             "top1_error" => top1,
             "top5_error" => top5,

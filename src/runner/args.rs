@@ -3,10 +3,18 @@
 use super::device;
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tch::Device;
+
+/// A choice flag's value as the command line spells it (clap's name:
+/// weight-affine, inception-v4), for logs and summaries.
+pub fn flag_name(v: &impl ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
 
 /// Where a command computes and from which seed: every training and
 /// evaluation subcommand has these.

@@ -29,17 +29,6 @@ pub enum Norm {
     WeightMeanbn,
 }
 
-impl Norm {
-    pub fn name(self) -> &'static str {
-        match self {
-            Norm::None => "none",
-            Norm::Batch => "batch",
-            Norm::Weight => "weight",
-            Norm::WeightMeanbn => "weight-meanbn",
-        }
-    }
-}
-
 /// The smallest input side: two 2x2 pools must leave at least 3x3 for the
 /// valid 3x3 convolution.
 pub const MIN_SIZE: i64 = 12;

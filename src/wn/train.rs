@@ -12,6 +12,7 @@ use crate::error::{usage, Result};
 use crate::figures;
 use crate::optim::params_of;
 use crate::optim::schedule::{At, Schedule, Switch};
+use crate::runner::args::flag_name;
 use crate::runner::classify::{Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS};
 use crate::runner::epochs::{self, header};
 use crate::runner::session::{self, Session};
@@ -124,7 +125,7 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
     let seconds_per_epoch = train.len() as f64 / outcome.images_per_sec;
     s.progress.line(&format!(
         "{}: test error {:.2}%, {seconds_per_epoch:.1} s per epoch",
-        args.norm.name(),
+        flag_name(&args.norm),
         100.0 * steps.hooks.test_error
     ));
     let params: i64 = steps
@@ -136,7 +137,7 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
     s.write_summary(
         Some(outcome.images_per_sec),
         figures! {
-            "norm" => args.norm.name(),
+            "norm" => flag_name(&args.norm),
             "test_error" => steps.hooks.test_error,
             "seconds_per_epoch" => seconds_per_epoch,
             "params" => params,
