@@ -501,6 +501,8 @@ fn uploads_keep_the_values_and_pinning_fails_cleanly_without_a_gpu() {
         }
     }
     if tch::Cuda::is_available() {
+        // Where there is a GPU the pinned path must be the one taken.
+        assert!(paperlab::native::pin_memory(&t).is_ok());
         let on_gpu = upload(&t, tch::Device::Cuda(0));
         assert!(on_gpu.to_device(tch::Device::Cpu).equal(&t));
     }

@@ -127,7 +127,7 @@ fn parse_crops(s: &str) -> std::result::Result<i64, String> {
 }
 
 /// --image-size: at least [`MIN_SIZE`].
-pub fn check_size(size: i64) -> Result<()> {
+fn check_size(size: i64) -> Result<()> {
     if size < MIN_SIZE {
         return Err(usage(format!(
             "--image-size {size}: the networks need at least {MIN_SIZE}x{MIN_SIZE} \

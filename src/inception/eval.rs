@@ -4,7 +4,7 @@
 use super::crops::{self, to_rgb_float, Crop, Cropper};
 use super::data::Val;
 use super::net::Net;
-use crate::data::batches::batch;
+use crate::data::batches::{batch, upload};
 use crate::data::parallel::map_parallel;
 use crate::error::{run, Result};
 use crate::runner::progress::Progress;
@@ -60,13 +60,13 @@ pub fn predict(net: &Net, val: &Val, e: &Settings, progress: &mut Progress) -> R
                         let c = crops::centre(w, h, e.size, e.crop_pct);
                         Ok(Cropper::new(&image, e.size).crop(&c))
                     })?;
-                    let x = Tensor::cat(&inputs, 0).to_device(e.device);
+                    let x = upload(&Tensor::cat(&inputs, 0), e.device);
                     out.push(probabilities(net, &x));
                 }
                 Val::Folder(folder) => {
                     let images = map_parallel(idx, e.workers, |_, i| folder.decode(i))?;
                     for image in images {
-                        let image = to_rgb_float(&image.unsqueeze(0).to_device(e.device));
+                        let image = to_rgb_float(&upload(&image.unsqueeze(0), e.device));
                         let (_, _, h, w) = image.size4().unwrap();
                         let plan = crops::plan(e.crops, w, h, e.size, e.crop_pct);
                         out.push(average(net, &image, &plan, e));

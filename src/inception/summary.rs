@@ -2,7 +2,7 @@
 //! ending with `parameters: N`. Shapes come from the layer geometry; nothing
 //! is read and no forward pass runs.
 
-use super::args::{check_size, TrainInceptionArgs};
+use super::args::TrainInceptionArgs;
 use super::net::{build, parameters, CHANNELS};
 use crate::error::{usage, Result};
 use crate::optim::params_of;
@@ -14,7 +14,6 @@ use tch::Device;
 pub fn table(args: &TrainInceptionArgs) -> Result<Vec<String>> {
     args.validate()?;
     let size = args.image_size;
-    check_size(size)?;
     let classes = args.classes.unwrap_or(1000);
     let vs = VarStore::new(Device::Cpu);
     let net = build(&vs.root(), &args.net_config(classes));
