@@ -37,22 +37,26 @@ def idx(path):
 
 
 def fashion(a, split="train"):
-    """uint8 [N, 1, 28, 28] (pinned when on CUDA) and int64 labels."""
+    """uint8 [N, 1, 28, 28] and int64 labels."""
     d = os.path.join(a.data, "fashion-mnist")
     x = torch.from_numpy(idx(os.path.join(d, f"{split}-images-idx3-ubyte")).copy()).unsqueeze(1)
     y = torch.from_numpy(idx(os.path.join(d, f"{split}-labels-idx1-ubyte")).astype(np.int64))
-    if a.device == "cuda":
-        x, y = x.pin_memory(), y.pin_memory()
     return x, y
 
 
 def batches(a, x, y, bs):
-    """Endless shuffled batches moved to the device as uint8, float there (as paperlab)."""
+    """Endless shuffled batches moved to the device as uint8, float there, each
+    gathered batch pinned and copied without blocking on CUDA (as paperlab's
+    data::batches::upload; indexing a pinned tensor would give an unpinned copy)."""
+    def up(t):
+        if a.device == "cuda":
+            t = t.pin_memory()
+        return t.to(a.device, non_blocking=True)
+
     while True:
         for idx_ in torch.randperm(len(x)).split(bs):
             if len(idx_) == bs:
-                yield (x[idx_].to(a.device, non_blocking=True).float() / 255,
-                       y[idx_].to(a.device, non_blocking=True))
+                yield up(x[idx_]).float() / 255, up(y[idx_])
 
 
 def timed(a, step, images_per_step):
@@ -97,28 +101,36 @@ class Maxout(nn.Module):
         return self.lin(x).view(-1, self.units, self.pieces).amax(2)
 
 
+def mlp_generator():
+    """Goodfellow et al.'s MNIST G (train-gan --model mlp)."""
+    return nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
+                         nn.Linear(1200, 784), nn.Sigmoid())
+
+
+def gan_step(d, g, od, og, x, noise):
+    """One D step on real x and a fake batch (BCE on logits, summed), then one G step."""
+    bce = F.binary_cross_entropy_with_logits
+    od.zero_grad()
+    real, fake = d(x), d(g(noise()).detach())
+    (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))).backward()
+    od.step()
+    og.zero_grad()
+    fake = d(g(noise()))
+    bce(fake, torch.ones_like(fake)).backward()
+    og.step()
+
+
 def gan_mlp(a):
-    g = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
-                      nn.Linear(1200, 784), nn.Sigmoid()).to(a.device)
+    g = mlp_generator().to(a.device)
     d = nn.Sequential(nn.Dropout(0.2), Maxout(784, 240, 5), nn.Dropout(0.5), Maxout(240, 240, 5),
                       nn.Dropout(0.5), nn.Linear(240, 1)).to(a.device)
     og = torch.optim.SGD(g.parameters(), lr=0.1, momentum=0.5)
     od = torch.optim.SGD(d.parameters(), lr=0.1, momentum=0.5)
     data = batches(a, *fashion(a), 100)
-    bce = F.binary_cross_entropy_with_logits
 
     def step():
         x, _ = next(data)
-        x = x.flatten(1)
-        z = torch.randn(100, 100, device=a.device)
-        od.zero_grad()
-        real, fake = d(x), d(g(z).detach())
-        (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))).backward()
-        od.step()
-        og.zero_grad()
-        fake = d(g(torch.randn(100, 100, device=a.device)))
-        bce(fake, torch.ones_like(fake)).backward()
-        og.step()
+        gan_step(d, g, od, og, x.flatten(1), lambda: torch.randn(100, 100, device=a.device))
 
     return timed(a, step, 100)
 
@@ -223,19 +235,10 @@ def dcgan(a):
     od = torch.optim.RMSprop(d.parameters(), lr=1e-4, alpha=0.9, eps=1e-6)
     og = torch.optim.RMSprop(g.parameters(), lr=1e-4, alpha=0.9, eps=1e-6)
     data = batches(a, *fashion(a), 32)
-    bce = F.binary_cross_entropy_with_logits
 
     def step():
         x, _ = next(data)
-        x = F.pad(x, (2, 2, 2, 2))
-        od.zero_grad()
-        real, fake = d(x), d(g(torch.randn(32, 128, device=a.device)).detach())
-        (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))).backward()
-        od.step()
-        og.zero_grad()
-        fake = d(g(torch.randn(32, 128, device=a.device)))
-        bce(fake, torch.ones_like(fake)).backward()
-        og.step()
+        gan_step(d, g, od, og, F.pad(x, (2, 2, 2, 2)), lambda: torch.randn(32, 128, device=a.device))
 
     return timed(a, step, 32)
 
@@ -257,8 +260,7 @@ def recon(a):
 
 def parzen(a):
     """eval-parzen: 10,000 G samples, sigma by 1,000 validation images, then the test set."""
-    g = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
-                      nn.Linear(1200, 784), nn.Sigmoid()).to(a.device).eval()
+    g = mlp_generator().to(a.device).eval()
     with torch.no_grad():
         mu = g(torch.randn(a.samples, 100, device=a.device))
         train, _ = fashion(a)
@@ -266,16 +268,19 @@ def parzen(a):
         valid = train[-1000:].to(a.device).flatten(1).float() / 255
         test = test.to(a.device).flatten(1).float() / 255
 
-        def ll(x, sigma):
+        def ll(x, sigmas):
+            """Mean log-likelihood of x under each sigma; distances once per chunk (as paperlab)."""
             out = []
             for c in x.split(1000):
                 d2 = (c * c).sum(1, keepdim=True) + (mu * mu).sum(1) - 2 * c @ mu.T
-                lse = torch.logsumexp(-d2 / (2 * sigma ** 2), 1)
-                out.append(lse - np.log(len(mu)) - 784 * np.log(sigma * np.sqrt(2 * np.pi)))
-            return torch.cat(out).mean().item()
+                out.append(torch.stack([
+                    torch.logsumexp(-d2 / (2 * s ** 2), 1) - np.log(len(mu))
+                    - 784 * np.log(s * np.sqrt(2 * np.pi)) for s in sigmas]))
+            return torch.cat(out, 1).mean(1).tolist()
 
-        sigma = max(np.logspace(-1, 0, 10), key=lambda s: ll(valid, s))
-        print(f"INFO parzen sigma {sigma:.4f} test ll {ll(test, sigma):.2f}")
+        sigmas = list(np.logspace(-1, 0, 10))
+        sigma = max(zip(ll(valid, sigmas), sigmas))[1]
+        print(f"INFO parzen sigma {sigma:.4f} test ll {ll(test, [sigma])[0]:.2f}")
 
 
 def fake_fashion(a):

@@ -43,7 +43,8 @@ if ! $py -c 'import timm, torchvision' 2>/dev/null; then
 fi
 if command -v cargo >/dev/null; then cargo build --release --quiet --bin paperlab --example bench_update; fi
 bin=target/release/paperlab
-[ "$dry" = 1 ] || $bin info | grep -q "CUDA available: true" || { echo "bench-gpu: paperlab sees no CUDA ($bin info)" >&2; exit 1; }
+# grep without -q: it must read to the end, or pipefail fails on paperlab's broken pipe.
+[ "$dry" = 1 ] || $bin info | grep "CUDA available: true" >/dev/null || { echo "bench-gpu: paperlab sees no CUDA ($bin info)" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
