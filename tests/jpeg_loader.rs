@@ -1,7 +1,7 @@
 //! The lazy folder loader's decoding and training crops (zune-jpeg and
 //! fast_image_resize; stb_image for PNGs and what zune-jpeg refuses).
 
-use paperlab::data::imagenet::{decode_file, LazyFolder};
+use paperlab::data::imagenet::{decode_file, decode_jpeg, LazyFolder};
 use paperlab::inception::crops::crop_resize_rgb;
 use paperlab::inception::data::FolderTrain;
 use tch::{Kind, Tensor};
@@ -27,11 +27,14 @@ fn jpeg_and_png_decode_to_rgb_as_stb_image_does() {
     let img = image(37, 53);
     let jpg = dir.path().join("a.jpg");
     tch::vision::image::save(&img, &jpg).unwrap();
-    // A PNG under a JPEG name (ImageNet has one): told apart by its bytes.
+    // A PNG under a JPEG name (ImageNet has one): told apart by its bytes,
+    // read by the fallback.
     let png = dir.path().join("b.JPEG");
     tch::vision::image::save(&img, dir.path().join("b.png")).unwrap();
     std::fs::rename(dir.path().join("b.png"), &png).unwrap();
 
+    // The fast decoder itself reads it; stb_image is only the fallback.
+    assert!(decode_jpeg(&std::fs::read(&jpg).unwrap()).is_some());
     let ours = decode_file(&jpg).unwrap();
     assert_eq!((ours.width, ours.height), (53, 37));
     let stb = tch::vision::image::load(&jpg).unwrap();

@@ -185,8 +185,9 @@ pub fn decode_file(path: &Path) -> Result<Rgb> {
     })
 }
 
-/// zune-jpeg's RGB pixels, or None when it cannot decode the file.
-fn decode_jpeg(bytes: &[u8]) -> Option<Rgb> {
+/// zune-jpeg's RGB pixels, or None when it cannot decode the file (then
+/// [`decode_file`] falls back to stb_image, which would hide a broken fast path).
+pub fn decode_jpeg(bytes: &[u8]) -> Option<Rgb> {
     use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options};
     let opts = options::DecoderOptions::new_fast().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
