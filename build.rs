@@ -2,7 +2,7 @@
 //! keeps libtorch_cuda linked even though no symbol of it is used directly
 //! (`--no-as-needed`; tch-rs issues #907 and #984), so CUDA is detected. Also
 //! records the git commit and libtorch version that `paperlab info` and every
-//! run's config.json report, and compiles csrc/ops.cpp (libtorch ops that tch
+//! run's config.json report, and compiles csrc/*.cpp (libtorch ops that tch
 //! does not expose; bound in src/native.rs) against the same
 //! libtorch headers.
 use std::path::Path;
@@ -42,10 +42,20 @@ fn main() {
     }
 }
 
-/// csrc/ops.cpp with torch-sys's flags; the headers sit beside the lib folder
-/// in both a libtorch download and PyPI's torch.
+/// Every csrc/*.cpp with torch-sys's flags, into one static library; the
+/// headers sit beside the lib folder in both a libtorch download and PyPI's
+/// torch. A new shim is a new file there (bound in src/native.rs or beside
+/// the Rust code that uses it).
 fn compile_ops(lib: &Path) {
-    println!("cargo:rerun-if-changed=csrc/ops.cpp");
+    println!("cargo:rerun-if-changed=csrc");
+    let mut sources: Vec<_> = std::fs::read_dir("csrc")
+        .expect("csrc/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    sources.sort();
+    for f in &sources {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let include = lib.join("../include");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
@@ -58,6 +68,7 @@ fn compile_ops(lib: &Path) {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
-        .file("csrc/ops.cpp")
+        .include("csrc")
+        .files(sources.iter().filter(|f| f.extension().is_some_and(|e| e == "cpp")))
         .compile("paperlab_ops");
 }

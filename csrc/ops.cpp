@@ -8,42 +8,22 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/leaky_relu.h>
 #include <ATen/ops/pin_memory.h>
-#include <c10/util/Exception.h>
 
-#include <cstring>
-#include <exception>
-
-namespace {
-// libtorch's own errors without the C++ backtrace they carry.
-char *copy_message(const std::exception &e) {
-  if (auto *c10_error = dynamic_cast<const c10::Error *>(&e)) {
-    return strdup(c10_error->what_without_backtrace());
-  }
-  return strdup(e.what());
-}
-}  // namespace
+#include "shim.h"
 
 // at::leaky_relu with a given negative slope: tch 0.24's leaky_relu has the
 // fixed default 0.01. One kernel forward and one (leaky_relu_backward)
 // backward, where a PReLU with a constant slope also reduces a gradient for
 // the slope.
 extern "C" at::Tensor *paperlab_leaky_relu(const at::Tensor *x, double slope, char **error) {
-  try {
-    return new at::Tensor(at::leaky_relu(*x, slope));
-  } catch (const std::exception &e) {
-    *error = copy_message(e);
-    return nullptr;
-  }
+  return paperlab::guarded(error, static_cast<at::Tensor *>(nullptr),
+                           [&] { return new at::Tensor(at::leaky_relu(*x, slope)); });
 }
 
 // x copied into page-locked memory of the default accelerator. tch 0.24's
 // pin_memory always passes a device, which libtorch 2.11 deprecates with a
 // warning on every call (once per batch); here it passes none.
 extern "C" at::Tensor *paperlab_pin_memory(const at::Tensor *x, char **error) {
-  try {
-    return new at::Tensor(x->pin_memory());
-  } catch (const std::exception &e) {
-    *error = copy_message(e);
-    return nullptr;
-  }
+  return paperlab::guarded(error, static_cast<at::Tensor *>(nullptr),
+                           [&] { return new at::Tensor(x->pin_memory()); });
 }

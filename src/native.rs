@@ -16,8 +16,9 @@ extern "C" {
     fn libc_free(p: *mut c_void);
 }
 
-/// A shim's result: its new tensor, or libtorch's message.
-fn call(shim: impl FnOnce(*mut *mut c_char) -> *mut C_tensor) -> Result<Tensor, String> {
+/// A shim's result: its new tensor, or libtorch's message. Every binding of
+/// a csrc/ shim that returns a tensor goes through it.
+pub(crate) fn call(shim: impl FnOnce(*mut *mut c_char) -> *mut C_tensor) -> Result<Tensor, String> {
     let mut error: *mut c_char = std::ptr::null_mut();
     let y = shim(&mut error);
     // SAFETY: the shims return a new tensor that the caller owns, or null and
