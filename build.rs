@@ -69,6 +69,10 @@ fn compile_ops(lib: &Path) {
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .include("csrc")
-        .files(sources.iter().filter(|f| f.extension().is_some_and(|e| e == "cpp")))
+        .files(
+            sources
+                .iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "cpp")),
+        )
         .compile("paperlab_ops");
 }
