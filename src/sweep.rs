@@ -28,8 +28,8 @@ pub struct SweepArgs {
     /// The sweep file (experiments/sweeps/*.toml).
     pub file: PathBuf,
     /// Runs trained at the same time (each already uses every core).
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
     /// KEY=VALUE: a flag for every run, over the file's (e.g. epochs=30).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -157,7 +157,7 @@ pub fn run(args: SweepArgs, cli: &clap::Command) -> Result<()> {
     let next = AtomicUsize::new(0);
     let failed = Mutex::new(vec![]);
     std::thread::scope(|scope| {
-        for _ in 0..args.jobs.max(1) {
+        for _ in 0..args.jobs {
             scope.spawn(|| loop {
                 let Some(run) = chosen.get(next.fetch_add(1, Ordering::SeqCst)) else {
                     return;

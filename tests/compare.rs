@@ -170,6 +170,29 @@ fn compare_notes_other_subcommands_and_missing_metrics_and_refuses_non_runs() {
     let g = std::fs::read_to_string(ws.path().join("mixed/g_loss.svg")).unwrap();
     assert_eq!(series_colours(&g).len(), 1);
 
+    // A metric no run has is a usage error naming the ones they have.
+    fails(
+        paperlab(
+            ws.path(),
+            &[
+                "compare",
+                "results/train-fmp/a",
+                "results/train-other/x",
+                "--metric",
+                "test_error,no_such_metric",
+                "--out",
+                "unknown",
+            ],
+        ),
+        2,
+        &[
+            "--metric no_such_metric",
+            "no run has it",
+            "test_error",
+            "g_loss",
+        ],
+    );
+    assert!(!ws.path().join("unknown").exists(), "nothing written");
     fails(
         paperlab(ws.path(), &["compare", "results/train-gan/*"]),
         2,
@@ -210,6 +233,12 @@ lr = 0.02
         "train-limit = 300\nfilters = 4\ntest-limit = 7\n",
     )
     .unwrap();
+    fails(
+        paperlab(ws.path(), &["sweep", "tiny.toml", "--jobs", "0"]),
+        2,
+        &["--jobs", "0 is not in 1.."],
+    );
+    assert!(!ws.path().join("results").exists(), "--jobs 0 ran nothing");
     // --only runs one of the list, as a Slurm array task does.
     ok(paperlab(
         ws.path(),

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use paperlab::data::images::load_folder;
 use paperlab::error::exit_code;
-use paperlab::gan::dcgan::{discriminator, generator, DcganConfig, GanNorm};
+use paperlab::gan::dcgan::{default_levels, discriminator, generator, DcganConfig, GanNorm};
 use paperlab::layers::activation::{PReLU, TPReLU, TReLU};
 use paperlab::layers::gan_weight_norm::NormedLayer;
 use paperlab::layers::weight_norm::Op;
@@ -462,31 +462,45 @@ fn prelu_tprelu_and_trelu_follow_their_formulas() {
 
 #[test]
 fn levels_and_the_size_check() {
-    let cfg = |image_size, features| DcganConfig {
+    let cfg = |image_size, features, levels| DcganConfig {
         norm: GanNorm::None,
         features,
+        levels,
         image_size,
         channels: 3,
     };
-    for (size, levels) in [
-        (8, 1),
-        (10, 1),
-        (16, 2),
-        (32, 3),
-        (36, 3),
-        (48, 3),
-        (64, 4),
-        (128, 5),
+    // The authors' derived count, and the most levels before D's map is 1x1.
+    for (size, levels, most) in [
+        (8, 1, 3),
+        (10, 1, 4),
+        (16, 2, 4),
+        (32, 3, 5),
+        (36, 3, 6),
+        (48, 3, 6),
+        (64, 4, 6),
+        (128, 5, 7),
+        (160, 5, 8),
     ] {
-        assert_eq!(cfg(size, 64).levels(), levels, "size {size}");
-        cfg(size, 64).check().unwrap();
+        assert_eq!(default_levels(size), levels, "size {size}");
+        for l in [1, levels, most] {
+            cfg(size, 64, l).check().unwrap();
+        }
+        for l in [0, most + 1] {
+            let err = cfg(size, 64, l).check().unwrap_err();
+            assert_eq!(exit_code(&err), 2, "size {size}, {l} levels");
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!("--levels {l}")) && msg.contains(&format!("1 to {most}")),
+                "{msg}"
+            );
+        }
     }
     for size in [-2, 0, 6, 7, 31, 33] {
-        let err = cfg(size, 64).check().unwrap_err();
+        let err = cfg(size, 64, 1).check().unwrap_err();
         assert_eq!(exit_code(&err), 2, "size {size}");
         assert!(err.to_string().contains("--image-size"), "{err}");
     }
-    let err = cfg(32, 0).check().unwrap_err();
+    let err = cfg(32, 0, 3).check().unwrap_err();
     assert_eq!(exit_code(&err), 2);
     assert!(err.to_string().contains("--features"), "{err}");
 }
@@ -636,11 +650,12 @@ fn every_variant_builds_model_py_layers_and_shapes() {
                 let cfg = DcganConfig {
                     norm,
                     features: 64,
+                    levels: default_levels(size),
                     image_size: size,
                     channels,
                 };
                 cfg.check().unwrap();
-                assert_eq!(cfg.levels(), levels, "{what}");
+                assert_eq!(cfg.levels, levels, "{what}");
                 let vs = nn::VarStore::new(Device::Cpu);
                 let g = generator(&(vs.root() / "g"), &cfg, CODE);
                 let d = discriminator(&(vs.root() / "d"), &cfg);
@@ -690,6 +705,7 @@ fn the_initial_layers_use_pytorch_defaults_or_the_small_init_factor() {
         let cfg = DcganConfig {
             norm,
             features: 8,
+            levels: 3,
             image_size: 32,
             channels: 3,
         };
@@ -720,6 +736,7 @@ fn every_even_size_from_8_round_trips() {
         let cfg = DcganConfig {
             norm: GanNorm::Weight,
             features: 2,
+            levels: default_levels(size),
             image_size: size,
             channels: 1,
         };
@@ -776,7 +793,7 @@ fn image_folder_resizes_the_shorter_side_and_crops_the_centre() {
     std::fs::create_dir_all(root.join(".cache")).unwrap();
     std::fs::write(root.join(".cache/broken.png"), "hidden").unwrap();
 
-    let ds = load_folder(&root, 8, 2).unwrap();
+    let ds = load_folder(&root, None, 8, 2).unwrap();
     assert_eq!(ds.images.size(), [4, 3, 8, 8]);
     assert_eq!(ds.images.kind(), Kind::Uint8);
     assert_eq!(ds.classes, 1);
@@ -809,12 +826,37 @@ fn image_folder_resizes_the_shorter_side_and_crops_the_centre() {
             }
         }
     }
-    let one = load_folder(&root, 8, 1).unwrap();
+    let one = load_folder(&root, None, 8, 1).unwrap();
     assert_eq!(bytes(&one.images), bytes(&ds.images), "one worker or two");
+
+    // A crop larger than an image (tall.png is 8 wide) names both.
+    let err = load_folder(&root, Some(10), 8, 2).unwrap_err();
+    assert_eq!(exit_code(&err), 2);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("tall.png is 8x12, smaller than --crop-size 10"),
+        "{msg}"
+    );
+    // --crop-size 16 first (main.py's CenterCrop before Scale): the wide
+    // ramp keeps columns 8..24, then is halved to 8 x 8, column j becoming
+    // 8 * (2j + 8.5) where it was 8 * (2j + 0.5) without the crop (the
+    // inner columns 1..7, away from the filter's edges).
+    std::fs::remove_file(root.join("a/tall.png")).unwrap();
+    std::fs::remove_file(root.join("c.jpg")).unwrap();
+    let ds = load_folder(&root, Some(16), 8, 2).unwrap();
+    assert_eq!(ds.images.size(), [2, 3, 8, 8]);
+    let columns: Vec<f64> = (1..7).map(|j| 8.0 * (2.0 * j as f64 + 8.5)).collect();
+    let want: Vec<f64> = (0..3 * 8).flat_map(|_| columns.clone()).collect();
+    close(
+        &ds.images.get(0).narrow(2, 1, 6),
+        &want,
+        1.0 / 68.0,
+        "wide: the centre 16 x 16, resized",
+    );
 }
 
 fn load_err(dir: &Path, size: i64) -> (i32, String) {
-    let err = load_folder(dir, size, 2).unwrap_err();
+    let err = load_folder(dir, None, size, 2).unwrap_err();
     (exit_code(&err), err.to_string())
 }
 

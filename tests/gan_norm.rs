@@ -6,6 +6,9 @@
 mod common;
 use common::*;
 
+use paperlab::error::exit_code;
+use paperlab::gan::args::Split;
+use paperlab::gan::data::draw_heldout;
 use paperlab::gan::reconstruct::{per_image_mse, reconstruct, ReconConfig};
 use std::collections::HashSet;
 use std::path::Path;
@@ -147,6 +150,100 @@ fn a_dcgan_run_holds_out_images_and_selects_by_reconstruction() {
         2,
         &["reconstruction.csv", "--force"],
     );
+    // The final test's own default steps, not the running test's 5.
+    ok(paperlab(
+        ws.path(),
+        &[
+            "eval-reconstruction",
+            "--run",
+            dir.to_str().unwrap(),
+            "--images",
+            "2",
+            "--force",
+            "--quiet",
+        ],
+    ));
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["recon_steps"], 500);
+    assert_eq!(summary["recon_images"], 2);
+}
+
+#[test]
+fn the_authors_split_nests_the_running_set_in_the_final_set() {
+    let (n, r, f, seed) = (100, 10, 30, 5);
+    let ours = draw_heldout(n, r, f, Split::Disjoint, seed).unwrap();
+    let theirs = draw_heldout(n, r, f, Split::Authors, seed).unwrap();
+    assert_eq!((theirs.running.len(), theirs.final_set.len()), (10, 30));
+    // One permutation, cut two ways: perm[:10] and perm[:30] (split_data.py),
+    // or perm[:10] and perm[10:40].
+    assert_eq!(theirs.running, theirs.final_set[..10]);
+    assert_eq!(ours.running, theirs.running);
+    assert_eq!(ours.final_set[..20], theirs.final_set[10..]);
+    let distinct: HashSet<i64> = ours
+        .running
+        .iter()
+        .chain(&ours.final_set)
+        .copied()
+        .collect();
+    assert_eq!(distinct.len(), 40);
+    // The authors' split needs only --final < n; ours needs both sets to fit.
+    assert!(draw_heldout(n, 10, 99, Split::Authors, seed).is_ok());
+    for (split, r, f) in [(Split::Authors, 10, 100), (Split::Disjoint, 10, 90)] {
+        let err = draw_heldout(n, r, f, split, seed).unwrap_err();
+        assert_eq!(exit_code(&err), 2);
+        assert!(
+            err.to_string().contains("leave no training images"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn levels_split_and_crop_flags_reach_the_run_or_are_refused() {
+    let ws = workspace();
+    ok(run(
+        ws.path(),
+        &dcgan("nested", &["--split", "authors", "--levels", "2"]),
+    ));
+    let dir = run_dir(ws.path(), "train-gan", "nested");
+    let heldout = json(&dir.join("heldout.json"));
+    assert_eq!(
+        heldout["running"].as_array().unwrap()[..],
+        heldout["final"].as_array().unwrap()[..16]
+    );
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(
+        (&summary["levels"], &summary["split"]),
+        (&2.into(), &"authors".into())
+    );
+    // Two levels of the strict weight-normalized G (the default --norm) for
+    // 32x32: z (128) to 16 features of 8x8, a TPReLU, a transposed conv to
+    // 8 features, a TPReLU, and the affine last one to 1 channel (the
+    // derived 3 levels would start from 32 features of 4x4).
+    let g = 128 * 16 * 64 + 2 * 16 + 16 * 8 * 16 + 2 * 8 + 8 * 16 + 2;
+    assert_eq!(summary["g_params"], g, "{summary:#}");
+
+    for (extra, words) in [
+        (vec!["--levels", "0"], vec!["--levels 0", "positive"]),
+        (
+            vec!["--crop-size", "20"],
+            vec!["--crop-size", "fashion-mnist"],
+        ),
+        (
+            vec!["--split", "authors", "--running", "40"],
+            vec!["--running 40 exceeds --final 32"],
+        ),
+    ] {
+        let mut a = dcgan("refused", &extra);
+        a.push("--print-config".into());
+        fails(run(ws.path(), &a), 2, &words);
+    }
+    fails(
+        run(ws.path(), &dcgan("deep", &["--levels", "6"])),
+        2,
+        &["--levels 6", "32x32 images take 1 to 5 levels"],
+    );
+    assert!(!run_dir(ws.path(), "train-gan", "deep").exists());
 }
 
 #[test]

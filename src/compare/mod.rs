@@ -43,6 +43,35 @@ pub fn run(args: CompareArgs) -> Result<()> {
         .iter()
         .map(|d| runs::load(d))
         .collect::<Result<Vec<_>>>()?;
+    // Every metrics.csv column of the runs, in first-seen order.
+    let mut seen = BTreeSet::new();
+    let columns: Vec<&str> = runs
+        .iter()
+        .flat_map(|r| r.metrics.columns.iter().map(String::as_str))
+        .filter(|c| seen.insert(*c))
+        .collect();
+    let metrics: Vec<String> = if args.metric.is_empty() {
+        columns
+            .iter()
+            .filter(|c| !NOT_PLOTTED.contains(c))
+            .map(|c| c.to_string())
+            .collect()
+    } else {
+        let unknown: Vec<&str> = args
+            .metric
+            .iter()
+            .map(String::as_str)
+            .filter(|m| !columns.contains(m))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(usage(format!(
+                "--metric {}: no run has it; the runs' metrics.csv columns are {}",
+                unknown.join(","),
+                columns.join(", ")
+            )));
+        }
+        args.metric.clone()
+    };
     if args.out.join("compare.md").exists() && !args.force {
         return Err(usage(format!(
             "{} already holds a comparison; pass --force to replace it, or choose another --out",
@@ -56,16 +85,6 @@ pub fn run(args: CompareArgs) -> Result<()> {
         ))
     })?;
     let mut table = table::build(&runs);
-    let metrics: Vec<String> = if args.metric.is_empty() {
-        let mut seen = BTreeSet::new();
-        runs.iter()
-            .flat_map(|r| r.metrics.columns.iter())
-            .filter(|c| !NOT_PLOTTED.contains(&c.as_str()) && seen.insert(c.to_string()))
-            .cloned()
-            .collect()
-    } else {
-        args.metric.clone()
-    };
     let mut plotted = vec![];
     for metric in &metrics {
         let (series, notes) = plot::series(&runs, metric, args.x);

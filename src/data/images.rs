@@ -1,7 +1,8 @@
 //! An unlabelled image folder for generative models (CelebA or LSUN
 //! exported as images): every .png, .jpg or .jpeg under a directory, at any
 //! depth, brought to one square size as Xiang & Li's main.py does for
-//! --image_size (torchvision's Scale then CenterCrop, main.py lines 120-122).
+//! --crop_size and --image_size (torchvision's CenterCrop, then Scale and
+//! CenterCrop, main.py lines 113-122).
 //!
 //! Also the crop geometry that the Inception evaluation shares: the
 //! shorter-side resize and the centred offset.
@@ -33,16 +34,17 @@ pub fn centre_offset(full: i64, crop: i64) -> i64 {
 }
 
 /// Every image file under `dir`, decoded on up to `workers` threads (in
-/// sorted path order), its shorter side resized to `size` (bilinear with
-/// antialiasing, as PIL's bilinear resize behind torchvision's Scale) and
-/// the centre size x size square kept: uint8 [N, 3, size, size], grey-scale
-/// images as RGB. Every label is 0 (one class). Hidden files and folders
-/// (names starting with '.') are skipped: macOS leaves undecodable
-/// `._name.jpg` files next to the images.
-pub fn load_folder(dir: &Path, size: i64, workers: usize) -> Result<Dataset> {
-    if size < 1 {
+/// sorted path order), cut to its centre `crop` x `crop` when given, its
+/// shorter side resized to `size` (bilinear with antialiasing, as PIL's
+/// bilinear resize behind torchvision's Scale) and the centre size x size
+/// square kept: uint8 [N, 3, size, size], grey-scale images as RGB. Every
+/// label is 0 (one class). Hidden files and folders (names starting with
+/// '.') are skipped: macOS leaves undecodable `._name.jpg` files next to
+/// the images.
+pub fn load_folder(dir: &Path, crop: Option<i64>, size: i64, workers: usize) -> Result<Dataset> {
+    if size < 1 || crop.is_some_and(|c| c < 1) {
         return Err(error::usage(format!(
-            "image size {size}: images need at least 1 pixel a side"
+            "image size {size}, crop {crop:?}: images need at least 1 pixel a side"
         )));
     }
     let mut files = vec![];
@@ -63,7 +65,17 @@ pub fn load_folder(dir: &Path, size: i64, workers: usize) -> Result<Dataset> {
                 path.display()
             ))
         })?;
-        Ok(square(&decoded, size))
+        let cropped = match crop {
+            Some(c) => centre_crop(&decoded, c).ok_or_else(|| {
+                let (h, w) = (decoded.size()[1], decoded.size()[2]);
+                error::data(format!(
+                    "image {} is {w}x{h}, smaller than --crop-size {c}",
+                    path.display()
+                ))
+            })?,
+            None => decoded,
+        };
+        Ok(square(&cropped, size))
     })?;
     Ok(Dataset {
         images: Tensor::stack(&images, 0),
@@ -103,6 +115,17 @@ fn is_image(path: &Path) -> bool {
         .extension()
         .map(|ext| ext.to_string_lossy().to_lowercase());
     matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
+}
+
+/// The centre `crop` x `crop` of [3, H, W] (torchvision's CenterCrop), or
+/// None when the image is smaller.
+fn centre_crop(image: &Tensor, crop: i64) -> Option<Tensor> {
+    let (h, w) = (image.size()[1], image.size()[2]);
+    (h >= crop && w >= crop).then(|| {
+        image
+            .narrow(1, centre_offset(h, crop), crop)
+            .narrow(2, centre_offset(w, crop), crop)
+    })
 }
 
 /// uint8 [3, H, W] -> the centre size x size square of it resized so that

@@ -4,7 +4,7 @@
 //! stormraiser/GAN-weight-norm (pytorch/main.py) for dcgan; the presets
 //! experiments/gan-*.toml spell them out.
 
-use super::dcgan::{DcganConfig, GanNorm};
+use super::dcgan::{default_levels, DcganConfig, GanNorm};
 use super::mlp::MlpConfig;
 use super::nets::{GanConfig, Latent, ModelConfig, Noise};
 use super::reconstruct::ReconConfig;
@@ -126,6 +126,21 @@ impl fmt::Display for GanData {
     }
 }
 
+/// How a dcgan run's running and final sets are drawn from one seeded
+/// permutation `perm` of every image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    /// running = perm[:running], final = the next --final: two separate
+    /// sets, so the final test measures images the running test never chose
+    /// a checkpoint by.
+    #[default]
+    Disjoint,
+    /// The authors' split_data.py: running = perm[:running], final =
+    /// perm[:final] (the final set holds the running set), train on the rest.
+    Authors,
+}
+
 /// What G minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -170,6 +185,14 @@ pub struct TrainGanArgs {
     /// dcgan: side of the square images (default 64 for images:PATH; cifar10 and padded fashion-mnist are 32).
     #[arg(long)]
     pub image_size: Option<i64>,
+    /// dcgan: D's stride-2 levels and G's transposed ones (the authors'
+    /// --nlayer; default: halve the side while it is at least 8, as they do).
+    #[arg(long, alias = "nlayer")]
+    pub levels: Option<i64>,
+    /// dcgan on images:PATH: keep the centre N x N of every image before the
+    /// resize to --image-size (the authors' --crop_size; 160 for CelebA).
+    #[arg(long)]
+    pub crop_size: Option<i64>,
     /// dcgan: least-squares losses on D's outputs instead of binary cross-entropy.
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub ls: bool,
@@ -180,6 +203,10 @@ pub struct TrainGanArgs {
     #[arg(long = "final", default_value_t = 2000)]
     #[serde(rename = "final")]
     pub final_images: i64,
+    /// dcgan: how the held-out sets are drawn from one seeded permutation.
+    #[arg(long, value_enum, default_value_t = Split::Disjoint)]
+    #[serde(default)]
+    pub split: Split,
     /// dcgan: an epoch is this many iterations; each ends with the running reconstruction test.
     #[arg(long, default_value_t = 1000)]
     pub test_interval: i64,
@@ -334,6 +361,23 @@ impl RunConfig for TrainGanArgs {
                 self.valid_size
             )));
         }
+        for (flag, v) in [("--levels", self.levels), ("--crop-size", self.crop_size)] {
+            if let Some(v) = v.filter(|&v| v < 1) {
+                return Err(usage(format!("{flag} {v}: expected a positive integer")));
+            }
+        }
+        if self.crop_size.is_some() && !matches!(self.dataset(), GanData::Images { .. }) {
+            return Err(usage(format!(
+                "--crop-size: crops images:PATH folders before the resize; --dataset {} is padded to 32x32 instead",
+                self.dataset()
+            )));
+        }
+        if self.split == Split::Authors && self.running > self.final_images {
+            return Err(usage(format!(
+                "--split authors: --running {} exceeds --final {}; the running set is the final set's first images",
+                self.running, self.final_images
+            )));
+        }
         if self.model == Model::Dcgan && self.d_steps != 1 {
             return Err(usage(
                 "--d-steps: the dcgan model makes one D step per G step, as the authors' code",
@@ -373,6 +417,11 @@ impl TrainGanArgs {
         self.noise_dim.unwrap_or(self.model.defaults().noise_dim)
     }
 
+    /// dcgan: --levels, else the authors' count for images of `size`.
+    pub fn levels(&self, size: i64) -> i64 {
+        self.levels.unwrap_or(default_levels(size))
+    }
+
     /// G and D's networks, for images of `channels` x `size` x `size`
     /// (the dcgan builders need them; the mlp's take the shape at build time).
     pub fn gan_config(&self, channels: i64, size: i64) -> GanConfig {
@@ -389,6 +438,7 @@ impl TrainGanArgs {
             Model::Dcgan => ModelConfig::Dcgan(DcganConfig {
                 norm: self.norm,
                 features: self.features,
+                levels: self.levels(size),
                 image_size: size,
                 channels,
             }),
@@ -457,6 +507,9 @@ impl TrainGanArgs {
     }
 }
 
+/// The final test's default RMSProp steps (see EvalReconstructionArgs::steps).
+pub const FINAL_STEPS: i64 = 500;
+
 #[derive(Args, Debug, Clone)]
 pub struct EvalReconstructionArgs {
     #[command(flatten)]
@@ -465,10 +518,12 @@ pub struct EvalReconstructionArgs {
     /// one, such as mlp runs: of the dataset's test split; default 2000).
     #[arg(long)]
     pub images: Option<i64>,
-    /// RMSProp steps (default: the run's --test-steps, as the authors'
-    /// final test; the paper ran more).
-    #[arg(long)]
-    pub steps: Option<i64>,
+    /// RMSProp steps. The authors' README asks the final test for more
+    /// than the running test's 50 without a number; 500 lets each code
+    /// coordinate travel about 5 (RMSProp moves it about --lr a step), the
+    /// span of z ~ N(0, 1).
+    #[arg(long, default_value_t = FINAL_STEPS)]
+    pub steps: i64,
     /// RMSProp's learning rate (default: the run's --test-lr).
     #[arg(long)]
     pub lr: Option<f64>,

@@ -4,14 +4,16 @@
 //! validation (the authors held out MNIST's last 10,000).
 //! dcgan: every image of the dataset (both splits, as pytorch/main.py joins
 //! CIFAR-10's), 28x28 ones padded to 32x32; a seeded draw of --running and
-//! --final images is held out before training and recorded in the run
-//! directory as heldout.json, so eval-reconstruction tests on exactly them.
+//! --final images (--split: disjoint, or the authors' nested one) is held
+//! out before training and recorded in the run directory as heldout.json,
+//! so eval-reconstruction tests on exactly them.
 
-use super::args::{GanData, Model, TrainGanArgs};
+use super::args::{GanData, Model, Split, TrainGanArgs};
 use crate::data::images::load_folder;
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
 use crate::rng::{Rng, Stream};
+use crate::runner::args::flag_name;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -34,17 +36,16 @@ pub struct Heldout {
     pub final_set: Vec<i64>,
 }
 
-/// Every image of `dataset` as the dcgan trains on it: square, `size`
-/// (default: 64 for image folders, 32 otherwise).
-pub fn all_images(
-    dataset: &GanData,
-    data_dir: &std::path::Path,
-    size: Option<i64>,
-) -> Result<Dataset> {
-    match dataset {
+/// Every image of `gan`'s dataset as the dcgan trains on it: square,
+/// --image-size (default: 64 for image folders, 32 otherwise), folders
+/// centre-cropped to --crop-size first.
+pub fn all_images(gan: &TrainGanArgs, data_dir: &std::path::Path) -> Result<Dataset> {
+    let dataset = gan.dataset();
+    let size = gan.image_size;
+    match &dataset {
         GanData::Images { images } => {
             let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-            load_folder(images, size.unwrap_or(64), workers)
+            load_folder(images, gan.crop_size, size.unwrap_or(64), workers)
         }
         GanData::Named(name) => {
             let splits = data::load(name, data_dir)?;
@@ -69,18 +70,31 @@ pub fn all_images(
     }
 }
 
-/// The seeded held-out draw of `running` + `final_images` of `n` images.
-pub fn draw_heldout(n: i64, running: i64, final_images: i64, seed: u64) -> Result<Heldout> {
-    if running + final_images >= n {
+/// The seeded held-out draw of `running` and `final_images` of `n` images:
+/// one permutation, cut as `split` says (the authors' split_data.py lines
+/// 37-42 for `Split::Authors`).
+pub fn draw_heldout(
+    n: i64,
+    running: i64,
+    final_images: i64,
+    split: Split,
+    seed: u64,
+) -> Result<Heldout> {
+    let (r, f) = (running as usize, final_images as usize);
+    let (held, final_from) = match split {
+        Split::Disjoint => (r + f, r),
+        Split::Authors => (r.max(f), 0),
+    };
+    if held as i64 >= n {
         return Err(usage(format!(
-            "--running {running} and --final {final_images} leave no training images of {n}; lower them"
+            "--running {running} and --final {final_images} (--split {}) leave no training images of {n}; lower them",
+            flag_name(&split)
         )));
     }
     let order = Rng::stream(seed, Stream::Heldout).permutation(n as usize);
-    let r = running as usize;
     Ok(Heldout {
         running: order[..r].to_vec(),
-        final_set: order[r..r + final_images as usize].to_vec(),
+        final_set: order[final_from..final_from + f].to_vec(),
     })
 }
 
@@ -124,8 +138,8 @@ pub fn load(args: &TrainGanArgs, seed: u64) -> Result<GanImages> {
             heldout: None,
         });
     }
-    let all = all_images(&dataset, &args.common.data_dir, args.image_size)?;
-    let heldout = draw_heldout(all.len(), args.running, args.final_images, seed)?;
+    let all = all_images(args, &args.common.data_dir)?;
+    let heldout = draw_heldout(all.len(), args.running, args.final_images, args.split, seed)?;
     Ok(GanImages {
         train: rest(&all, &heldout).limit(args.train_limit),
         valid: None,

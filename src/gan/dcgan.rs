@@ -14,7 +14,9 @@
 //! Padding (model.py lines 16-28 and 68-85): a level whose input side w has
 //! w % 4 == 2 pads by 2 instead of 1, so that every level's input stays
 //! even; D's last level pads by 1; G undoes D's sizes exactly. Every even
-//! --image-size of at least 8 works, not only powers of two.
+//! --image-size of at least 8 works, not only powers of two, with the
+//! levels the authors derive from it or any other count (--levels, their
+//! --nlayer) up to the one that leaves D a 1 x 1 map.
 
 use crate::error::{self, Result};
 use crate::layers::activation::{PReLU, TPReLU};
@@ -58,28 +60,44 @@ pub struct DcganConfig {
     /// D's first level's features (doubling per level); G's last hidden
     /// level's (doubling towards its input). The authors' --nfeature.
     pub features: i64,
+    /// D's stride-2 levels and G's transposed ones (the authors' --nlayer);
+    /// [`default_levels`] is what they derive from the size.
+    pub levels: i64,
     /// Square images of image_size x image_size.
     pub image_size: i64,
     /// The data's channels: 3 (CIFAR-10, CelebA), 1 (Fashion-MNIST).
     pub channels: i64,
 }
 
-impl DcganConfig {
-    /// D's stride-2 levels (and G's transposed ones), as the authors derive
-    /// --nlayer from the size (main.py lines 134-139): halve, rounding up,
-    /// while the side is at least 8. 32 -> 3, 64 -> 4, 128 -> 5.
-    pub fn levels(&self) -> i64 {
-        let (mut side, mut levels) = (self.image_size, 0);
-        while side >= 8 {
-            side = (side + 1) / 2;
-            levels += 1;
-        }
-        levels
+/// The levels the authors derive when --nlayer is not given (main.py lines
+/// 134-139): halve, rounding up, while the side is at least 8. 32 -> 3,
+/// 64 -> 4, 128 -> 5, 160 -> 5.
+pub fn default_levels(image_size: i64) -> i64 {
+    let (mut side, mut levels) = (image_size, 0);
+    while side >= 8 {
+        side = (side + 1) / 2;
+        levels += 1;
     }
+    levels
+}
 
+/// The most levels a side of `size` takes: D's sizes (model.py lines 16-48)
+/// until its last level leaves 1 x 1. A further level would only repeat a
+/// padded 2 x 2 map with twice the features.
+fn max_levels(size: i64) -> i64 {
+    let (mut side, mut levels) = (size, 1);
+    while side > 2 {
+        side = (side + 2 * i64::from(side % 4 == 2)) / 2;
+        levels += 1;
+    }
+    levels
+}
+
+impl DcganConfig {
     /// Refuses what the networks cannot be built for: an odd or too small
     /// --image-size (model.py lines 10-11 and 61-62 require even sides; below
-    /// 8 there is no stride-2 level), or --features below 1.
+    /// 8 there is no stride-2 level), --features below 1, or --levels outside
+    /// 1 to the count that brings D's last map to 1 x 1.
     pub fn check(&self) -> Result<()> {
         let size = self.image_size;
         if size < 8 || size % 2 != 0 {
@@ -92,6 +110,15 @@ impl DcganConfig {
             return Err(error::usage(format!(
                 "--features {}: D's first level needs at least 1 feature (the paper uses 64)",
                 self.features
+            )));
+        }
+        let most = max_levels(size);
+        if !(1..=most).contains(&self.levels) {
+            return Err(error::usage(format!(
+                "--levels {}: {size}x{size} images take 1 to {most} levels \
+                 (default {}, as the authors derive it)",
+                self.levels,
+                default_levels(size)
             )));
         }
         Ok(())
@@ -221,7 +248,7 @@ const STRIDE: i64 = 2;
 /// (model.py build_generator, lines 59-134). Call [`DcganConfig::check`]
 /// first.
 pub fn generator(p: &nn::Path, cfg: &DcganConfig, code_size: i64) -> impl ModuleT {
-    let levels = cfg.levels();
+    let levels = cfg.levels;
     // pads[l]: the extra padding of level l, counted from the output
     // (level 0 makes the image); the innermost level never pads.
     let (mut pads, mut side, mut f) = (vec![], cfg.image_size, cfg.features);
@@ -274,7 +301,7 @@ pub fn generator(p: &nn::Path, cfg: &DcganConfig, code_size: i64) -> impl Module
 /// logits instead, the same loss without the sigmoid's overflow. Call
 /// [`DcganConfig::check`] first.
 pub fn discriminator(p: &nn::Path, cfg: &DcganConfig) -> impl ModuleT {
-    let (levels, norm) = (cfg.levels(), cfg.norm);
+    let (levels, norm) = (cfg.levels, cfg.norm);
     let (mut seq, mut f_prev, mut f, mut side) =
         (nn::seq_t(), cfg.channels, cfg.features, cfg.image_size);
     for i in 0..levels {

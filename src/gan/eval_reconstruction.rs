@@ -29,9 +29,9 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     let run: Reopened<TrainGanArgs> = reopen("train-gan", &a.common, "best", &outputs)?;
     let gan = &run.config;
     let (images, index): (Dataset, Vec<i64>) = match (&gan.model, gan.dataset()) {
-        (Model::Dcgan, dataset) => {
+        (Model::Dcgan, _) => {
             let heldout: Heldout = run.dir.read_json("heldout.json")?;
-            let all = all_images(&dataset, &run.data_dir, gan.image_size)?;
+            let all = all_images(gan, &run.data_dir)?;
             (select(&all, &heldout.final_set), heldout.final_set)
         }
         (Model::Mlp, GanData::Named(name)) => {
@@ -54,7 +54,7 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
         )));
     }
     let recon = ReconConfig {
-        steps: a.steps.unwrap_or(gan.test_steps),
+        steps: a.steps,
         lr: a.lr.unwrap_or(gan.test_lr),
         batch_size: gan.batch_size(),
     };

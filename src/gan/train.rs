@@ -124,6 +124,8 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
             figures.extend(figures! {
                 "norm" => flag_name(&args.norm),
                 "image_size" => shape[1],
+                "levels" => args.levels(shape[1]),
+                "split" => flag_name(&args.split),
                 "running_images" => heldout.running.len() as i64,
                 "final_images" => heldout.final_set.len() as i64,
             });
