@@ -5,10 +5,13 @@
 //! paper's recipe) and the weight EMA over every variable. `make
 //! bench-update` runs it.
 //!
-//! Three forms, timed in turn, step after step (A B C A B C ...):
+//! Four forms, timed in turn, step after step (A B C D A B C D ...):
 //!
 //! - `per-tensor`: paperlab's code (optim::RmsProp, clip_grad_norm,
 //!   runner::ema::Ema), a few ops per parameter tensor;
+//! - `foreach`: the same code with `--update-impl foreach`: libtorch's
+//!   multi-tensor ops on lists of tensors (what torch.optim, clip_grad_norm_
+//!   and timm's ModelEmaV3 use on CUDA);
 //! - `flat`: every variable, gradient and optimizer buffer a view into one
 //!   contiguous buffer per role (the parameters with decay first, then the
 //!   other parameters, then the BatchNorm statistics), so each part of the
@@ -17,7 +20,7 @@
 //!   chunks of BENCH_CHUNK elements (default 262144, 1 MiB of floats), so
 //!   temporaries stay small and the chunk's buffers stay in cache.
 //!
-//! The flat forms are checked against per-tensor first (same start, same
+//! The other forms are checked against per-tensor first (same start, same
 //! gradients, three steps: parameters, RMSProp buffers and EMA agree to
 //! float rounding). Environment: BENCH_THREADS (libtorch threads, default
 //! 1), BENCH_RUNS (10), BENCH_WARMUP (2), BENCH_DEVICE (cpu; cuda for
@@ -25,7 +28,9 @@
 //! median ms, and `RESULT form part ms` lines.
 
 use paperlab::inception::net::{build, Arch, Config};
-use paperlab::optim::{clip_grad_norm, params_of, Optimizer, Param, RmsPropConfig};
+use paperlab::optim::{
+    add_weight_decay, clip_grad_norm, params_of, Optimizer, Param, RmsPropConfig, UpdateImpl,
+};
 use paperlab::runner::ema::Ema;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -84,31 +89,53 @@ fn set_grads(params: &[Param]) {
     });
 }
 
-/// The per-tensor form: paperlab's own code, as the Inception trainer calls it.
+/// paperlab's own code, as the Inception trainer calls it, per tensor or
+/// multi-tensor.
 struct PerTensor {
     opt: Box<dyn Optimizer>,
     ema: Ema<paperlab::inception::net::Net>,
+    update: UpdateImpl,
     _vs: VarStore,
 }
 
 impl PerTensor {
-    fn new() -> PerTensor {
+    fn new(update: UpdateImpl) -> PerTensor {
+        // The same initial weights for both forms.
+        tch::manual_seed(5);
         let (vs, cfg) = model();
         set_grads(&params_of(&vs));
-        let ema = Ema::new(&vs, EMA_DECAY, |p| build(p, &cfg)).unwrap();
-        let opt = paperlab::optim::OptimConfig::RmsProp(rmsprop()).build(params_of(&vs));
-        PerTensor { opt, ema, _vs: vs }
+        let ema = Ema::new(&vs, EMA_DECAY, |p| build(p, &cfg))
+            .unwrap()
+            .with_update(update);
+        let opt = paperlab::optim::OptimConfig::RmsProp(rmsprop()).build(params_of(&vs), update);
+        PerTensor {
+            opt,
+            ema,
+            update,
+            _vs: vs,
+        }
+    }
+
+    /// One full update after the gradients `saved`.
+    fn step(&mut self, saved: &[Tensor], step: i64) {
+        tch::no_grad(|| {
+            for (p, g) in self.opt.params().iter().zip(saved) {
+                p.tensor.grad().copy_(g);
+            }
+        });
+        self.decay_and_clip();
+        self.opt.step();
+        self.ema.update(step);
     }
 
     fn decay_and_clip(&mut self) {
         let params = self.opt.params();
-        tch::no_grad(|| {
-            for p in params.iter().filter(|p| p.tensor.dim() > 1) {
-                let mut g = p.tensor.grad();
-                let _ = g.g_add_(&(&p.tensor * WD));
-            }
-        });
-        clip_grad_norm(params, CLIP);
+        add_weight_decay(
+            params.iter().filter(|p| p.tensor.dim() > 1),
+            WD,
+            self.update,
+        );
+        clip_grad_norm(params, CLIP, self.update);
     }
 }
 
@@ -259,6 +286,29 @@ impl Flat {
     }
 }
 
+/// Largest |a - b| / (1 + |b|) between the two forms of paperlab's code:
+/// parameters, optimizer state and shadow.
+fn compare_lists(per: &PerTensor, multi: &PerTensor) -> f64 {
+    let mut worst = 0f64;
+    let mut check = |a: &Tensor, b: &Tensor| {
+        let b = b.to_kind(Kind::Double);
+        let d = ((a.to_kind(Kind::Double) - &b).abs() / (b.abs() + 1.0))
+            .max()
+            .double_value(&[]);
+        worst = worst.max(d);
+    };
+    for (p, q) in per.opt.params().iter().zip(multi.opt.params()) {
+        check(&q.tensor, &p.tensor);
+    }
+    for ((_, a), (_, b)) in per.opt.state().iter().zip(multi.opt.state()) {
+        check(&b, a);
+    }
+    for ((_, a), (_, b)) in per.ema.state().iter().zip(multi.ema.state()) {
+        check(&b, a);
+    }
+    worst
+}
+
 /// Largest |a - b| / (1 + |b|) over the parameters, buffers and shadow.
 fn compare(per: &PerTensor, flat: &Flat) -> f64 {
     let mut worst = 0f64;
@@ -295,7 +345,8 @@ fn main() {
     let (runs, warmup) = (env("BENCH_RUNS", 10).max(1), env("BENCH_WARMUP", 2));
     let chunk = env("BENCH_CHUNK", 1 << 18) as i64;
 
-    let mut per = PerTensor::new();
+    let mut per = PerTensor::new(UpdateImpl::PerTensor);
+    let mut multi = PerTensor::new(UpdateImpl::Foreach);
     let forms = [
         ("flat", Flat::new(None)),
         ("flat-chunked", Flat::new(Some(chunk))),
@@ -333,14 +384,8 @@ fn main() {
         .map(|p| p.tensor.grad().copy())
         .collect();
     for step in 0..3 {
-        tch::no_grad(|| {
-            for (p, g) in per.opt.params().iter().zip(&saved) {
-                p.tensor.grad().copy_(g);
-            }
-        });
-        per.decay_and_clip();
-        per.opt.step();
-        per.ema.update(step);
+        per.step(&saved, step);
+        multi.step(&saved, step);
         for (_, f) in &forms {
             tch::no_grad(|| {
                 for (p, g) in per.opt.params().iter().zip(&saved) {
@@ -352,6 +397,9 @@ fn main() {
             f.ema(1.0 - per.ema.decay_at(step));
         }
     }
+    let d = compare_lists(&per, &multi);
+    println!("  check foreach       max relative difference to per-tensor after 3 steps: {d:.2e}");
+    assert!(d < 1e-5, "foreach differs from per-tensor by {d}");
     for (name, f) in &forms {
         let d = compare(&per, f);
         println!("  check {name:<13} max relative difference to per-tensor after 3 steps: {d:.2e}");
@@ -378,6 +426,10 @@ fn main() {
         let b = time(&mut || per.opt.step());
         let c = time(&mut || per.ema.update(step));
         let mut rows = vec![("per-tensor", [a, b, c])];
+        let a = time(&mut || multi.decay_and_clip());
+        let b = time(&mut || multi.opt.step());
+        let c = time(&mut || multi.ema.update(step));
+        rows.push(("foreach", [a, b, c]));
         for (name, f) in &forms {
             let w = 1.0 - per.ema.decay_at(step);
             let a = time(&mut || f.decay_and_clip());
@@ -399,14 +451,14 @@ fn main() {
         "form",
         parts.iter().map(|p| format!("{p:>12}")).collect::<String>()
     );
-    for name in ["per-tensor", "flat", "flat-chunked"] {
+    for name in ["per-tensor", "foreach", "flat", "flat-chunked"] {
         let cells: String = parts
             .iter()
             .map(|p| format!("{:>12.1}", median(samples.get_mut(&(name, *p)).unwrap())))
             .collect();
         println!("  {name:<13}{cells}");
     }
-    for name in ["per-tensor", "flat", "flat-chunked"] {
+    for name in ["per-tensor", "foreach", "flat", "flat-chunked"] {
         for p in parts {
             let ms = median(samples.get_mut(&(name, p)).unwrap());
             println!("RESULT {name} {p} {ms:.2}");

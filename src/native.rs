@@ -1,5 +1,6 @@
 //! The libtorch calls of csrc/ops.cpp (compiled by build.rs against the
-//! same headers): ops that tch 0.24 lacks with the arguments paperlab needs.
+//! same headers): ops that tch 0.24 lacks with the arguments paperlab needs;
+//! and the error handling every csrc/ binding shares ([`call`], [`status`]).
 
 use std::ffi::{c_char, c_void, CStr};
 use tch::Tensor;
@@ -21,15 +22,30 @@ extern "C" {
 pub(crate) fn call(shim: impl FnOnce(*mut *mut c_char) -> *mut C_tensor) -> Result<Tensor, String> {
     let mut error: *mut c_char = std::ptr::null_mut();
     let y = shim(&mut error);
-    // SAFETY: the shims return a new tensor that the caller owns, or null and
-    // a message from strdup, freed here.
+    if y.is_null() {
+        return Err(take_message(error));
+    }
+    // SAFETY: the shims return a new tensor that the caller owns.
+    Ok(unsafe { Tensor::from_ptr(y) })
+}
+
+/// A shim's outcome when it returns a success flag (its tensors, if any,
+/// through an out parameter), or libtorch's message.
+pub(crate) fn status(shim: impl FnOnce(*mut *mut c_char) -> bool) -> Result<(), String> {
+    let mut error: *mut c_char = std::ptr::null_mut();
+    match shim(&mut error) {
+        true => Ok(()),
+        false => Err(take_message(error)),
+    }
+}
+
+/// The message a failed shim left (from strdup), freed here.
+fn take_message(error: *mut c_char) -> String {
+    // SAFETY: a failed shim sets error to a NUL-terminated malloc'ed string.
     unsafe {
-        if y.is_null() {
-            let message = CStr::from_ptr(error).to_string_lossy().into_owned();
-            libc_free(error.cast());
-            return Err(message);
-        }
-        Ok(Tensor::from_ptr(y))
+        let message = CStr::from_ptr(error).to_string_lossy().into_owned();
+        libc_free(error.cast());
+        message
     }
 }
 

@@ -4,6 +4,7 @@
 //! weights, the checkpoint round trip, and clear errors for a shadow model
 //! that does not match.
 
+use paperlab::optim::UpdateImpl;
 use paperlab::runner::checkpoint::{Checkpoint, CheckpointFile};
 use paperlab::runner::ema::Ema;
 use std::collections::BTreeMap;
@@ -31,9 +32,14 @@ impl Tiny {
 
 /// A live model and its EMA.
 fn setup(decay: f64) -> (VarStore, Tiny, Ema<Tiny>) {
+    setup_with(decay, UpdateImpl::Auto)
+}
+
+/// A live model and its EMA, updated in the form `update` chooses.
+fn setup_with(decay: f64, update: UpdateImpl) -> (VarStore, Tiny, Ema<Tiny>) {
     let vs = VarStore::new(Device::Cpu);
     let net = tiny(&vs.root());
-    let ema = Ema::new(&vs, decay, tiny).unwrap();
+    let ema = Ema::new(&vs, decay, tiny).unwrap().with_update(update);
     (vs, net, ema)
 }
 
@@ -137,7 +143,17 @@ fn decay_follows_the_num_updates_ramp_then_the_cap() {
 
 #[test]
 fn shadow_starts_as_a_copy_and_moves_towards_the_live_weights() {
-    let (vs, _, ema) = setup(0.9);
+    shadow_moves_towards_the_live_weights(UpdateImpl::PerTensor);
+}
+
+/// timm's ModelEmaV3 form (one foreach lerp) against the same oracle.
+#[test]
+fn foreach_shadow_moves_towards_the_live_weights() {
+    shadow_moves_towards_the_live_weights(UpdateImpl::Foreach);
+}
+
+fn shadow_moves_towards_the_live_weights(update: UpdateImpl) {
+    let (vs, _, ema) = setup_with(0.9, update);
     assert_close(&values(ema.vs()), &values(&vs), "initial shadow");
     let names: Vec<String> = values(&vs).into_keys().collect();
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use paperlab::optim::{
     clip_grad_norm, clip_grad_norm_total, params_of, Adam, AdamConfig, Graham, GrahamConfig, Hyper,
-    Optimizer, Param, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    Optimizer, Param, RmsProp, RmsPropConfig, Sgd, SgdConfig, UpdateImpl,
 };
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -978,6 +978,15 @@ fn grads_of(params: &[Param]) -> Vec<Vec<f64>> {
 
 #[test]
 fn clip_grad_norm_matches_direct_computation() {
+    clip_matches_direct_computation(UpdateImpl::PerTensor);
+}
+
+#[test]
+fn clip_grad_norm_foreach_matches_direct_computation() {
+    clip_matches_direct_computation(UpdateImpl::Foreach);
+}
+
+fn clip_matches_direct_computation(update: UpdateImpl) {
     let d = data(11);
     let (vs, n, _, _) = twin_stores(12);
     let params = params_of(&vs);
@@ -988,7 +997,7 @@ fn clip_grad_norm_matches_direct_computation() {
 
     // Above max_norm: scaled to max_norm.
     let max_norm = norm / 4.0;
-    let total = clip_grad_norm_total(&params, max_norm);
+    let total = clip_grad_norm_total(&params, max_norm, update);
     assert!((total.double_value(&[]) - norm).abs() <= 1e-5 * norm);
     let coef = max_norm / (norm + 1e-6);
     let g1 = grads_of(&params);
@@ -1004,7 +1013,7 @@ fn clip_grad_norm_matches_direct_computation() {
 
     // Below max_norm: untouched (bit for bit).
     let before: Vec<Tensor> = params.iter().map(|p| p.tensor.grad().copy()).collect();
-    let total = clip_grad_norm_total(&params, clipped * 2.0);
+    let total = clip_grad_norm_total(&params, clipped * 2.0, update);
     assert!((total.double_value(&[]) - clipped).abs() <= 1e-5 * clipped);
     for (p, b) in params.iter().zip(&before) {
         assert!(p.tensor.grad().equal(b));
@@ -1027,7 +1036,7 @@ fn clip_grad_norm_matches_direct_computation() {
                 .to_kind(grad.kind()),
         );
     }
-    clip_grad_norm(&params2, norm / 3.0);
+    clip_grad_norm(&params2, norm / 3.0, update);
     let ours = grads_of(&params2);
     for (a, b) in ours.iter().flatten().zip(theirs.iter().flatten()) {
         assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
@@ -1038,6 +1047,8 @@ fn clip_grad_norm_matches_direct_computation() {
 fn clip_grad_norm_without_grads_is_a_no_op() {
     let vs = nn::VarStore::new(Device::Cpu);
     let _n = net(&vs);
-    let total = clip_grad_norm_total(&params_of(&vs), 1.0);
-    assert_eq!(total.double_value(&[]), 0.0);
+    for update in [UpdateImpl::PerTensor, UpdateImpl::Foreach] {
+        let total = clip_grad_norm_total(&params_of(&vs), 1.0, update);
+        assert_eq!(total.double_value(&[]), 0.0);
+    }
 }

@@ -11,7 +11,7 @@ use paperlab::data::Dataset;
 use paperlab::layers::mean_only_bn::MeanOnlyBn;
 use paperlab::layers::weight_norm::{DataInit, Op, Plain, WeightNorm};
 use paperlab::optim::schedule::{apply, At, HoldThenLinear, Schedule, Switch};
-use paperlab::optim::{params_of, Hyper};
+use paperlab::optim::{params_of, Hyper, UpdateImpl};
 use paperlab::wn::args::TrainWnArgs;
 use paperlab::wn::model::{net, NetConfig, Norm};
 use paperlab::wn::zca::{self, load_or_fit, Origin, Zca};
@@ -442,7 +442,7 @@ fn adam_gets_the_lr_and_beta1_of_the_flags_epoch_by_epoch() {
     let args = Flags::parse_from(flags).args;
     let vs = nn::VarStore::new(Device::Cpu);
     let _ = vs.root().var("w", &[2], nn::Init::Const(0.0));
-    let mut opt = args.optim_config().build(params_of(&vs));
+    let mut opt = args.optim_config().build(params_of(&vs), UpdateImpl::Auto);
     // 4 epochs: lr constant for 3, then halved; beta1 switches at epoch 3.
     for (epoch, lr, beta1) in [
         (1, 0.01, 0.8),

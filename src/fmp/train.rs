@@ -141,7 +141,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             prepare: &prepare,
             batch_size: args.batch_size,
         },
-        opt: optim.build(params_of(&vs)),
+        opt: optim.build(params_of(&vs), args.common.update_impl),
         schedules: args.schedules(),
         examples: &train,
         epochs: args.epochs,

@@ -49,7 +49,9 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
     let player = |build: &dyn Fn(&VarStore) -> Box<dyn ModuleT>| {
         let vs = VarStore::new(device);
         let net = build(&vs);
-        let opt = args.optim_config().build(params_of(&vs));
+        let opt = args
+            .optim_config()
+            .build(params_of(&vs), args.common.update_impl);
         Player { net, vs, opt }
     };
     let marginals = nets::marginals(train);

@@ -15,7 +15,7 @@ use super::net::{build, parameters, Net};
 use super::{summary, weights};
 use crate::error::{usage, Result};
 use crate::figures;
-use crate::optim::{clip_grad_norm, params_of, Param};
+use crate::optim::{add_weight_decay, clip_grad_norm, params_of, Param};
 use crate::runner::args::flag_name;
 use crate::runner::checkpoint::CheckpointFile;
 use crate::runner::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
@@ -70,21 +70,14 @@ impl Hooks for InceptionHooks<'_> {
     }
 
     fn before_step(&mut self, params: &[Param]) {
-        let wd = self.args.weight_decay;
+        let (wd, update) = (self.args.weight_decay, self.args.common.update_impl);
         if wd > 0.0 {
             // L2 on weights only (convolutions, classifier), as TF-slim's
             // regularizers: its gradient joins the loss's before clipping.
-            tch::no_grad(|| {
-                for p in params.iter().filter(|p| p.tensor.dim() > 1) {
-                    let mut g = p.tensor.grad();
-                    if g.defined() {
-                        let _ = g.g_add_(&(&p.tensor * wd));
-                    }
-                }
-            });
+            add_weight_decay(params.iter().filter(|p| p.tensor.dim() > 1), wd, update);
         }
         if self.args.clip_grad_norm > 0.0 {
-            clip_grad_norm(params, self.args.clip_grad_norm);
+            clip_grad_norm(params, self.args.clip_grad_norm, update);
         }
     }
 
@@ -205,7 +198,10 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
         s.progress.line(&line);
     }
     let ema = (args.ema_decay > 0.0 && !args.eval_only)
-        .then(|| Ema::new(&vs, args.ema_decay, |p| build(p, &cfg)))
+        .then(|| {
+            Ema::new(&vs, args.ema_decay, |p| build(p, &cfg))
+                .map(|e| e.with_update(args.common.update_impl))
+        })
         .transpose()?;
     let mut outcome = None;
     if let Some(train) = &splits.train {
@@ -231,7 +227,9 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
                 prepare: &prepare,
                 batch_size: args.batch_size,
             },
-            opt: args.optim_config().build(params_of(&vs)),
+            opt: args
+                .optim_config()
+                .build(params_of(&vs), args.common.update_impl),
             schedules: args.schedules(),
             examples: train.examples(),
             epochs: args.epochs,

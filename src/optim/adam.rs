@@ -1,7 +1,7 @@
 //! Adam as `torch.optim.Adam`.
 
 use super::slots::{grad_of, Slots};
-use super::{Hyper, Optim, Rule};
+use super::{foreach, Hyper, Optim, Rule};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -63,6 +63,42 @@ impl Rule for AdamConfig {
                 let mut denom = v.sqrt() / bias_correction2.sqrt();
                 let _ = denom.g_add_scalar_(eps);
                 let _ = p.addcdiv_(&(&m * -step_size), &denom);
+            }
+        });
+    }
+
+    /// torch/optim/adam.py, `_multi_tensor_adam` (not capturable): the bias
+    /// corrections per parameter, from its own update count.
+    fn update_foreach(&self, slots: &mut Slots) {
+        let AdamConfig {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay: wd,
+        } = *self;
+        let zeros = |_: usize, p: &Tensor| p.zeros_like();
+        tch::no_grad(|| {
+            for g in slots.groups() {
+                let grads = g.decayed(wd);
+                let (m, _) = slots.bufs(&g, "exp_avg", zeros);
+                let (v, _) = slots.bufs(&g, "exp_avg_sq", zeros);
+                foreach::lerp_(&m, &grads, 1.0 - beta1);
+                foreach::mul_scalar_(&v, beta2);
+                foreach::addcmul_(&v, &grads, &grads, 1.0 - beta2);
+                let counts = slots.counts(&g);
+                let step_size: Vec<f64> = counts
+                    .iter()
+                    .map(|&t| -lr / (1.0 - beta1.powf(t as f64)))
+                    .collect();
+                let bias_correction2_sqrt: Vec<f64> = counts
+                    .iter()
+                    .map(|&t| (1.0 - beta2.powf(t as f64)).sqrt())
+                    .collect();
+                let denom = foreach::sqrt(&v);
+                foreach::div_each_(&denom, &bias_correction2_sqrt);
+                foreach::add_scalar_(&denom, eps);
+                foreach::addcdiv_each_(&g.params, &m, &denom, &step_size);
             }
         });
     }

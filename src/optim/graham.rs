@@ -2,7 +2,7 @@
 //! numbers: SparseConvNet's "NAG light" momentum.
 
 use super::slots::{grad_of, Slots};
-use super::{Hyper, Optim, Rule};
+use super::{foreach, Hyper, Optim, Rule};
 use serde::{Deserialize, Serialize};
 
 /// The update of btgraham/SparseConvNet-archived,
@@ -47,6 +47,20 @@ impl Rule for GrahamConfig {
                 let _ = m.g_mul_scalar_(mu);
                 let _ = m.g_add_(&(&d * (-lr * (1.0 - mu))));
                 let _ = p.g_add_(&(&m * (1.0 + mu)));
+            }
+        });
+    }
+
+    /// The same three lines on lists of weights.
+    fn update_foreach(&self, slots: &mut Slots) {
+        let GrahamConfig { lr, momentum: mu } = *self;
+        tch::no_grad(|| {
+            for g in slots.groups() {
+                let (m, _) = slots.bufs(&g, "momentum", |_, p| p.zeros_like());
+                foreach::add_(&g.params, &m, -mu);
+                foreach::mul_scalar_(&m, mu);
+                foreach::add_(&m, &g.grads, -lr * (1.0 - mu));
+                foreach::add_(&g.params, &m, 1.0 + mu);
             }
         });
     }

@@ -24,10 +24,18 @@
 //! value ([`OptimConfig`], saved in config.json) and changed mid-run only
 //! through [`Optimizer::set`], which the [`schedule`]s use.
 //!
+//! Each rule has two forms computing the same update: per tensor (a few ops
+//! per parameter, the CPU default) and multi-tensor (libtorch's foreach ops
+//! on lists of parameters grouped by device and dtype, the CUDA default;
+//! [`foreach`]), chosen by [`UpdateImpl`]. The state, and so a checkpoint,
+//! is the same either way, so a resumed run may switch forms.
+//!
 //! One file per optimizer; [`slots`] holds what they share.
 
 mod adam;
 mod clip;
+mod decay;
+pub mod foreach;
 mod graham;
 mod rmsprop;
 pub mod schedule;
@@ -36,6 +44,8 @@ mod slots;
 
 pub use adam::{Adam, AdamConfig};
 pub use clip::{clip_grad_norm, clip_grad_norm_total};
+pub use decay::add_weight_decay;
+pub use foreach::UpdateImpl;
 pub use graham::{Graham, GrahamConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
@@ -122,12 +132,13 @@ pub enum OptimConfig {
 }
 
 impl OptimConfig {
-    pub fn build(&self, params: Vec<Param>) -> Box<dyn Optimizer> {
+    /// The optimizer of `params`, updating them in the form `update` chooses.
+    pub fn build(&self, params: Vec<Param>, update: UpdateImpl) -> Box<dyn Optimizer> {
         match *self {
-            OptimConfig::Sgd(c) => Box::new(Sgd::new(params, c)),
-            OptimConfig::RmsProp(c) => Box::new(RmsProp::new(params, c)),
-            OptimConfig::Adam(c) => Box::new(Adam::new(params, c)),
-            OptimConfig::Graham(c) => Box::new(Graham::new(params, c)),
+            OptimConfig::Sgd(c) => Box::new(Sgd::new(params, c).with_update(update)),
+            OptimConfig::RmsProp(c) => Box::new(RmsProp::new(params, c).with_update(update)),
+            OptimConfig::Adam(c) => Box::new(Adam::new(params, c).with_update(update)),
+            OptimConfig::Graham(c) => Box::new(Graham::new(params, c).with_update(update)),
         }
     }
 }
@@ -163,8 +174,10 @@ pub trait Optimizer {
 pub trait Rule: Copy {
     const NAME: &'static str;
     /// Update every parameter that has a gradient, creating its buffers on
-    /// first use.
+    /// first use: the per-tensor form.
     fn update(&self, slots: &mut Slots);
+    /// The same update with multi-tensor ops on [`Slots::groups`].
+    fn update_foreach(&self, slots: &mut Slots);
     /// The hyperparameter `h`, if this rule has it.
     fn hyper(&mut self, h: Hyper) -> Option<&mut f64>;
     /// The buffers a checkpoint may hold, and those it must hold with these
@@ -176,20 +189,37 @@ pub trait Rule: Copy {
 pub struct Optim<R> {
     cfg: R,
     slots: Slots,
+    /// The multi-tensor form, else the per-tensor one.
+    multi: bool,
 }
 
 impl<R: Rule> Optim<R> {
+    /// The optimizer in the form [`UpdateImpl::Auto`] chooses for the
+    /// parameters' device.
     pub fn new(params: Vec<Param>, cfg: R) -> Optim<R> {
         Optim {
             cfg,
             slots: Slots::new(params),
+            multi: false,
         }
+        .with_update(UpdateImpl::Auto)
+    }
+
+    /// This optimizer updating in the form `update` chooses (by the first
+    /// parameter's device).
+    pub fn with_update(mut self, update: UpdateImpl) -> Optim<R> {
+        let device = self.slots.params().first().map(|p| p.tensor.device());
+        self.multi = update.multi(device.unwrap_or(tch::Device::Cpu));
+        self
     }
 }
 
 impl<R: Rule> Optimizer for Optim<R> {
     fn step(&mut self) {
-        self.cfg.update(&mut self.slots);
+        match self.multi {
+            true => self.cfg.update_foreach(&mut self.slots),
+            false => self.cfg.update(&mut self.slots),
+        }
         self.slots.steps += 1;
     }
 
@@ -213,7 +243,7 @@ impl<R: Rule> Optimizer for Optim<R> {
     }
 
     fn zero_grad(&mut self) {
-        self.slots.zero_grad()
+        self.slots.zero_grad(self.multi)
     }
 
     fn params(&self) -> &[Param] {

@@ -1,7 +1,7 @@
 //! RMSprop as `torch.optim.RMSprop`, or TensorFlow's RMSPropOptimizer.
 
 use super::slots::{grad_of, Slots};
-use super::{Hyper, Optim, Rule};
+use super::{foreach, Hyper, Optim, Rule};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -101,6 +101,69 @@ impl Rule for RmsPropConfig {
                 } else {
                     // TF with momentum 0 keeps a buffer equal to lr*g/avg: the same update.
                     let _ = p.addcdiv_(&(&g * -lr), &avg);
+                }
+            }
+        });
+    }
+
+    /// torch/optim/rmsprop.py, `_multi_tensor_rmsprop`, with the TF-style
+    /// variant's start at one, eps inside the root and lr in the buffer.
+    fn update_foreach(&self, slots: &mut Slots) {
+        let RmsPropConfig {
+            lr,
+            alpha,
+            eps,
+            momentum,
+            centered,
+            weight_decay: wd,
+            tf_style: tf,
+        } = *self;
+        let start = |_: usize, p: &Tensor| if tf { p.ones_like() } else { p.zeros_like() };
+        let zeros = |_: usize, p: &Tensor| p.zeros_like();
+        tch::no_grad(|| {
+            for g in slots.groups() {
+                let grads = g.decayed(wd);
+                let (v, _) = slots.bufs(&g, "square_avg", start);
+                foreach::mul_scalar_(&v, alpha);
+                foreach::addcmul_(&v, &grads, &grads, 1.0 - alpha);
+                let var = if centered {
+                    let (m, _) = slots.bufs(&g, "grad_avg", zeros);
+                    foreach::lerp_(&m, &grads, 1.0 - alpha);
+                    Some(foreach::addcmul(&v, &m, &m, -1.0))
+                } else {
+                    None
+                };
+                let avg = match (var, tf) {
+                    (Some(var), true) => {
+                        foreach::add_scalar_(&var, eps);
+                        foreach::sqrt_(&var);
+                        var
+                    }
+                    (None, true) => foreach::sqrt(&foreach::add_scalar(&v, eps)),
+                    (var, false) => {
+                        let avg = match var {
+                            Some(var) => {
+                                foreach::sqrt_(&var);
+                                var
+                            }
+                            None => foreach::sqrt(&v),
+                        };
+                        foreach::add_scalar_(&avg, eps);
+                        avg
+                    }
+                };
+                if momentum > 0.0 {
+                    let (buf, _) = slots.bufs(&g, "momentum", zeros);
+                    foreach::mul_scalar_(&buf, momentum);
+                    if tf {
+                        foreach::addcdiv_(&buf, &grads, &avg, lr);
+                        foreach::add_(&g.params, &buf, -1.0);
+                    } else {
+                        foreach::addcdiv_(&buf, &grads, &avg, 1.0);
+                        foreach::add_(&g.params, &buf, -lr);
+                    }
+                } else {
+                    foreach::addcdiv_(&g.params, &grads, &avg, -lr);
                 }
             }
         });

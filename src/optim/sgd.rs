@@ -1,7 +1,7 @@
 //! SGD as `torch.optim.SGD`.
 
-use super::slots::{grad_of, Slots};
-use super::{Hyper, Optim, Rule};
+use super::slots::{grad_of, pick, Slots};
+use super::{foreach, Hyper, Optim, Rule};
 use serde::{Deserialize, Serialize};
 
 /// Stochastic gradient descent with the semantics of `torch.optim.SGD`:
@@ -66,6 +66,36 @@ impl Rule for SgdConfig {
                     d = if nesterov { &d + &buf * momentum } else { buf };
                 }
                 let _ = p.g_add_(&(&d * -lr));
+            }
+        });
+    }
+
+    /// torch/optim/sgd.py, `_multi_tensor_sgd`: buffers that exist are
+    /// updated by foreach ops, new ones start as the decayed gradient.
+    fn update_foreach(&self, slots: &mut Slots) {
+        let SgdConfig {
+            lr,
+            momentum,
+            dampening,
+            nesterov,
+            weight_decay: wd,
+        } = *self;
+        tch::no_grad(|| {
+            for g in slots.groups() {
+                let mut d = g.decayed(wd);
+                if momentum != 0.0 {
+                    let (bufs, fresh) = slots.bufs(&g, "momentum", |j, _| d[j].detach().copy());
+                    let old: Vec<bool> = fresh.iter().map(|f| !f).collect();
+                    let old_bufs = pick(&bufs, &old);
+                    foreach::mul_scalar_(&old_bufs, momentum);
+                    foreach::add_(&old_bufs, &pick(&d, &old), 1.0 - dampening);
+                    d = if nesterov {
+                        foreach::add(&d, &bufs, momentum)
+                    } else {
+                        bufs
+                    };
+                }
+                foreach::add_(&g.params, &d, -lr);
             }
         });
     }

@@ -1,7 +1,7 @@
 //! What every optimizer keeps per parameter: its update count and lazily
 //! created buffers, saved and restored by name for checkpoints.
 
-use super::Param;
+use super::{foreach, Param};
 use crate::error::{self, Result};
 use std::collections::{HashMap, HashSet};
 use tch::{Device, Kind, Tensor};
@@ -52,6 +52,36 @@ pub(super) fn grad_of(p: &Tensor, weight_decay: f64) -> Option<Tensor> {
     })
 }
 
+/// The parameters of one device and dtype that have a gradient, for a
+/// multi-tensor update: their positions in the [`Slots`], the parameters
+/// and their gradients.
+pub(super) struct Group {
+    idx: Vec<usize>,
+    pub(super) params: Vec<Tensor>,
+    pub(super) grads: Vec<Tensor>,
+}
+
+impl Group {
+    /// The gradients with L2 weight decay added (new tensors when wd != 0),
+    /// the multi-tensor [`grad_of`].
+    pub(super) fn decayed(&self, weight_decay: f64) -> Vec<Tensor> {
+        if weight_decay != 0.0 {
+            foreach::add(&self.grads, &self.params, weight_decay)
+        } else {
+            self.grads.iter().map(Tensor::shallow_clone).collect()
+        }
+    }
+}
+
+/// The tensors of `list` where `keep` is true.
+pub(super) fn pick(list: &[Tensor], keep: &[bool]) -> Vec<Tensor> {
+    list.iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(t, _)| t.shallow_clone())
+        .collect()
+}
+
 /// The parameters, update counts and buffers shared by all optimizers.
 pub struct Slots {
     params: Vec<Param>,
@@ -89,10 +119,86 @@ impl Slots {
             .zip(self.states.iter_mut())
     }
 
-    pub(super) fn zero_grad(&mut self) {
-        for p in &mut self.params {
-            p.tensor.zero_grad();
+    /// The parameters that have a gradient, grouped by device and dtype,
+    /// each one's update count advanced: what a multi-tensor update walks,
+    /// as a per-tensor one walks [`Slots::iter_mut`] with [`grad_of`].
+    pub(super) fn groups(&mut self) -> Vec<Group> {
+        let with_grad: Vec<(usize, Tensor)> = self
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, p.tensor.grad()))
+            .filter(|(_, g)| g.defined())
+            .collect();
+        let groups = foreach::groups(with_grad.iter().map(|(i, _)| &self.params[*i].tensor));
+        groups
+            .into_iter()
+            .map(|members| {
+                let idx: Vec<usize> = members.iter().map(|&m| with_grad[m].0).collect();
+                for &i in &idx {
+                    self.states[i].n += 1;
+                }
+                Group {
+                    params: idx
+                        .iter()
+                        .map(|&i| self.params[i].tensor.shallow_clone())
+                        .collect(),
+                    grads: members
+                        .iter()
+                        .map(|&m| with_grad[m].1.shallow_clone())
+                        .collect(),
+                    idx,
+                }
+            })
+            .collect()
+    }
+
+    /// The buffer `name` of each parameter of `g`, created by `init` (from
+    /// its position in the group and the parameter) where missing; and
+    /// which of them were created now.
+    pub(super) fn bufs(
+        &mut self,
+        g: &Group,
+        name: &'static str,
+        mut init: impl FnMut(usize, &Tensor) -> Tensor,
+    ) -> (Vec<Tensor>, Vec<bool>) {
+        g.idx
+            .iter()
+            .enumerate()
+            .map(|(j, &i)| {
+                let st = &mut self.states[i];
+                let fresh = st.buf(name).is_none();
+                (
+                    st.buf_or(name, &self.params[i].tensor, |p| init(j, p)),
+                    fresh,
+                )
+            })
+            .unzip()
+    }
+
+    /// The update counts of the parameters of `g`.
+    pub(super) fn counts(&self, g: &Group) -> Vec<i64> {
+        g.idx.iter().map(|&i| self.states[i].n).collect()
+    }
+
+    pub(super) fn zero_grad(&mut self, multi: bool) {
+        if !multi {
+            for p in &mut self.params {
+                p.tensor.zero_grad();
+            }
+            return;
         }
+        let grads: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|p| p.tensor.grad())
+            .filter(|g| g.defined())
+            .collect();
+        tch::no_grad(|| {
+            for list in foreach::grouped(&grads) {
+                foreach::zero_(&list);
+            }
+        });
     }
 
     pub(super) fn state(&self) -> Vec<(String, Tensor)> {

@@ -3,6 +3,7 @@
 use super::device;
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
+use crate::optim::UpdateImpl;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -65,6 +66,10 @@ pub struct Common {
     /// No progress bar or per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// How the optimizer, weight decay, clipping and the weight EMA update the tensors: per-tensor ops, multi-tensor (foreach) ops, or auto (foreach on CUDA, per-tensor elsewhere). The result is the same to float rounding, so --resume may change it.
+    #[arg(long, value_enum, default_value = "auto")]
+    #[serde(default)]
+    pub update_impl: UpdateImpl,
     /// Continue the run in <out>/<subcommand>/<name> from its last checkpoint.
     #[arg(long)]
     pub resume: bool,

@@ -7,9 +7,12 @@
 //!
 //! The shadow is a second copy of the model on the live one's device, so
 //! evaluating or saving it needs no swapping of weights; it is saved with
-//! every checkpoint ("ema.") so a resumed run continues it exactly.
+//! every checkpoint ("ema.") so a resumed run continues it exactly. Its
+//! update is one lerp per variable or, as timm's ModelEmaV3 on CUDA, one
+//! foreach lerp per device and dtype (`--update-impl`).
 
 use crate::error::{run, Result};
+use crate::optim::{foreach, UpdateImpl};
 use crate::runner::checkpoint::CheckpointFile;
 use tch::nn::{self, VarStore};
 use tch::Tensor;
@@ -18,8 +21,11 @@ pub struct Ema<M> {
     decay: f64,
     vs: VarStore,
     model: M,
-    /// (live, shadow) variable pairs, sorted by name.
-    pairs: Vec<(Tensor, Tensor)>,
+    /// Live and shadow variables, sorted by name.
+    live: Vec<Tensor>,
+    shadow: Vec<Tensor>,
+    /// The multi-tensor update, else one lerp per variable.
+    multi: bool,
 }
 
 impl<M> Ema<M> {
@@ -33,7 +39,7 @@ impl<M> Ema<M> {
         let mut shadow = vs.variables();
         let mut vars: Vec<(String, Tensor)> = live.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut pairs = Vec::with_capacity(vars.len());
+        let (mut lives, mut shadows) = (vec![], vec![]);
         for (name, l) in vars {
             let s = shadow.remove(&name).ok_or_else(|| {
                 run(format!(
@@ -50,7 +56,8 @@ impl<M> Ema<M> {
                 )));
             }
             tch::no_grad(|| s.shallow_clone().copy_(&l));
-            pairs.push((l, s));
+            lives.push(l);
+            shadows.push(s);
         }
         if let Some(name) = shadow.keys().min() {
             return Err(run(format!(
@@ -59,10 +66,18 @@ impl<M> Ema<M> {
         }
         Ok(Ema {
             decay,
+            multi: UpdateImpl::Auto.multi(vs.device()),
             vs,
             model,
-            pairs,
+            live: lives,
+            shadow: shadows,
         })
+    }
+
+    /// This EMA updating in the form `update` chooses for its device.
+    pub fn with_update(mut self, update: UpdateImpl) -> Ema<M> {
+        self.multi = update.multi(self.vs.device());
+        self
     }
 
     /// The averaged model, for evaluation.
@@ -84,8 +99,14 @@ impl<M> Ema<M> {
     pub fn update(&self, step: i64) {
         let w = 1.0 - self.decay_at(step);
         tch::no_grad(|| {
-            for (live, shadow) in &self.pairs {
-                let _ = shadow.shallow_clone().lerp_(live, w);
+            if self.multi {
+                for (shadow, live) in foreach::grouped_pairs(&self.shadow, &self.live) {
+                    foreach::lerp_(&shadow, &live, w);
+                }
+            } else {
+                for (live, shadow) in self.live.iter().zip(&self.shadow) {
+                    let _ = shadow.shallow_clone().lerp_(live, w);
+                }
             }
         });
     }

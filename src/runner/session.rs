@@ -50,7 +50,7 @@ pub struct Session {
 
 /// The configuration in force, checked ([`RunConfig::checked`]): for
 /// --resume, the run's saved config.json with only the runtime options
-/// (device, quiet, max-steps, and threads when given) taken from this command
+/// (device, quiet, max-steps, update-impl, and threads when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
 /// is created for a bad command.
 pub fn resolve<C: RunConfig>(command: &str, config: C) -> Result<C> {
@@ -63,6 +63,7 @@ pub fn resolve<C: RunConfig>(command: &str, config: C) -> Result<C> {
     let c = saved.config.common_mut();
     (c.compute.device, c.quiet, c.max_steps, c.resume) =
         (common.compute.device, common.quiet, common.max_steps, true);
+    c.update_impl = common.update_impl;
     c.compute.threads = common.compute.threads.or(c.compute.threads);
     saved.config.checked()
 }

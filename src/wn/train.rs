@@ -112,7 +112,9 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
             prepare: &prepare,
             batch_size: args.batch_size,
         },
-        opt: args.optim_config().build(params_of(&vs)),
+        opt: args
+            .optim_config()
+            .build(params_of(&vs), args.common.update_impl),
         schedules: args.schedules(),
         examples: &train,
         epochs: args.epochs,
