@@ -1,5 +1,6 @@
 //! The libtorch calls of csrc/ops.cpp (compiled by build.rs against the
-//! same headers): ops that tch 0.24 lacks with the arguments paperlab needs.
+//! same headers): ops that tch 0.24 lacks with the arguments paperlab needs;
+//! and what every csrc/ binding shares (csrc/dist.cpp's are in runner/dist/).
 
 use std::ffi::{c_char, c_void, CStr};
 use tch::Tensor;
@@ -12,8 +13,9 @@ extern "C" {
         error: *mut *mut c_char,
     ) -> *mut C_tensor;
     fn paperlab_pin_memory(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
+    /// libc's free, for what the shims malloc.
     #[link_name = "free"]
-    fn libc_free(p: *mut c_void);
+    pub(crate) fn libc_free(p: *mut c_void);
 }
 
 /// A shim's result: its new tensor, or libtorch's message. Every binding of
@@ -22,15 +24,23 @@ pub(crate) fn call(shim: impl FnOnce(*mut *mut c_char) -> *mut C_tensor) -> Resu
     let mut error: *mut c_char = std::ptr::null_mut();
     let y = shim(&mut error);
     // SAFETY: the shims return a new tensor that the caller owns, or null and
-    // a message from strdup, freed here.
+    // a message from strdup.
     unsafe {
         if y.is_null() {
-            let message = CStr::from_ptr(error).to_string_lossy().into_owned();
-            libc_free(error.cast());
-            return Err(message);
+            return Err(message(error));
         }
         Ok(Tensor::from_ptr(y))
     }
+}
+
+/// The message a failing shim left in its `error` argument, freed.
+///
+/// # Safety
+/// `error` is a NUL-terminated string from strdup (paperlab::guarded's).
+pub(crate) unsafe fn message(error: *mut c_char) -> String {
+    let text = CStr::from_ptr(error).to_string_lossy().into_owned();
+    libc_free(error.cast());
+    text
 }
 
 /// libtorch's `leaky_relu(x, slope)`, recorded by autograd as tch's ops are.
