@@ -3,8 +3,8 @@
 //! (`--no-as-needed`; tch-rs issues #907 and #984), so CUDA is detected. Also
 //! records the git commit and libtorch version that `paperlab info` and every
 //! run's config.json report, and compiles csrc/*.cpp (libtorch ops that tch
-//! does not expose; bound in src/native.rs) against the same
-//! libtorch headers.
+//! does not expose; bound in src/native.rs, and c10d's process groups,
+//! bound in src/runner/dist/) against the same libtorch headers.
 use std::path::Path;
 
 fn main() {
@@ -59,7 +59,8 @@ fn compile_ops(lib: &Path) {
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let include = lib.join("../include");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .pic(true)
         .warnings(false)
@@ -68,11 +69,45 @@ fn compile_ops(lib: &Path) {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
-        .include("csrc")
+        .include("csrc");
+    c10d_flags(&mut build, lib);
+    build
         .files(
             sources
                 .iter()
                 .filter(|f| f.extension().is_some_and(|e| e == "cpp")),
         )
         .compile("paperlab_ops");
+}
+
+/// What csrc/dist.cpp needs besides libtorch's headers: Gloo's headers
+/// (Debian's libgloo-dev, build time only: the symbols are libtorch's) and,
+/// when the torch wheel's CUDA packages hold them, NCCL's and CUDA's, for
+/// ProcessGroupNCCL (symbols in libtorch_cuda, which the binary links
+/// anyway). Without them the binary has Gloo only and says so when NCCL is
+/// asked for.
+fn c10d_flags(build: &mut cc::Build, lib: &Path) {
+    // Both are on the compiler's default search path.
+    assert!(
+        ["/usr/include", "/usr/local/include"]
+            .iter()
+            .any(|d| Path::new(d).join("gloo/context.h").exists()),
+        "Gloo's headers (gloo/context.h) are missing: run scripts/setup.sh, or apt-get install libgloo-dev"
+    );
+    build.define("USE_C10D_GLOO", None);
+    // PyPI's torch: site-packages/torch/lib, its CUDA beside it in nvidia/.
+    let nvidia = lib.join("../../nvidia");
+    // nvidia-nccl's, nvidia-cuda-runtime's, -crt's and -cccl's headers.
+    let headers = [
+        "nccl/include/nccl.h",
+        "cu13/include/cuda_runtime.h",
+        "cu13/include/crt/host_config.h",
+        "cu13/include/cccl/nv/target",
+    ];
+    if lib.join("libtorch_cuda.so").exists() && headers.iter().all(|h| nvidia.join(h).exists()) {
+        for dir in ["nccl/include", "cu13/include", "cu13/include/cccl"] {
+            build.include(nvidia.join(dir));
+        }
+        build.define("USE_C10D_NCCL", None);
+    }
 }

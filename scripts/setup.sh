@@ -16,6 +16,12 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+
   echo "setup: installing torch==$TORCH_VERSION and numpy into .venv (several GB, one time)"
   .venv/bin/pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy
 fi
+# Headers csrc/dist.cpp compiles against for c10d's NCCL process group (the
+# wheel has NCCL's and the CUDA runtime's, not these two), build time only.
+if ! .venv/bin/python -c "import importlib.metadata as m; m.version('nvidia-cuda-crt'); m.version('nvidia-cuda-cccl')" 2>/dev/null; then
+  echo "setup: installing CUDA's crt and cccl headers into .venv (for the NCCL process group)"
+  .venv/bin/pip install --quiet --disable-pip-version-check "nvidia-cuda-crt==13.0.88" "nvidia-cuda-cccl==13.0.85"
+fi
 # A fixed path for cargo (.cargo/config.toml points LIBTORCH here).
 torch_dir=$(.venv/bin/python -c "import torch, os; print(os.path.dirname(torch.__file__))")
 ln -sfn "$torch_dir" .venv/libtorch
@@ -29,6 +35,18 @@ if [ ! -f "$fm/train-images-idx3-ubyte.gz" ]; then
       apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
   else
     echo "setup: Fashion-MNIST is missing. Run:  sudo apt-get install dataset-fashion-mnist" >&2
+    exit 1
+  fi
+fi
+# Gloo's headers, for c10d's Gloo process group (build time only: the
+# symbols are libtorch's).
+if [ ! -f /usr/include/gloo/context.h ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian package libgloo-dev (headers for distributed training)"
+    apt-get install -y -qq libgloo-dev >/dev/null || {
+      apt-get update -qq && apt-get install -y -qq libgloo-dev >/dev/null; }
+  else
+    echo "setup: Gloo's headers are missing. Run:  sudo apt-get install libgloo-dev" >&2
     exit 1
   fi
 fi

@@ -1,6 +1,7 @@
 //! The libtorch calls of csrc/ops.cpp (compiled by build.rs against the
 //! same headers): ops that tch 0.24 lacks with the arguments paperlab needs;
-//! and the error handling every csrc/ binding shares ([`call`], [`status`]).
+//! and the error handling every csrc/ binding shares ([`call`], [`status`],
+//! [`take_message`]; csrc/dist.cpp's bindings are in runner/dist/).
 
 use std::ffi::{c_char, c_void, CStr};
 use tch::Tensor;
@@ -13,8 +14,9 @@ extern "C" {
         error: *mut *mut c_char,
     ) -> *mut C_tensor;
     fn paperlab_pin_memory(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
+    /// libc's free, for what the shims malloc.
     #[link_name = "free"]
-    fn libc_free(p: *mut c_void);
+    pub(crate) fn libc_free(p: *mut c_void);
 }
 
 /// A shim's result: its new tensor, or libtorch's message. Every binding of
@@ -40,7 +42,7 @@ pub(crate) fn status(shim: impl FnOnce(*mut *mut c_char) -> bool) -> Result<(), 
 }
 
 /// The message a failed shim left (from strdup), freed here.
-fn take_message(error: *mut c_char) -> String {
+pub(crate) fn take_message(error: *mut c_char) -> String {
     // SAFETY: a failed shim sets error to a NUL-terminated malloc'ed string.
     unsafe {
         let message = CStr::from_ptr(error).to_string_lossy().into_owned();

@@ -10,6 +10,8 @@
 pub enum Stream {
     /// Torch's generators during training step N (dropout, FMP regions, noise).
     Step(u64),
+    /// The same on rank R > 0 of a distributed run (rank 0 uses Step).
+    RankStep(u64, u64),
     /// Random choices made while loading the batches of step N (crops).
     Load(u64),
     /// The order of the training set in epoch N.
@@ -31,6 +33,7 @@ impl Stream {
         const FAR: u64 = 1 << 40;
         match self {
             Stream::Step(n) | Stream::Shuffle(n) => (seed, n),
+            Stream::RankStep(n, rank) => (seed ^ 0xd157 ^ rank.wrapping_mul(0x9E37_79B9), n),
             Stream::Load(n) => (seed ^ 0x10ad, n),
             Stream::Eval(n) => (seed, FAR + n),
             Stream::Tests(n) => (seed ^ 0x7e57, n),

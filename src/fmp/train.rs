@@ -58,6 +58,10 @@ impl Hooks for Recipe<'_> {
         }
     }
 
+    fn summed_loss(&self) -> bool {
+        self.summed
+    }
+
     fn schedule(&mut self, at: At) {
         self.epoch = at.epoch;
     }

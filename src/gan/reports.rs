@@ -76,7 +76,9 @@ impl EpochReport for ParzenReport<'_> {
         epoch: i64,
     ) -> Result<(Vec<f64>, String, f64)> {
         let g = g.net.as_ref();
-        self.grids.save(g, &format!("epoch_{epoch:03}.png"))?;
+        if s.is_writer() {
+            self.grids.save(g, &format!("epoch_{epoch:03}.png"))?;
+        }
         let parzen = match &self.monitor {
             Some(m) if epoch % self.args.parzen_every == 0 => {
                 seed_torch(s.seed, Stream::Parzen(epoch as u64));
@@ -129,13 +131,15 @@ impl EpochReport for ReconReport {
 
     fn report(
         &mut self,
-        _s: &mut Session,
+        s: &mut Session,
         g: &mut Player,
         epoch: i64,
     ) -> Result<(Vec<f64>, String, f64)> {
         let iteration = epoch * self.test_interval;
-        self.grids
-            .save(g.net.as_ref(), &format!("iter_{iteration:06}.png"))?;
+        if s.is_writer() {
+            self.grids
+                .save(g.net.as_ref(), &format!("iter_{iteration:06}.png"))?;
+        }
         g.vs.freeze();
         let (_, mse) = reconstruct(g.net.as_ref(), self.code_size, &self.running, &self.recon);
         g.vs.unfreeze();

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::optim::schedule::{apply, At, Scheduled};
 use crate::optim::{Hyper, Optimizer};
 use crate::runner::checkpoint::{Checkpoint, CheckpointFile};
+use crate::runner::dist::{reduce_gradients, share, Loss};
 use crate::runner::epochs::{EpochEnd, Steps};
 use crate::runner::session::Session;
 use crate::runner::summary::Selection;
@@ -78,8 +79,9 @@ pub const COLUMNS: [&str; 6] = ["d_loss", "g_loss", "d_x", "d_g_z", "lr", "momen
 
 impl GanSteps<'_> {
     /// One D update on real images `x` and as many samples of G.
-    fn d_step(&mut self, x: &Tensor, sums: &mut RunningSums) {
-        let z = self.latent.sample(x.size()[0], x.device());
+    fn d_step(&mut self, x: &Tensor, sums: &mut RunningSums) -> Result<()> {
+        let n = x.size()[0];
+        let z = self.latent.sample(n, x.device());
         let fake = tch::no_grad(|| self.g.net.forward_t(&z, true));
         let real = self.d.net.forward_t(x, true);
         let fake = self.d.net.forward_t(&fake, true);
@@ -94,6 +96,7 @@ impl GanSteps<'_> {
         let loss = terms * self.objective.d_weight;
         self.d.opt.zero_grad();
         loss.backward();
+        reduce_gradients(self.d.opt.params(), Loss::Mean(n))?;
         self.d.opt.step();
         sums.watch(&loss);
         sums.add("d_loss", &loss, 1.0);
@@ -101,13 +104,16 @@ impl GanSteps<'_> {
             sums.add("d_x", &real.sigmoid().mean(Kind::Double), 1.0);
             sums.add("d_g_z", &fake.sigmoid().mean(Kind::Double), 1.0);
         });
+        Ok(())
     }
 
-    /// One G update on a batch of fresh z; D is frozen meanwhile, so no
-    /// gradient is computed for its weights.
-    fn g_step(&mut self, sums: &mut RunningSums) {
+    /// One G update on a batch of fresh z (this process's share of it in a
+    /// distributed run); D is frozen meanwhile, so no gradient is computed
+    /// for its weights.
+    fn g_step(&mut self, sums: &mut RunningSums) -> Result<()> {
         self.d.vs.freeze();
-        let z = self.latent.sample(self.batch_size, self.g.vs.device());
+        let n = share(self.batch_size);
+        let z = self.latent.sample(n, self.g.vs.device());
         let logit = self.d.net.forward_t(&self.g.net.forward_t(&z, true), true);
         let loss = match (self.objective.least_squares, self.objective.g_loss) {
             (true, _) => (logit.sigmoid() - 1.0).square().mean(Kind::Float),
@@ -116,10 +122,13 @@ impl GanSteps<'_> {
         };
         self.g.opt.zero_grad();
         loss.backward();
-        self.g.opt.step();
+        let reduced = reduce_gradients(self.g.opt.params(), Loss::Mean(n));
         self.d.vs.unfreeze();
+        reduced?;
+        self.g.opt.step();
         sums.watch(&loss);
         sums.add("g_loss", &loss, 1.0);
+        Ok(())
     }
 }
 
@@ -155,10 +164,9 @@ impl Steps for GanSteps<'_> {
 
     fn step(&mut self, _at: At, batches: &[Batch], sums: &mut RunningSums) -> Result<()> {
         for b in batches {
-            self.d_step(&b.images, sums);
+            self.d_step(&b.images, sums)?;
         }
-        self.g_step(sums);
-        Ok(())
+        self.g_step(sums)
     }
 
     fn progress(&self, m: &Means) -> String {

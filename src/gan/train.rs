@@ -72,7 +72,9 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
             grids,
         }),
         Some((heldout, all)) => {
-            s.dir.write_json("heldout.json", heldout)?;
+            if s.is_writer() {
+                s.dir.write_json("heldout.json", heldout)?;
+            }
             let running = select(all, &heldout.running).images.to_device(device);
             Box::new(ReconReport {
                 running: running.to_kind(Kind::Float) / 255.0,

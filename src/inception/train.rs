@@ -124,7 +124,9 @@ impl Hooks for InceptionHooks<'_> {
         let probs = predict(net, self.val, &settings, &mut s.progress)?;
         let (top1, top5) = top_errors(&probs, &eval::labels(self.val));
         // Replaced by each epoch's evaluation, then by the final one.
-        eval::write_predictions(&s.dir.file("predictions.csv"), self.val, &probs)?;
+        if s.is_writer() {
+            eval::write_predictions(&s.dir.file("predictions.csv"), self.val, &probs)?;
+        }
         let seen = self.seen.int64_value(&[]).max(1);
         let zero = self.zeros.int64_value(&[]) as f64 / seen as f64;
         self.reset_zeros(s.device);
@@ -260,9 +262,11 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
     ));
     let probs = predict(eval_net, &splits.val, &settings, &mut s.progress)?;
     let (top1, top5) = top_errors(&probs, &eval::labels(&splits.val));
-    eval::write_predictions(&s.dir.file("predictions.csv"), &splits.val, &probs)?;
-    if !args.eval_only {
-        weights::save(eval_vs, &s.dir.file("weights.safetensors"))?;
+    if s.is_writer() {
+        eval::write_predictions(&s.dir.file("predictions.csv"), &splits.val, &probs)?;
+        if !args.eval_only {
+            weights::save(eval_vs, &s.dir.file("weights.safetensors"))?;
+        }
     }
     s.progress.line(&format!(
         "{}-crop val error: top-1 {:.2}%  top-5 {:.2}%",

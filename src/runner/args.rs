@@ -1,6 +1,7 @@
 //! Options shared by every training and evaluation subcommand.
 
 use super::device;
+use super::dist::DistArgs;
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::optim::UpdateImpl;
@@ -76,6 +77,10 @@ pub struct Common {
     /// Replace an existing run directory.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// A distributed run's options (runtime only: not in config.json).
+    #[command(flatten)]
+    #[serde(skip)]
+    pub dist: DistArgs,
 }
 
 impl Common {

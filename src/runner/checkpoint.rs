@@ -88,6 +88,13 @@ impl Checkpoint {
         self
     }
 
+    /// The tensors, in order; a model's variables among them are the
+    /// model's own (the VarStore's shallow clones), so writing into them
+    /// writes into the model.
+    pub fn values(&self) -> impl Iterator<Item = &Tensor> {
+        self.tensors.iter().map(|(_, t)| t)
+    }
+
     /// Write atomically: a killed process leaves the previous file intact.
     pub fn save(&self, path: &Path) -> Result<()> {
         let cpu: Vec<(String, Tensor)> = self

@@ -6,6 +6,7 @@
 //! state, its evaluation and columns) comes through [`Hooks`].
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
+use super::dist::{reduce_gradients, Loss};
 use super::epochs::{EpochEnd, Steps};
 use super::session::Session;
 use super::summary::{Goal, Selection};
@@ -51,6 +52,11 @@ pub trait Hooks {
     /// The training loss.
     fn loss(&self, logits: &Tensor, labels: &Tensor) -> Tensor {
         logits.cross_entropy_for_logits(labels)
+    }
+    /// Whether [`Hooks::loss`]'s gradient is that of a sum over the batch
+    /// (else of a mean): how a distributed run combines the processes'.
+    fn summed_loss(&self) -> bool {
+        false
     }
     /// Before the first step of a run, with its first batch, prepared
     /// (data-dependent initialisation).
@@ -128,9 +134,15 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
             let loss = self.hooks.loss(&logits, &data.labels);
             self.opt.zero_grad();
             loss.backward();
+            let n = data.labels.size()[0];
+            let kind = match self.hooks.summed_loss() {
+                true => Loss::Sum,
+                false => Loss::Mean(n),
+            };
+            reduce_gradients(self.opt.params(), kind)?;
             self.hooks.before_step(self.opt.params());
             self.opt.step();
-            let n = data.labels.size()[0] as f64;
+            let n = n as f64;
             sums.watch(&loss);
             sums.add("loss", &(loss.detach() * n), n);
             let wrong = tch::no_grad(|| {

@@ -9,8 +9,14 @@
 //! evaluation reports, and what its checkpoints hold. The classifier steps
 //! (runner/classify.rs) and the GAN steps (gan/steps.rs) are the two kinds
 //! so far.
+//!
+//! In a distributed run (runner/dist/) every process walks the same global
+//! batches and takes its share of each ([`dist::shard`]); the trainer's
+//! gradients are reduced by its one call of [`dist::reduce_gradients`], the
+//! sums by [`RunningSums`], and stopping is agreed by [`Session::should_stop`].
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
+use super::dist;
 use super::session::Session;
 use super::summary::Selection;
 use super::sums::{Means, RunningSums};
@@ -104,6 +110,7 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         steps.batch_size(),
         steps.batches_per_step(),
     );
+    dist::check_batches(bs, epoch_size)?;
     let batches = (epoch_size + bs - 1) / bs;
     let per_epoch = (batches + k - 1) / k;
     let (mut images, mut seconds) = (0i64, 0f64);
@@ -125,22 +132,40 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         let first = s.position.batch;
         let mut epoch_images = 0;
         while s.position.batch < batches {
-            if s.should_stop() {
+            if s.should_stop()? {
                 return stopped(s, steps, &sums, images + epoch_images, seconds);
             }
             let step = s.position.step;
-            seed_torch(s.seed, Stream::Step(step as u64));
+            seed_torch(s.seed, dist::step_stream(step as u64));
             let end = (s.position.batch + k).min(batches);
             let mut load = Rng::stream(s.seed, Stream::Load(step as u64));
-            let data = (s.position.batch..end)
+            let global: Vec<(&[i64], u64)> = (s.position.batch..end)
                 .map(|b| {
                     let idx = &order[(b * bs) as usize..((b + 1) * bs).min(epoch_size) as usize];
+                    (idx, load.next_u64())
+                })
+                .collect();
+            let data = global
+                .iter()
+                .map(|&(idx, seed)| {
                     epoch_images += idx.len() as i64;
-                    steps.examples().batch(idx, load.next_u64(), s.device)
+                    steps.examples().batch(dist::shard(idx), seed, s.device)
                 })
                 .collect::<Result<Vec<Batch>>>()?;
             if step == 0 {
-                steps.init(&data[0])?;
+                match dist::world() {
+                    None => steps.init(&data[0])?,
+                    Some(w) => {
+                        // As one process: initialisation sees the whole first
+                        // global batch; then every process starts from rank 0's
+                        // weights, as DDP does.
+                        let (idx, seed) = global[0];
+                        steps.init(&steps.examples().batch(idx, seed, s.device)?)?;
+                        for t in steps.checkpoint().values() {
+                            w.broadcast(t)?;
+                        }
+                    }
+                }
             }
             let at = At { epoch, step };
             steps.schedule(at)?;
@@ -152,14 +177,14 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
             if done % REPORT_EVERY == 0 {
                 check_finite(s, &sums)?;
                 let rate = epoch_images as f64 / started.elapsed().as_secs_f64();
-                let msg = format!("{rate:.0} img/s  {}", steps.progress(&sums.means()));
+                let msg = format!("{rate:.0} img/s  {}", steps.progress(&sums.means()?));
                 s.progress.update(((end + k - 1) / k) as u64, msg);
             }
         }
         check_finite(s, &sums)?;
         let epoch_seconds = started.elapsed().as_secs_f64();
         (images, seconds) = (images + epoch_images, seconds + epoch_seconds);
-        let end = steps.end_epoch(s, epoch, &sums.means())?;
+        let end = steps.end_epoch(s, epoch, &sums.means()?)?;
         let ips = epoch_images as f64 / epoch_seconds;
         let mut row = vec![epoch as f64];
         row.extend(&end.columns);
@@ -186,13 +211,13 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
 }
 
 fn save(s: &mut Session, steps: &dyn Steps, sums: &RunningSums, best: bool) -> Result<()> {
-    let ckpt = steps.checkpoint().tensors("sums.", sums.named());
+    let ckpt = steps.checkpoint().tensors("sums.", sums.named()?);
     s.save(ckpt, best)
 }
 
 /// Fails with a message naming the first step whose loss was not finite.
 fn check_finite(s: &Session, sums: &RunningSums) -> Result<()> {
-    match sums.first_bad_step() {
+    match sums.first_bad_step()? {
         Some(step) => Err(s.diverged("training loss", &format!("at step {step}"))),
         None => Ok(()),
     }

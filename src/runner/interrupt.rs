@@ -1,5 +1,9 @@
-//! Ctrl-C: the first press asks the training loop to stop after the current
-//! step and save a checkpoint; a second press exits at once.
+//! Ctrl-C (and SIGTERM, what torchrun, srun and schedulers send): the first
+//! asks the training loop to stop after the current step and save a
+//! checkpoint; a second Ctrl-C exits at once. In a distributed run a second
+//! signal does not: launchers forward the user's Ctrl-C as SIGTERM, and
+//! every process must reach the agreed step (runner/dist/) for rank 0 to
+//! write the checkpoint.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -8,7 +12,7 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// Install the handler (once per process; later calls are no-ops).
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
-        if REQUESTED.swap(true, Ordering::SeqCst) {
+        if REQUESTED.swap(true, Ordering::SeqCst) && super::dist::world().is_none() {
             std::process::exit(130);
         }
         eprintln!(

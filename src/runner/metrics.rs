@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub struct Metrics {
     path: PathBuf,
-    writer: csv::Writer<File>,
+    /// None on the processes of a distributed run that do not write.
+    writer: Option<csv::Writer<File>>,
     columns: usize,
     rows: usize,
 }
@@ -48,10 +49,21 @@ impl Metrics {
             .from_writer(file);
         Ok(Metrics {
             path: path.to_path_buf(),
-            writer,
+            writer: Some(writer),
             columns: header.len(),
             rows: kept.len(),
         })
+    }
+
+    /// The rows of a process that does not write metrics.csv (rank > 0 of a
+    /// distributed run): counted, not written.
+    pub fn discard(path: &Path, header: &[&str], rows: usize) -> Metrics {
+        Metrics {
+            path: path.to_path_buf(),
+            writer: None,
+            columns: header.len(),
+            rows,
+        }
     }
 
     /// Append one row (same order as the header) and flush it to disk.
@@ -63,9 +75,11 @@ impl Metrics {
         );
         let err =
             |e: &dyn std::fmt::Display| run(format!("cannot write {}: {e}", self.path.display()));
-        let cells: Vec<String> = values.iter().map(|v| format_value(*v)).collect();
-        self.writer.write_record(&cells).map_err(|e| err(&e))?;
-        self.writer.flush().map_err(|e| err(&e))?;
+        if let Some(writer) = &mut self.writer {
+            let cells: Vec<String> = values.iter().map(|v| format_value(*v)).collect();
+            writer.write_record(&cells).map_err(|e| err(&e))?;
+            writer.flush().map_err(|e| err(&e))?;
+        }
         self.rows += 1;
         Ok(())
     }

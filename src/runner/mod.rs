@@ -1,11 +1,13 @@
 //! The runner every subcommand shares: options, presets, run directories,
 //! metrics, checkpoints, summaries, progress, Ctrl-C handling, and the
-//! training engine ([`epochs`]) with its classifier steps ([`classify`]).
+//! training engine ([`epochs`]) with its classifier steps ([`classify`]),
+//! and data-parallel runs across processes ([`dist`]).
 
 pub mod args;
 pub mod checkpoint;
 pub mod classify;
 pub mod device;
+pub mod dist;
 pub mod ema;
 pub mod epochs;
 pub mod interrupt;

@@ -1,15 +1,21 @@
 //! A training session: the run directory, config.json, metrics.csv,
 //! checkpoints, progress and the stop conditions (Ctrl-C, --max-steps), shared
 //! by classifiers trained by epoch and GANs trained by iteration.
+//!
+//! In a distributed run (runner/dist/) the session owns who writes: rank 0
+//! alone opens the run directory (the others receive its path), writes
+//! config.json, metrics.csv, checkpoints and summary.json and shows
+//! progress; a writer the session opens inherits that ([`Session::is_writer`]).
 
 use super::args::Common;
 use super::checkpoint::{Checkpoint, CheckpointFile, Position};
+use super::dist::{self, launch};
 use super::metrics::Metrics;
 use super::progress::Progress;
 use super::run_dir::RunDir;
 use super::summary::{Figures, Selection, Summary};
 use super::{device, interrupt};
-use crate::error::{interrupted, Result};
+use crate::error::{interrupted, usage, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tch::Device;
 
@@ -30,6 +36,10 @@ pub struct SavedConfig<C> {
     pub paperlab_version: String,
     pub git_commit: String,
     pub device: String,
+    /// Processes of a distributed run (runtime information; absent in one
+    /// process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world_size: Option<usize>,
     pub seed: u64,
     pub config: C,
 }
@@ -46,6 +56,8 @@ pub struct Session {
     pub selection: Option<Selection>,
     command: String,
     resumed: Option<CheckpointFile>,
+    /// Stopped by Ctrl-C or SIGTERM (on any process of a distributed run).
+    interrupted: bool,
 }
 
 /// The configuration in force, checked ([`RunConfig::checked`]): for
@@ -53,10 +65,11 @@ pub struct Session {
 /// (device, quiet, max-steps, update-impl, and threads when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
 /// is created for a bad command.
-pub fn resolve<C: RunConfig>(command: &str, config: C) -> Result<C> {
+pub fn resolve<C: RunConfig>(command: &str, mut config: C) -> Result<C> {
+    resume_restarted(command, &mut config)?;
     let common = config.common().clone();
     if !common.resume {
-        return config.checked();
+        return check_world(config.checked()?);
     }
     let dir = RunDir::open(&common.out, command, &common.run_name(), true, false)?;
     let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
@@ -65,7 +78,60 @@ pub fn resolve<C: RunConfig>(command: &str, config: C) -> Result<C> {
         (common.compute.device, common.quiet, common.max_steps, true);
     c.update_impl = common.update_impl;
     c.compute.threads = common.compute.threads.or(c.compute.threads);
-    saved.config.checked()
+    c.dist = common.dist;
+    check_world(saved.config.checked()?)
+}
+
+/// A group torchrun restarted (--max-restarts, TORCHELASTIC_RESTART_COUNT
+/// > 0) continues its run from the last checkpoint, as --resume would.
+fn resume_restarted<C: RunConfig>(command: &str, config: &mut C) -> Result<()> {
+    let restarted = launch::detect(&|k| std::env::var(k).ok())?.is_some_and(|l| l.restart > 0);
+    let c = config.common_mut();
+    let dir = c.out.join(command).join(c.run_name());
+    if restarted && dir.join("config.json").is_file() {
+        (c.resume, c.force) = (true, false);
+    }
+    Ok(())
+}
+
+/// A distributed launch's variables are valid and its world size divides
+/// the configuration's global --batch-size: checked before anything is
+/// read or created.
+fn check_world<C: RunConfig>(config: C) -> Result<C> {
+    let Some(launch) = launch::detect(&|k| std::env::var(k).ok())? else {
+        return Ok(config);
+    };
+    let batch = serde_json::to_value(&config)?["batch_size"].as_i64();
+    if let Some(batch) = batch {
+        dist::check_batch_size(launch.world, batch)?;
+    }
+    Ok(config)
+}
+
+/// The run directory: opened by rank 0 (or the only process), which tells
+/// the others its path, or its error, which they then fail with too.
+fn open_dir(command: &str, c: &Common) -> Result<RunDir> {
+    let open = || RunDir::open(&c.out, command, &c.run_name(), c.resume, c.force);
+    let Some(w) = dist::world() else {
+        return open();
+    };
+    if w.rank == 0 {
+        let dir = open();
+        let told = match &dir {
+            Ok(d) => format!("ok {}", d.path.display()),
+            Err(e) => format!("error {e:#}"),
+        };
+        w.publish("run_dir", &told)?;
+        return dir;
+    }
+    let told = w.receive("run_dir")?;
+    match told.strip_prefix("ok ") {
+        Some(path) => Ok(RunDir { path: path.into() }),
+        None => Err(usage(format!(
+            "rank 0 could not open the run directory: {}",
+            told.trim_start_matches("error ")
+        ))),
+    }
 }
 
 impl Session {
@@ -74,9 +140,10 @@ impl Session {
     /// metrics.csv back to that checkpoint.
     pub fn open<C: RunConfig>(command: &str, config: &C, header: &[&str]) -> Result<Session> {
         let c = config.common();
-        let device = c.compute.setup()?;
-        let dir = RunDir::open(&c.out, command, &c.run_name(), c.resume, c.force)?;
-        let progress = Progress::new(c.quiet);
+        let device = dist::init(&c.dist, &c.compute.device, c.compute.setup()?)?;
+        let dir = open_dir(command, c)?;
+        let writer = dist::is_writer();
+        let progress = Progress::new(c.quiet || !writer);
         let (resumed, position) = if c.resume && dir.last_checkpoint().exists() {
             let loaded = CheckpointFile::open(&dir.last_checkpoint())?;
             let position = loaded.position()?;
@@ -84,10 +151,12 @@ impl Session {
         } else if c.resume {
             // Killed before its first checkpoint: nothing to continue from.
             // Said even with --quiet: the run restarts rather than continues.
-            eprintln!(
-                "{} has no checkpoint yet: starting it from the beginning with its config.json",
-                dir.path.display()
-            );
+            if writer {
+                eprintln!(
+                    "{} has no checkpoint yet: starting it from the beginning with its config.json",
+                    dir.path.display()
+                );
+            }
             (None, Position::start())
         } else {
             let saved = SavedConfig {
@@ -95,14 +164,20 @@ impl Session {
                 paperlab_version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: env!("PAPERLAB_GIT_COMMIT").into(),
                 device: device::name(device),
+                world_size: dist::world().map(|w| w.size),
                 seed: c.compute.seed,
                 config: config.clone(),
             };
-            dir.write_json("config.json", &saved)?;
+            if writer {
+                dir.write_json("config.json", &saved)?;
+            }
             (None, Position::start())
         };
         let keep = c.resume.then_some(position.rows as usize);
-        let metrics = Metrics::open(&dir.file("metrics.csv"), header, keep)?;
+        let metrics = match writer {
+            true => Metrics::open(&dir.file("metrics.csv"), header, keep)?,
+            false => Metrics::discard(&dir.file("metrics.csv"), header, keep.unwrap_or(0)),
+        };
         interrupt::install();
         Ok(Session {
             dir,
@@ -115,7 +190,15 @@ impl Session {
             selection: None,
             command: command.into(),
             resumed,
+            interrupted: false,
         })
+    }
+
+    /// Whether this process writes the run's files (rank 0 of a distributed
+    /// run, or the only process). Whatever a trainer writes into the run
+    /// directory itself it writes only when this holds.
+    pub fn is_writer(&self) -> bool {
+        dist::is_writer()
     }
 
     /// The checkpoint this run resumes from, if any.
@@ -123,18 +206,27 @@ impl Session {
         self.resumed.as_ref()
     }
 
-    /// Ctrl-C was pressed or --max-steps is reached.
-    pub fn should_stop(&self) -> bool {
-        interrupt::requested()
+    /// Ctrl-C was pressed (SIGTERM sent), or --max-steps is reached. In a
+    /// distributed run every process answers the same at every step.
+    pub fn should_stop(&mut self) -> Result<bool> {
+        let requested = interrupt::requested();
+        self.interrupted = match dist::world() {
+            Some(w) => w.stop_before(self.position.step, requested)?,
+            None => requested,
+        };
+        Ok(self.interrupted
             || self
                 .max_steps
-                .is_some_and(|m| self.position.step as u64 >= m)
+                .is_some_and(|m| self.position.step as u64 >= m))
     }
 
     /// Write checkpoints/last.safetensors, and best.safetensors when `best`,
     /// with the current position, including the metrics rows written so far.
     pub fn save(&mut self, checkpoint: Checkpoint, best: bool) -> Result<()> {
         self.position.rows = self.metrics.rows() as i64;
+        if !self.is_writer() {
+            return Ok(());
+        }
         let checkpoint = checkpoint.position(&self.position);
         // best first: last.safetensors is what --resume continues from, so a
         // kill between the two writes redoes the epoch and writes best again.
@@ -148,7 +240,7 @@ impl Session {
     /// 130 for Ctrl-C; for --max-steps, Ok.
     pub fn stopped(&mut self) -> Result<()> {
         let last = self.dir.last_checkpoint();
-        if interrupt::requested() {
+        if self.interrupted {
             return Err(interrupted(format!(
                 "interrupted at step {}; checkpoint saved to {}; continue with --resume",
                 self.position.step,
@@ -179,6 +271,9 @@ impl Session {
     /// Write summary.json: the run's position and selection, the training
     /// throughput (None when nothing was trained) and the paper's `figures`.
     pub fn write_summary(&self, images_per_sec: Option<f64>, figures: Figures) -> Result<()> {
+        if !self.is_writer() {
+            return Ok(());
+        }
         let chosen = self.selection.is_some() && self.position.best_epoch > 0;
         let summary = Summary {
             command: self.command.clone(),

@@ -1,8 +1,11 @@
 //! Running sums over an epoch, kept on the training device so that a step
 //! never waits for the host; read (one host sync) only for progress updates
 //! and at the epoch's end. They also record the first step whose loss was
-//! not finite, without reading the loss.
+//! not finite, without reading the loss. In a distributed run each process
+//! adds its own examples and every read is of the sums over all processes
+//! (one collective, on every process at the same points).
 
+use super::dist::world;
 use crate::error::Result;
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
@@ -82,27 +85,52 @@ impl RunningSums {
         tch::no_grad(|| self.step += 1);
     }
 
-    /// The first step whose watched loss was not finite, if any (a host read).
-    pub fn first_bad_step(&self) -> Option<i64> {
-        let bad = self.first_bad_step.int64_value(&[]);
-        (bad >= 0).then_some(bad)
+    /// The first step whose watched loss was not finite on any process, if
+    /// any (a host read).
+    pub fn first_bad_step(&self) -> Result<Option<i64>> {
+        let Some(w) = world() else {
+            let bad = self.first_bad_step.int64_value(&[]);
+            return Ok((bad >= 0).then_some(bad));
+        };
+        let none = Tensor::from(i64::MAX).to_device(self.device);
+        let t = self
+            .first_bad_step
+            .where_self(&self.first_bad_step.ge(0), &none);
+        w.min(&t)?;
+        let bad = t.int64_value(&[]);
+        Ok((bad != i64::MAX).then_some(bad))
+    }
+
+    /// Each entry's sum and weight over every process: the sums, stacked
+    /// (on the device), and the weights.
+    fn totals(&self) -> Result<(Tensor, Vec<f64>)> {
+        let mut parts: Vec<Tensor> = self.entries.iter().map(|e| e.sum.reshape([1])).collect();
+        let weights: Vec<f64> = self.entries.iter().map(|e| e.weight).collect();
+        let Some(w) = world() else {
+            return Ok((Tensor::cat(&parts, 0), weights));
+        };
+        parts.push(Tensor::from_slice(&weights).to_device(self.device));
+        let all = Tensor::cat(&parts, 0);
+        w.sum(&all)?;
+        let n = self.entries.len() as i64;
+        let weights = Vec::<f64>::try_from(all.narrow(0, n, n).to_device(Device::Cpu))?;
+        Ok((all.narrow(0, 0, n), weights))
     }
 
     /// All means, with one host read.
-    pub fn means(&self) -> Means {
+    pub fn means(&self) -> Result<Means> {
         if self.entries.is_empty() {
-            return Means::default();
+            return Ok(Means::default());
         }
-        let sums: Vec<&Tensor> = self.entries.iter().map(|e| &e.sum).collect();
-        let values = Vec::<f64>::try_from(Tensor::stack(&sums, 0).to_device(Device::Cpu))
-            .unwrap_or_default();
-        Means(
+        let (sums, weights) = self.totals()?;
+        let values = Vec::<f64>::try_from(sums.to_device(Device::Cpu)).unwrap_or_default();
+        Ok(Means(
             self.entries
                 .iter()
-                .zip(values)
-                .map(|(e, v)| (e.name.clone(), v / e.weight.max(f64::MIN_POSITIVE)))
+                .zip(values.into_iter().zip(weights))
+                .map(|(e, (v, w))| (e.name.clone(), v / w.max(f64::MIN_POSITIVE)))
                 .collect(),
-        )
+        ))
     }
 
     /// Start a new epoch.
@@ -110,19 +138,27 @@ impl RunningSums {
         self.entries.clear();
     }
 
-    /// For checkpoints: `<name>` (the sum) and `<name>.weight` per entry.
-    pub fn named(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![];
-        for e in &self.entries {
-            out.push((e.name.clone(), e.sum.copy()));
-            out.push((format!("{}.weight", e.name), Tensor::from(e.weight)));
+    /// For checkpoints: `<name>` (the sum over every process) and
+    /// `<name>.weight` per entry.
+    pub fn named(&self) -> Result<Vec<(String, Tensor)>> {
+        if self.entries.is_empty() {
+            return Ok(vec![]);
         }
-        out
+        let (sums, weights) = self.totals()?;
+        let mut out = vec![];
+        for (i, (e, weight)) in self.entries.iter().zip(weights).enumerate() {
+            out.push((e.name.clone(), sums.get(i as i64).copy()));
+            out.push((format!("{}.weight", e.name), Tensor::from(weight)));
+        }
+        Ok(out)
     }
 
-    /// Restore what [`RunningSums::named`] saved.
+    /// Restore what [`RunningSums::named`] saved: on rank 0 of a
+    /// distributed run, zero on the others, so the totals are the saved ones
+    /// at any world size.
     pub fn restore(&mut self, named: &[(String, Tensor)]) -> Result<()> {
         self.entries.clear();
+        let keep = world().is_none_or(|w| w.rank == 0);
         for (name, sum) in named.iter().filter(|(k, _)| !k.ends_with(".weight")) {
             let key = format!("{name}.weight");
             let weight = named
@@ -130,10 +166,11 @@ impl RunningSums {
                 .find(|(k, _)| *k == key)
                 .map(|(_, w)| w.to_kind(Kind::Double).double_value(&[]))
                 .ok_or_else(|| crate::error::data(format!("checkpoint: sums.{key} is missing")))?;
+            let sum = sum.to_kind(Kind::Double).to_device(self.device);
             self.entries.push(Entry {
                 name: name.clone(),
-                sum: sum.to_kind(Kind::Double).to_device(self.device),
-                weight,
+                sum: if keep { sum } else { sum.zeros_like() },
+                weight: if keep { weight } else { 0.0 },
             });
         }
         Ok(())

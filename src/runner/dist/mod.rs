@@ -1,0 +1,285 @@
+//! Data-parallel training on libtorch's c10d, the engine PyTorch's DDP runs
+//! on: one run across processes launched by torchrun or srun
+//! ([`launch`]), meeting in a TCPStore and reducing over a Gloo (CPU) or
+//! NCCL (CUDA) process group ([`group`], csrc/dist.cpp).
+//!
+//! A process belongs to at most one run, so the group is process-wide, as
+//! torch.distributed's default group is: [`world`] is None in a plain
+//! one-process run, and every helper here is then a no-op, so such a run
+//! computes exactly what it did before this module existed. The engine
+//! (runner/epochs.rs, sums.rs, session.rs) shards each global batch, agrees
+//! on stopping and reduces its sums; the trainers call one hook,
+//! [`reduce_gradients`], between backward and the optimizer step.
+
+mod grads;
+pub mod group;
+pub mod launch;
+
+pub use grads::{reduce_gradients, Loss};
+
+use crate::error::{run, usage, Result};
+use crate::rng::Stream;
+use clap::{Args, ValueEnum};
+use group::{Group, Op, Store};
+use launch::Launch;
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+use tch::{Device, Tensor};
+
+/// The process group of a distributed run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// NCCL for a CUDA device, Gloo for the CPU.
+    Auto,
+    Gloo,
+    Nccl,
+}
+
+/// The flags of a distributed run (runtime options: config.json does not
+/// record them, so a run's configuration is the same at any world size).
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct DistArgs {
+    /// Process group of a distributed launch (torchrun, srun): auto (NCCL on CUDA, Gloo on the CPU), gloo or nccl.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub dist_backend: Backend,
+    /// Seconds a distributed run waits for its rendezvous and for each collective before failing (a lost process).
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT)]
+    pub dist_timeout: f64,
+}
+
+/// --dist-timeout's default: PyTorch's for NCCL (10 minutes), long enough
+/// for a slow evaluation on rank 0 or a first CUDA step.
+pub const DEFAULT_TIMEOUT: f64 = 600.0;
+
+impl Default for DistArgs {
+    fn default() -> DistArgs {
+        DistArgs {
+            dist_backend: Backend::Auto,
+            dist_timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// This process's part in a distributed run.
+pub struct World {
+    pub rank: usize,
+    pub size: usize,
+    pub launch: Launch,
+    /// The training device (cuda:LOCAL_RANK under --device auto|cuda).
+    pub device: Device,
+    pub timeout_secs: f64,
+    store: Store,
+    group: Group,
+}
+
+static WORLD: OnceLock<World> = OnceLock::new();
+
+/// The distributed run this process is part of; None in a one-process run.
+pub fn world() -> Option<&'static World> {
+    WORLD.get()
+}
+
+/// Whether this process writes the run's files and shows progress: rank 0,
+/// or the only process.
+pub fn is_writer() -> bool {
+    world().is_none_or(|w| w.rank == 0)
+}
+
+/// Join the distributed run the environment describes, if any (once per
+/// process; later calls return the same world): picks the device of
+/// LOCAL_RANK for `--device auto|cuda` (`device` is what --device `spec`
+/// chose), connects to the store within --dist-timeout and opens the
+/// process group. Returns the device to train on.
+pub fn init(args: &DistArgs, spec: &str, device: Device) -> Result<Device> {
+    if let Some(w) = world() {
+        return Ok(w.device);
+    }
+    let Some(launch) = launch::detect(&|k| std::env::var(k).ok())? else {
+        return Ok(device);
+    };
+    if !(args.dist_timeout > 0.0 && args.dist_timeout.is_finite()) {
+        return Err(usage(format!(
+            "--dist-timeout {}: expected a positive number of seconds",
+            args.dist_timeout
+        )));
+    }
+    let device = match (spec, device) {
+        ("auto" | "cuda", Device::Cuda(_)) => {
+            let n = tch::Cuda::device_count() as usize;
+            if launch.local_rank >= n {
+                return Err(usage(format!(
+                    "LOCAL_RANK={} but this machine has {n} CUDA device(s): launch at most {n} processes per machine, or pass --device cpu",
+                    launch.local_rank
+                )));
+            }
+            Device::Cuda(launch.local_rank)
+        }
+        _ => device,
+    };
+    let nccl = match (args.dist_backend, device) {
+        (Backend::Nccl, Device::Cpu) => {
+            return Err(usage(
+                "--dist-backend nccl: NCCL reduces CUDA tensors and this run computes on the CPU; use --dist-backend gloo (or auto), or a CUDA --device",
+            ))
+        }
+        (Backend::Auto, d) => d.is_cuda(),
+        (b, _) => b == Backend::Nccl,
+    };
+    let timeout_ms = (args.dist_timeout * 1000.0).ceil() as i64;
+    let server = launch.rank == 0 && !launch.agent_store;
+    let prefix = format!("paperlab/attempt_{}/", launch.restart);
+    let store = Store::open(&launch.host, launch.port, server, launch.world, &prefix, timeout_ms)
+        .map_err(|e| {
+            usage(format!(
+                "rank {} of {} ({}): cannot meet the others at MASTER_ADDR:MASTER_PORT {}:{} within --dist-timeout {} s: {e}",
+                launch.rank, launch.world, launch.source, launch.host, launch.port, args.dist_timeout
+            ))
+        })?;
+    let group = Group::open(&store, launch.rank, launch.world, nccl, timeout_ms).map_err(|e| {
+        run(format!(
+            "rank {} of {}: cannot open the {} process group: {e}",
+            launch.rank,
+            launch.world,
+            if nccl { "NCCL" } else { "Gloo" }
+        ))
+    })?;
+    let world = World {
+        rank: launch.rank,
+        size: launch.world,
+        launch,
+        device,
+        timeout_secs: args.dist_timeout,
+        store,
+        group,
+    };
+    let _ = WORLD.set(world);
+    Ok(device)
+}
+
+impl World {
+    /// A collective or store operation failed: a peer died, or it did not
+    /// answer within --dist-timeout.
+    fn lost(&self, what: &str, e: String) -> anyhow::Error {
+        run(format!(
+            "rank {} of {}: {what} failed: another process of the run died or did not answer within --dist-timeout {} s ({e}); the last checkpoint stays; relaunch with --resume",
+            self.rank, self.size, self.timeout_secs
+        ))
+    }
+
+    /// `t` summed in place over every process.
+    pub fn sum(&self, t: &Tensor) -> Result<()> {
+        self.group
+            .allreduce(t, Op::Sum)
+            .map_err(|e| self.lost("a sum over the processes", e))
+    }
+
+    pub fn min(&self, t: &Tensor) -> Result<()> {
+        self.group
+            .allreduce(t, Op::Min)
+            .map_err(|e| self.lost("a minimum over the processes", e))
+    }
+
+    /// `t` replaced by rank 0's values on every process.
+    pub fn broadcast(&self, t: &Tensor) -> Result<()> {
+        self.group
+            .broadcast(t, 0)
+            .map_err(|e| self.lost("a broadcast from rank 0", e))
+    }
+
+    /// Rank 0 publishes `value` under `key`.
+    pub fn publish(&self, key: &str, value: &str) -> Result<()> {
+        self.store
+            .set(key, value.as_bytes())
+            .map_err(|e| self.lost("the store", e))
+    }
+
+    /// What rank 0 published under `key`, waiting up to --dist-timeout.
+    pub fn receive(&self, key: &str) -> Result<String> {
+        let v = self
+            .store
+            .get(key)
+            .map_err(|e| self.lost(&format!("waiting for rank 0's {key}"), e))?;
+        Ok(String::from_utf8_lossy(&v).into_owned())
+    }
+
+    /// Whether every process stops before taking step `step` (0-based):
+    /// the first process asked to stop (`requested`: Ctrl-C, SIGTERM)
+    /// publishes the step after the one it is about to take, which no
+    /// process can have passed (each step's gradient sum waits for all), so
+    /// every process stops after the same step.
+    pub fn stop_before(&self, step: i64, requested: bool) -> Result<bool> {
+        let lost = |e| self.lost("the stop agreement", e);
+        let at = if requested {
+            Some(
+                self.store
+                    .set_once("stop_at", (step + 1).to_string().as_bytes())
+                    .map_err(lost)?,
+            )
+        } else if self.store.check("stop_at").map_err(lost)? {
+            Some(self.store.get("stop_at").map_err(lost)?)
+        } else {
+            None
+        };
+        Ok(at.is_some_and(|v| {
+            String::from_utf8_lossy(&v)
+                .parse::<i64>()
+                .is_ok_and(|at| step >= at)
+        }))
+    }
+}
+
+/// This process's part of a global batch: contiguous, sizes differing by at
+/// most one (equal when the world size divides the batch).
+pub fn shard(indices: &[i64]) -> &[i64] {
+    match world() {
+        None => indices,
+        Some(w) => {
+            let n = indices.len();
+            &indices[w.rank * n / w.size..(w.rank + 1) * n / w.size]
+        }
+    }
+}
+
+/// This process's share of `n` examples drawn per step (the GAN's z).
+pub fn share(n: i64) -> i64 {
+    world().map_or(n, |w| n / w.size as i64)
+}
+
+/// Torch's stream for training step `step` on this process: the run's own
+/// on rank 0 (and in one process), its own per rank on the others, so no
+/// two processes draw the same dropout, FMP regions or noise.
+pub fn step_stream(step: u64) -> Stream {
+    match world() {
+        Some(w) if w.rank > 0 => Stream::RankStep(step, w.rank as u64),
+        _ => Stream::Step(step),
+    }
+}
+
+/// A distributed run of `world` processes divides each global batch among
+/// them: `batch_size` must be a multiple of it.
+pub fn check_batch_size(world: usize, batch_size: i64) -> Result<()> {
+    let size = world as i64;
+    if batch_size % size != 0 {
+        return Err(usage(format!(
+            "--batch-size {batch_size}: a distributed run of {size} processes divides each global batch among them; expected a multiple of {size}"
+        )));
+    }
+    Ok(())
+}
+
+/// The engine's checks of a trainer's batches before its first step: the
+/// global batch divides among the processes, and no process is left
+/// without examples by an epoch's last, partial batch.
+pub fn check_batches(batch_size: i64, epoch_examples: i64) -> Result<()> {
+    let Some(w) = world() else { return Ok(()) };
+    check_batch_size(w.size, batch_size)?;
+    let last = epoch_examples % batch_size;
+    if last != 0 && last < w.size as i64 {
+        return Err(usage(format!(
+            "an epoch of {epoch_examples} examples in batches of {batch_size} ends with a batch of {last}, fewer than the {} processes; change --batch-size or the training set's size (e.g. --train-limit)",
+            w.size
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,532 @@
+//! Distributed runs on c10d's Gloo over 127.0.0.1 with 2 processes: the
+//! test starts the binary twice with torchrun's variables (once through the
+//! .venv's torchrun, once with Slurm's), and checks the step against one
+//! process on the same global batches, each trainer's run directory, bad
+//! input, a killed peer, and resuming a 2-process checkpoint in one.
+
+mod common;
+use common::*;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tch::Tensor;
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Start rank `rank` of `world` with torchrun's variables for `port`.
+fn spawn(cwd: &Path, args: &[&str], vars: &[(&str, String)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_paperlab"))
+        .current_dir(cwd)
+        .args(args)
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn torchrun_vars(rank: usize, world: usize, port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("RANK", rank.to_string()),
+        ("LOCAL_RANK", rank.to_string()),
+        ("WORLD_SIZE", world.to_string()),
+        ("MASTER_ADDR", "127.0.0.1".into()),
+        ("MASTER_PORT", port.to_string()),
+    ]
+}
+
+/// `paperlab ARGS` as 2 processes; both outputs, rank 0's first.
+fn two_ranks(cwd: &Path, args: &[&str]) -> Vec<Output> {
+    let port = free_port();
+    let children: Vec<Child> = (0..2)
+        .map(|r| spawn(cwd, args, &torchrun_vars(r, 2, port)))
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+fn all_ok(outs: Vec<Output>) {
+    for out in outs {
+        ok(out);
+    }
+}
+
+/// train-fmp without random layers (2x2 max-pooling, no dropout): 600
+/// images in batches of 50 (the last of 600 - 550 = 50), on one thread.
+fn fmp(name: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train-fmp",
+        "--pool",
+        "max2",
+        "--train-limit",
+        "600",
+        "--test-limit",
+        "100",
+        "--filters",
+        "4",
+        "--layers",
+        "4",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+        "--dist-timeout",
+        "60",
+        "--name",
+        name,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn weights(dir: &Path, prefix: &str) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(dir.join("checkpoints/last.safetensors"))
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .collect()
+}
+
+/// The largest difference between the tensors of two checkpoints, relative
+/// to the tensor's largest value; fails if they hold different tensors.
+fn max_relative_difference(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>) -> f64 {
+    assert!(!a.is_empty());
+    let mut keys: Vec<_> = a.keys().collect();
+    keys.sort();
+    let mut other: Vec<_> = b.keys().collect();
+    other.sort();
+    assert_eq!(keys, other);
+    keys.iter()
+        .map(|k| {
+            let (x, y) = (&a[*k], &b[*k]);
+            let scale = x.abs().max().double_value(&[]).max(1e-6);
+            (x - y).abs().max().double_value(&[]) / scale
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Float32 sums in another order: what the weights of 2 processes may
+/// differ by from one process's after a few steps.
+const TOLERANCE: f64 = 1e-4;
+
+#[test]
+fn two_ranks_take_the_one_process_step_for_a_mean_and_a_summed_loss() {
+    let ws = workspace();
+    for (optimizer, lr) in [("sgd", "0.05"), ("graham", "0.002")] {
+        let flags = ["--optimizer", optimizer, "--lr", lr, "--max-steps", "5"];
+        let one = format!("one-{optimizer}");
+        ok(paperlab(ws.path(), &strs(&fmp(&one, &flags))));
+        let two = format!("two-{optimizer}");
+        all_ok(two_ranks(ws.path(), &strs(&fmp(&two, &flags))));
+        let (a, b) = (
+            weights(&run_dir(ws.path(), "train-fmp", &one), "model."),
+            weights(&run_dir(ws.path(), "train-fmp", &two), "model."),
+        );
+        let moved = max_relative_difference(&a, &weights_at_start(&ws, optimizer));
+        let d = max_relative_difference(&a, &b);
+        assert!(
+            moved > 100.0 * TOLERANCE,
+            "{optimizer}: 5 steps moved the weights by only {moved}"
+        );
+        assert!(
+            d < TOLERANCE,
+            "{optimizer}: 2 ranks differ from 1 process by {d}"
+        );
+    }
+}
+
+/// The weights before any step (a run stopped by --max-steps 0).
+fn weights_at_start(ws: &tempfile::TempDir, optimizer: &str) -> HashMap<String, Tensor> {
+    let name = format!("start-{optimizer}");
+    ok(paperlab(
+        ws.path(),
+        &strs(&fmp(&name, &["--optimizer", optimizer, "--max-steps", "0"])),
+    ));
+    weights(&run_dir(ws.path(), "train-fmp", &name), "model.")
+}
+
+/// A finished 2-process FMP run: the one-process file layout and figures,
+/// config.json recording the world size beside the same configuration.
+#[test]
+fn a_two_rank_fmp_run_writes_the_one_process_files_and_figures() {
+    let ws = workspace();
+    ok(paperlab(ws.path(), &strs(&fmp("one", &[]))));
+    all_ok(two_ranks(ws.path(), &strs(&fmp("two", &[]))));
+    let (one, two) = (
+        run_dir(ws.path(), "train-fmp", "one"),
+        run_dir(ws.path(), "train-fmp", "two"),
+    );
+    assert_eq!(files(&one), files(&two));
+    let (a, b) = (
+        json(&one.join("config.json")),
+        json(&two.join("config.json")),
+    );
+    assert_eq!(a["config"], b["config"]);
+    assert_eq!(b["world_size"], 2);
+    assert!(a.get("world_size").is_none());
+    let (a, b) = (
+        metrics_without_timing(&one.join("metrics.csv")),
+        metrics_without_timing(&two.join("metrics.csv")),
+    );
+    assert_eq!(a.len(), 2);
+    for (ra, rb) in a.iter().zip(&b) {
+        for (x, y) in ra.iter().zip(rb) {
+            let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{ra:?} vs {rb:?}");
+        }
+    }
+    let (a, b) = (
+        json(&one.join("summary.json")),
+        json(&two.join("summary.json")),
+    );
+    assert_eq!(a["test_error"], b["test_error"]);
+    assert_eq!(a["steps"], b["steps"]);
+}
+
+/// Every file of a run directory, relative, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// train-wn (weight norm with its data-dependent initialisation), train-gan
+/// and train-inception finish a tiny 2-process run with the one-process
+/// layout; train-wn launched with Slurm's variables.
+#[test]
+fn every_trainer_finishes_a_two_rank_run() {
+    let ws = workspace();
+    let common = ["--threads", "1", "--quiet", "--dist-timeout", "60"];
+    let runs: [(&str, &[&str]); 3] = [
+        (
+            "train-wn",
+            &[
+                "--norm",
+                "weight",
+                "--train-limit",
+                "400",
+                "--test-limit",
+                "100",
+                "--batch-size",
+                "50",
+                "--init-batch",
+                "100",
+                "--epochs",
+                "1",
+                "--widths",
+                "4,8",
+                "--zca",
+                "off",
+            ],
+        ),
+        (
+            "train-gan",
+            &[
+                "--train-limit",
+                "400",
+                "--g-hidden",
+                "32",
+                "--d-units",
+                "16",
+                "--batch-size",
+                "50",
+                "--epochs",
+                "1",
+            ],
+        ),
+        (
+            "train-inception",
+            &[
+                "--model",
+                "inception-resnet-v1",
+                "--dataset",
+                "fashion-mnist",
+                "--width",
+                "0.0625",
+                "--image-size",
+                "75",
+                "--train-limit",
+                "32",
+                "--val-limit",
+                "16",
+                "--batch-size",
+                "16",
+                "--epochs",
+                "1",
+            ],
+        ),
+    ];
+    for (command, flags) in runs {
+        let args = |name: &str| [&[command][..], flags, &common, &["--name", name]].concat();
+        ok(paperlab(ws.path(), &args("one")));
+        if command == "train-wn" {
+            let port = free_port().to_string();
+            let children: Vec<Child> = (0..2)
+                .map(|r| {
+                    let vars = [
+                        ("SLURM_PROCID", r.to_string()),
+                        ("SLURM_NTASKS", "2".into()),
+                        ("SLURM_LOCALID", r.to_string()),
+                        ("SLURM_JOB_NODELIST", "localhost".into()),
+                        ("MASTER_PORT", port.clone()),
+                    ];
+                    spawn(ws.path(), &args("two"), &vars)
+                })
+                .collect();
+            all_ok(
+                children
+                    .into_iter()
+                    .map(|c| c.wait_with_output().unwrap())
+                    .collect(),
+            );
+        } else {
+            all_ok(two_ranks(ws.path(), &args("two")));
+        }
+        let (one, two) = (
+            run_dir(ws.path(), command, "one"),
+            run_dir(ws.path(), command, "two"),
+        );
+        assert_eq!(files(&one), files(&two), "{command}");
+        assert_eq!(
+            metrics_without_timing(&one.join("metrics.csv")).len(),
+            metrics_without_timing(&two.join("metrics.csv")).len(),
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn a_run_launched_by_torchrun_finishes() {
+    let torchrun = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
+    let ws = workspace();
+    let out = Command::new(&torchrun)
+        .current_dir(ws.path())
+        .args([
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            &free_port().to_string(),
+            "--no-python",
+        ])
+        .arg(env!("CARGO_BIN_EXE_paperlab"))
+        .args(fmp("torchrun", &["--epochs", "1"]))
+        .output()
+        .unwrap();
+    ok(out);
+    let dir = run_dir(ws.path(), "train-fmp", "torchrun");
+    assert_eq!(json(&dir.join("config.json"))["world_size"], 2);
+    assert_eq!(metrics_without_timing(&dir.join("metrics.csv")).len(), 1);
+}
+
+#[test]
+fn bad_launches_exit_2_naming_the_variable_or_flag() {
+    let ws = workspace();
+    let args = fmp("bad", &[]);
+    let run = |vars: &[(&str, String)], extra: &[&str]| {
+        let a: Vec<&str> = strs(&args)
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        spawn(ws.path(), &a, vars).wait_with_output().unwrap()
+    };
+    let port = free_port();
+    let mut vars = torchrun_vars(0, 2, port);
+    vars.retain(|(k, _)| *k != "MASTER_ADDR");
+    fails(run(&vars, &[]), 2, &["MASTER_ADDR"]);
+    fails(
+        run(&torchrun_vars(2, 2, port), &[]),
+        2,
+        &["RANK=2", "0 to 1"],
+    );
+    fails(
+        run(&torchrun_vars(0, 2, port), &["--batch-size", "51"]),
+        2,
+        &["--batch-size 51", "multiple of 2"],
+    );
+    fails(
+        run(
+            &torchrun_vars(0, 2, port),
+            &["--device", "cpu", "--dist-backend", "nccl"],
+        ),
+        2,
+        &["--dist-backend nccl"],
+    );
+    // Rank 1 with no rank 0 serving the store: a bounded wait, then host:port.
+    let started = Instant::now();
+    fails(
+        run(&torchrun_vars(1, 2, port), &["--dist-timeout", "3"]),
+        2,
+        &[&format!("127.0.0.1:{port}"), "--dist-timeout 3"],
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(!run_dir(ws.path(), "train-fmp", "bad").exists());
+}
+
+/// kill -9 of rank 1 mid-epoch: rank 0 exits 1 within its timeout, naming
+/// it; --resume on 2 processes then finishes, and its metrics.csv is the
+/// uninterrupted 2-process run's.
+#[test]
+fn a_killed_rank_stops_the_other_and_the_run_resumes() {
+    let ws = workspace();
+    let long = ["--train-limit", "6000", "--epochs", "3"];
+    let args = fmp("killed", &[&long[..], &["--dist-timeout", "20"]].concat());
+    let port = free_port();
+    let mut rank0 = spawn(ws.path(), &strs(&args), &torchrun_vars(0, 2, port));
+    let mut rank1 = spawn(ws.path(), &strs(&args), &torchrun_vars(1, 2, port));
+    let dir = run_dir(ws.path(), "train-fmp", "killed");
+    // Into the second epoch: the first checkpoint is written.
+    let waited = Instant::now();
+    while !dir.join("checkpoints/last.safetensors").exists() {
+        assert!(waited.elapsed() < Duration::from_secs(300), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    rank1.kill().unwrap();
+    rank1.wait().unwrap();
+    let killed = Instant::now();
+    let status = rank0.wait().unwrap();
+    assert!(
+        killed.elapsed() < Duration::from_secs(40),
+        "rank 0 took {:?}",
+        killed.elapsed()
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(rank0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("rank 0 of 2") && err.contains("--dist-timeout"),
+        "{err}"
+    );
+    let resume = [
+        "train-fmp",
+        "--name",
+        "killed",
+        "--resume",
+        "--quiet",
+        "--dist-timeout",
+        "60",
+    ];
+    all_ok(two_ranks(ws.path(), &resume));
+    all_ok(two_ranks(ws.path(), &strs(&fmp("whole", &long))));
+    assert_eq!(
+        metrics_without_timing(&dir.join("metrics.csv")),
+        metrics_without_timing(&run_dir(ws.path(), "train-fmp", "whole").join("metrics.csv"))
+    );
+}
+
+/// A checkpoint of 2 processes resumed by one continues the one-process
+/// trajectory (same global batches, world-size independent sums).
+#[test]
+fn a_two_rank_checkpoint_resumes_on_one_process() {
+    let ws = workspace();
+    ok(paperlab(ws.path(), &strs(&fmp("whole", &[]))));
+    all_ok(two_ranks(
+        ws.path(),
+        &strs(&fmp("parts", &["--max-steps", "17"])),
+    ));
+    ok(paperlab(
+        ws.path(),
+        &["train-fmp", "--name", "parts", "--resume", "--quiet"],
+    ));
+    let (a, b) = (
+        metrics_without_timing(&run_dir(ws.path(), "train-fmp", "whole").join("metrics.csv")),
+        metrics_without_timing(&run_dir(ws.path(), "train-fmp", "parts").join("metrics.csv")),
+    );
+    assert_eq!(a.len(), 2);
+    assert_eq!(a.len(), b.len());
+    for (ra, rb) in a.iter().zip(&b) {
+        for (x, y) in ra.iter().zip(rb) {
+            let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{ra:?} vs {rb:?}");
+        }
+    }
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                // pid (comm) state ppid ...
+                let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+                after.split_whitespace().nth(1) == Some(&pid.to_string())
+            })
+        })
+        .collect()
+}
+
+/// torchrun --max-restarts 1 with one worker killed: the restarted group
+/// continues from the last checkpoint by itself and finishes the run.
+#[test]
+fn torchrun_restarts_a_group_that_lost_a_worker_and_it_resumes() {
+    let torchrun = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
+    let ws = workspace();
+    let mut agent = Command::new(&torchrun)
+        .current_dir(ws.path())
+        .args(["--nproc-per-node", "2", "--max-restarts", "1"])
+        .args(["--master-port", &free_port().to_string(), "--no-python"])
+        .arg(env!("CARGO_BIN_EXE_paperlab"))
+        .args(fmp(
+            "elastic",
+            &[
+                "--train-limit",
+                "6000",
+                "--epochs",
+                "3",
+                "--dist-timeout",
+                "20",
+            ],
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = run_dir(ws.path(), "train-fmp", "elastic");
+    let waited = Instant::now();
+    while !dir.join("checkpoints/last.safetensors").exists() {
+        assert!(waited.elapsed() < Duration::from_secs(300), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let workers = children_of(agent.id());
+    assert_eq!(workers.len(), 2, "torchrun's workers: {workers:?}");
+    Command::new("kill")
+        .args(["-9", &workers[1].to_string()])
+        .status()
+        .unwrap();
+    let out = agent.wait_with_output().unwrap();
+    ok(out);
+    assert_eq!(metrics_without_timing(&dir.join("metrics.csv")).len(), 3);
+    assert_eq!(json(&dir.join("summary.json"))["epochs"], 3);
+}
