@@ -46,7 +46,8 @@ bench-loader: setup
 	scripts/bench_loader.sh
 
 # Weight decay, gradient clipping, RMSProp and the weight EMA for
-# Inception-v4's parameters: paperlab's per-tensor code against flat buffers.
+# Inception-v4's parameters: paperlab's per-tensor code against its foreach
+# form and flat buffers.
 bench-update: build
 	cargo build --release --example bench_update
 	target/release/examples/bench_update
