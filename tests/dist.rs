@@ -74,8 +74,6 @@ fn fmp(name: &str, extra: &[&str]) -> Vec<String> {
         "100",
         "--filters",
         "4",
-        "--layers",
-        "4",
         "--batch-size",
         "50",
         "--epochs",
