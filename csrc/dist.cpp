@@ -31,8 +31,8 @@ struct paperlab_group {
 
 // The store at host:port (this process serves it when `server`), its keys
 // under `prefix` so that a restarted group never reads an earlier attempt's.
-// Connecting is retried until `timeout_ms`; the server waits as long for all
-// `world` processes.
+// Connecting is retried until `timeout_ms`; every process then waits as long
+// for all `world` to have joined.
 extern "C" Store *paperlab_store_open(const char *host, uint16_t port, bool server, int world,
                                       const char *prefix, int64_t timeout_ms, char **error) {
   return paperlab::guarded(error, static_cast<Store *>(nullptr), [&] {
@@ -40,7 +40,9 @@ extern "C" Store *paperlab_store_open(const char *host, uint16_t port, bool serv
     options.port = port;
     options.isServer = server;
     options.numWorkers = world;
-    options.waitWorkers = server;
+    // Every process registers and waits for all `world` (a client that
+    // does not wait is never counted by the server).
+    options.waitWorkers = true;
     options.timeout = std::chrono::milliseconds(timeout_ms);
     Store tcp = c10::make_intrusive<c10d::TCPStore>(host, options);
     return new Store(c10::make_intrusive<c10d::PrefixStore>(prefix, tcp));

@@ -74,8 +74,6 @@ fn fmp(name: &str, extra: &[&str]) -> Vec<String> {
         "100",
         "--filters",
         "4",
-        "--layers",
-        "4",
         "--batch-size",
         "50",
         "--epochs",
@@ -287,7 +285,8 @@ fn every_trainer_finishes_a_two_rank_run() {
         ),
     ];
     for (command, flags) in runs {
-        let args = |name: &str| [&[command][..], flags, &common, &["--name", name]].concat();
+        let args =
+            |name: &'static str| [&[command][..], flags, &common, &["--name", name]].concat();
         ok(paperlab(ws.path(), &args("one")));
         if command == "train-wn" {
             let port = free_port().to_string();
@@ -493,7 +492,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 fn torchrun_restarts_a_group_that_lost_a_worker_and_it_resumes() {
     let torchrun = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
     let ws = workspace();
-    let mut agent = Command::new(&torchrun)
+    let agent = Command::new(&torchrun)
         .current_dir(ws.path())
         .args(["--nproc-per-node", "2", "--max-restarts", "1"])
         .args(["--master-port", &free_port().to_string(), "--no-python"])

@@ -8,7 +8,7 @@
 use super::world;
 use crate::error::Result;
 use crate::optim::Param;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// DDP's default bucket_cap_mb (25 MiB).
 pub const BUCKET_BYTES: usize = 25 << 20;
@@ -97,7 +97,7 @@ fn reduce_bucket(bucket: &[Tensor], loss: Loss, sum: impl Fn(&Tensor) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
+    use tch::{Device, Kind};
 
     #[test]
     fn buckets_split_at_the_cap_and_at_a_change_of_kind() {
