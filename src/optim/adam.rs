@@ -19,6 +19,12 @@ pub struct AdamConfig {
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
+    /// Where eps goes: added to `sqrt(v)/sqrt(1-beta2^t)` (PyTorch's), or,
+    /// when true, inside the root, `sqrt(v/(1-beta2^t) + eps)`: the
+    /// weight-normalisation authors' Adam (openai/weightnorm,
+    /// lasagne/nn.py:84, `v_hat / T.sqrt(mg_hat + 1e-8)`).
+    #[serde(default)]
+    pub eps_in_sqrt: bool,
 }
 
 impl AdamConfig {
@@ -30,6 +36,7 @@ impl AdamConfig {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            eps_in_sqrt: false,
         }
     }
 }
@@ -46,6 +53,7 @@ impl Rule for AdamConfig {
             beta2,
             eps,
             weight_decay: wd,
+            eps_in_sqrt,
         } = *self;
         tch::no_grad(|| {
             for (p, st) in slots.iter_mut() {
@@ -60,8 +68,11 @@ impl Rule for AdamConfig {
                 let bias_correction1 = 1.0 - beta1.powf(t);
                 let bias_correction2 = 1.0 - beta2.powf(t);
                 let step_size = lr / bias_correction1;
-                let mut denom = v.sqrt() / bias_correction2.sqrt();
-                let _ = denom.g_add_scalar_(eps);
+                let denom = if eps_in_sqrt {
+                    (&v / bias_correction2 + eps).sqrt_()
+                } else {
+                    (v.sqrt() / bias_correction2.sqrt()).g_add_scalar_(eps)
+                };
                 let _ = p.addcdiv_(&(&m * -step_size), &denom);
             }
         });
