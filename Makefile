@@ -70,12 +70,13 @@ sweep-fmp: build
 # The weight-normalisation paper's four norms (experiments/sweeps/wn.toml; a
 # Fashion-MNIST demo, about 5 minutes on 2 quiet cores), then the comparison: one
 # row per norm with test_error and seconds_per_epoch. DATASET (and EPOCHS,
-# SET) override every run; each DATASET/EPOCHS pair gets its own results
+# LR, SET) override every run; each DATASET/EPOCHS/LR gets its own results
 # folder, so a finished sweep of another one is not mistaken for this one.
 DATASET ?=
-WN_OUT = results/sweep-wn-$(or $(DATASET),fashion-mnist)$(if $(EPOCHS),-$(EPOCHS)ep)
+LR ?=
+WN_OUT = results/sweep-wn-$(or $(DATASET),fashion-mnist)$(if $(EPOCHS),-$(EPOCHS)ep)$(if $(LR),-lr$(LR))
 sweep-wn: build
-	$(BIN) sweep experiments/sweeps/wn.toml $(SWEEP_FLAGS) $(if $(DATASET),--set dataset=$(DATASET)) --out $(WN_OUT)
+	$(BIN) sweep experiments/sweeps/wn.toml $(SWEEP_FLAGS) $(if $(DATASET),--set dataset=$(DATASET)) $(if $(LR),--set lr=$(LR)) --out $(WN_OUT)
 
 # Xiang & Li's four normalizations in a DCGAN (the CPU demo setting on
 # Fashion-MNIST), compared by the running reconstruction MSE.

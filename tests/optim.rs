@@ -575,9 +575,10 @@ fn rmsprop_tf_style_matches_oracle() {
     }
 }
 
-/// Adam as plain f64 loops, with beta1 changed to 0.5 from step `switch` on.
-fn adam_oracle(q: &Quad, steps: usize, switch: usize, lr: f64, wd: f64) -> Vec<f64> {
-    let (beta2, eps) = (0.999, 1e-8);
+/// Adam as plain f64 loops with `cfg`'s lr, beta2, eps (where it says) and
+/// weight decay, beta1 0.9 changed to 0.5 from step `switch` on.
+fn adam_oracle(q: &Quad, steps: usize, switch: usize, cfg: AdamConfig) -> Vec<f64> {
+    let (lr, beta2, eps, wd) = (cfg.lr, cfg.beta2, cfg.eps, cfg.weight_decay);
     let mut p: Vec<f64> = vec![0.5, -1.5, 2.0, 0.1];
     let mut m = vec![0.0; p.len()];
     let mut v = vec![0.0; p.len()];
@@ -590,22 +591,21 @@ fn adam_oracle(q: &Quad, steps: usize, switch: usize, lr: f64, wd: f64) -> Vec<f
             v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
             let bc1 = 1.0 - f64::powf(beta1, t as f64);
             let bc2 = 1.0 - f64::powf(beta2, t as f64);
-            p[i] -= lr / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + eps);
+            let denom = if cfg.eps_in_sqrt {
+                (v[i] / bc2 + eps).sqrt()
+            } else {
+                v[i].sqrt() / bc2.sqrt() + eps
+            };
+            p[i] -= lr / bc1 * m[i] / denom;
         }
     }
     p
 }
 
-#[test]
-fn adam_beta1_change_matches_oracle() {
+/// Ten steps of `cfg` on the quadratic, beta1 0.5 from step 6.
+fn adam_on_quad(cfg: AdamConfig) -> Quad {
     let q = quad();
-    let mut opt = Adam::new(
-        q.param(),
-        AdamConfig {
-            weight_decay: 0.01,
-            ..AdamConfig::new(0.05)
-        },
-    );
+    let mut opt = Adam::new(q.param(), cfg);
     for t in 1..=10 {
         if t > 5 {
             opt.set(Hyper::Beta1, 0.5).unwrap();
@@ -614,8 +614,67 @@ fn adam_beta1_change_matches_oracle() {
         q.backward();
         opt.step();
     }
-    let oracle = adam_oracle(&q, 10, 5, 0.05, 0.01);
-    assert_vec_close(&q.values(), &oracle, 1e-12, "adam beta1 0.9 -> 0.5");
+    q
+}
+
+#[test]
+fn adam_beta1_change_matches_oracle() {
+    let cfg = AdamConfig {
+        weight_decay: 0.01,
+        ..AdamConfig::new(0.05)
+    };
+    let oracle = adam_oracle(&quad(), 10, 5, cfg);
+    assert_vec_close(
+        &adam_on_quad(cfg).values(),
+        &oracle,
+        1e-12,
+        "adam beta1 0.9 -> 0.5",
+    );
+}
+
+#[test]
+fn adam_with_eps_inside_the_root_matches_the_closed_form_and_oracle() {
+    // The first step from m = v = 0 is lr g / sqrt(g^2 + eps) (the
+    // weight-normalisation authors' form), where PyTorch's is
+    // lr g / (|g| + eps): with g^2 = eps the first is lr/sqrt(2) per unit of
+    // sign, the second nearly lr.
+    let inside = AdamConfig {
+        eps_in_sqrt: true,
+        ..AdamConfig::new(0.1)
+    };
+    let w = Tensor::zeros([3], (Kind::Double, Device::Cpu)).set_requires_grad(true);
+    let g = [1e-4f64, -3e-4, 2.0];
+    let mut opt = Adam::new(vec![Param::new("w", w.shallow_clone())], inside);
+    (&w * Tensor::from_slice(&g)).sum(Kind::Double).backward();
+    opt.step();
+    let want: Vec<f64> = g.iter().map(|g| -0.1 * g / (g * g + 1e-8).sqrt()).collect();
+    assert_vec_close(
+        &Vec::<f64>::try_from(&w.detach()).unwrap(),
+        &want,
+        1e-12,
+        "first step",
+    );
+    assert!((want[0] + 0.1 / 2f64.sqrt()).abs() < 1e-12);
+    // Ten steps with a large eps, so the two forms part clearly.
+    let cfg = AdamConfig { eps: 0.1, ..inside };
+    let ours = adam_on_quad(cfg).values();
+    assert_vec_close(
+        &ours,
+        &adam_oracle(&quad(), 10, 5, cfg),
+        1e-12,
+        "eps in sqrt",
+    );
+    let outside = adam_on_quad(AdamConfig {
+        eps_in_sqrt: false,
+        ..cfg
+    })
+    .values();
+    let apart = ours
+        .iter()
+        .zip(&outside)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(apart > 1e-3, "the two eps forms agree to {apart}");
 }
 
 /// Graham's NAG light (NetworkInNetworkLayer.cu dGradientDescent) by hand,

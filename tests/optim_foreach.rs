@@ -354,6 +354,21 @@ fn adam_weight_decay() {
     });
 }
 
+/// train-wn's Adam (eps inside the square root, as the authors' nn.py): no
+/// torch.optim counterpart, so per-tensor against multi-tensor only.
+#[test]
+fn adam_eps_in_sqrt() {
+    check(Case {
+        cfg: OptimConfig::Adam(AdamConfig {
+            eps: 1e-3,
+            eps_in_sqrt: true,
+            ..AdamConfig::new(0.01)
+        }),
+        clip: None,
+        torch: None,
+    });
+}
+
 /// Inception's recipe (no torch.optim counterpart: per-tensor only).
 #[test]
 fn rmsprop_tf_style_momentum() {

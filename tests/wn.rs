@@ -8,10 +8,12 @@ use common::*;
 
 use clap::Parser;
 use paperlab::data::Dataset;
+use paperlab::layers::batch_norm::BatchNorm;
 use paperlab::layers::mean_only_bn::MeanOnlyBn;
-use paperlab::layers::weight_norm::{DataInit, Op, Plain, WeightNorm};
+use paperlab::layers::plain::FixedScale;
+use paperlab::layers::weight_norm::{DataInit, Op, WeightNorm};
 use paperlab::optim::schedule::{apply, At, HoldThenLinear, Schedule, Switch};
-use paperlab::optim::{params_of, Hyper, UpdateImpl};
+use paperlab::optim::{params_of, Hyper, OptimConfig, UpdateImpl};
 use paperlab::wn::args::TrainWnArgs;
 use paperlab::wn::model::{net, NetConfig, Norm};
 use paperlab::wn::zca::{self, load_or_fit, Origin, Zca};
@@ -178,20 +180,18 @@ fn data_dependent_init_standardises_every_unit_on_the_init_batch() {
         let x = &x * 3.0 + 1.0;
         let vs = nn::VarStore::new(Device::Cpu);
         let wn = WeightNorm::new(&(vs.root() / "wn"), op, inputs, outputs, kernel, true);
-        let flat = Plain::new(
-            &(vs.root() / "plain"),
-            op,
-            inputs,
-            outputs,
-            kernel,
-            true,
-            None,
-        );
+        let fixed = FixedScale::new(&(vs.root() / "fixed"), op, inputs, outputs, kernel);
+        let w = fixed.layer.w.detach().copy();
         let _ = wn.init(&x);
-        let _ = flat.init(&x);
+        let _ = fixed.init(&x);
         standardised(&wn.forward(&x), &format!("{name}: weight norm"));
-        standardised(&flat.forward(&x), &format!("{name}: plain"));
+        standardised(&fixed.forward(&x), &format!("{name}: fixed scale"));
         assert!(wn.g.max().double_value(&[]) != 1.0, "{name}: g was not set");
+        assert!(
+            fixed.g.max().double_value(&[]) != 1.0,
+            "{name}: fixed g was not set"
+        );
+        assert!(fixed.layer.w.equal(&w), "{name}: the init changed w itself");
         // Layer by layer: a second layer initialised on the first's new output.
         let second = WeightNorm::new(&(vs.root() / "second"), op, outputs, outputs, kernel, true);
         let h = wn.forward(&x).leaky_relu();
@@ -246,15 +246,22 @@ fn the_network_init_standardises_every_unit_on_the_init_batch() {
         let before = snapshot(&vs);
         model.init(&x);
         let after = snapshot(&vs);
-        // Every unit's scale was set: g, or the plain weight itself.
+        // Every unit's scale g was set (ten of them); weights and
+        // directions stay as drawn.
+        let mut scales = 0;
         for ((name, old), (_, new)) in before.iter().zip(&after) {
-            if name.ends_with(".g") || name.ends_with(".weight") {
+            if name.ends_with(".g") {
+                scales += 1;
                 assert!(
                     !old.allclose(new, 1e-6, 1e-6, false),
                     "{norm:?}: {name} was not initialised"
                 );
             }
+            if name.ends_with(".weight") || name.ends_with(".v") {
+                assert!(old.equal(new), "{norm:?}: the init changed {name}");
+            }
         }
+        assert_eq!(scales, 10, "{norm:?}: one g per unit");
         // A second pass changes nothing: every unit was already zero-mean,
         // unit-std on what the units below it give.
         model.init(&x);
@@ -279,6 +286,109 @@ fn the_network_init_standardises_every_unit_on_the_init_batch() {
             "{norm:?}: logits mean up to {m}, |std - 1| up to {s}"
         );
     }
+}
+
+#[test]
+fn the_fixed_scale_layer_is_the_authors_init_layer() {
+    tch::manual_seed(8);
+    for (name, op, inputs, outputs, kernel, x) in kinds() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layer = FixedScale::new(&(vs.root() / name), op, inputs, outputs, kernel);
+        // Lasagne's GlorotUniform: uniform in +-sqrt(6 / ((n1 + n2) * field)).
+        let w = layer.layer.w.detach();
+        let shape = w.size();
+        let field: i64 = shape[2..].iter().product();
+        let bound = (6.0 / ((inputs + outputs) * field) as f64).sqrt();
+        let max = w.abs().max().double_value(&[]);
+        assert!(
+            max <= bound && max > 0.7 * bound,
+            "{name}: |w| up to {max}, bound {bound}"
+        );
+        // g * w (g per output unit) and a bias; g is saved but not trained.
+        let g = Tensor::rand([outputs], (Kind::Float, Device::Cpu)) + 0.5;
+        tch::no_grad(|| layer.g.shallow_clone().copy_(&g));
+        let names: Vec<String> = params_of(&vs).into_iter().map(|p| p.name).collect();
+        assert_eq!(names, [format!("{name}.bias"), format!("{name}.weight")]);
+        assert!(vs.variables().contains_key(&format!("{name}.g")));
+        let out_axis = if name == "conv_transpose2d" { 1 } else { 0 };
+        let mut per_unit = vec![1i64; w.dim()];
+        per_unit[out_axis] = -1;
+        let scaled = (&w * g.view(per_unit.as_slice())).set_requires_grad(true);
+        let b = layer.layer.b.as_ref().unwrap().detach();
+        let y = layer.forward(&x);
+        let want = plain(name, &x, &scaled, &b);
+        close(&y, &want, 1e-5, &format!("{name}: output"));
+        // w's gradient is g times the computed weight's: Adam's steps on w
+        // are steps on g w scaled by g.
+        let r = Tensor::randn(y.size(), (Kind::Float, Device::Cpu));
+        (&y * &r).sum(Kind::Float).backward();
+        (&want * &r).sum(Kind::Float).backward();
+        close(
+            &layer.layer.w.grad(),
+            &(scaled.grad() * g.view(per_unit.as_slice())),
+            1e-5,
+            &format!("{name}: weight gradient"),
+        );
+    }
+}
+
+/// Population variance of activations [B, C, H, W] per channel.
+fn channel_var(x: &Tensor) -> Tensor {
+    x.var_correction([0i64, 2, 3].as_slice(), 0, false)
+}
+
+#[test]
+fn batch_norm_corrects_the_running_variance_by_the_batch_size_as_the_authors() {
+    tch::manual_seed(9);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let bn = BatchNorm::new(&(vs.root() / "bn"), 3, 1e-6, 0.1);
+    let offsets = Tensor::from_slice(&[1.0f32, -2.0, 3.0]).view([1, 3, 1, 1]);
+    let x = Tensor::randn([5, 3, 4, 4], (Kind::Float, Device::Cpu)) * 2.0 + &offsets;
+    let (m, v) = (stats(&x).0, channel_var(&x));
+    // The init pass normalises by the batch and leaves the averages alone.
+    standardised(&tch::no_grad(|| bn.normalise_batch(&x)), "init pass");
+    assert!(bn
+        .running_mean
+        .equal(&Tensor::zeros([3], (Kind::Float, Device::Cpu))));
+    // Training: normalised by the batch; running mean 0.9*0 + 0.1 m, running
+    // variance 0.9*1 + 0.1 * B/(B-1) v with B = 5 images (lasagne/nn.py:131),
+    // not libtorch's 80/79.
+    let y = tch::no_grad(|| bn.forward_t(&x, true));
+    standardised(&y, "training output");
+    close(&bn.running_mean, &(&m * 0.1), 1e-6, "running mean");
+    let want = &v * (0.1 * 5.0 / 4.0) + 0.9;
+    close(&bn.running_var, &want, 1e-5, "running variance");
+    let libtorch = &v * (0.1 * 80.0 / 79.0) + 0.9;
+    let apart = (&want - libtorch).abs().min().double_value(&[]);
+    assert!(apart > 1e-3, "the two corrections agree to {apart}");
+    // Evaluation: the running averages, the learned scale and bias.
+    let (g, b) = (
+        Tensor::from_slice(&[2.0f32, 0.5, 1.0]),
+        Tensor::from_slice(&[0.1f32, 0.2, -0.3]),
+    );
+    tch::no_grad(|| {
+        bn.weight.shallow_clone().copy_(&g);
+        bn.bias.shallow_clone().copy_(&b);
+    });
+    let unit = |t: &Tensor| t.view([1, 3, 1, 1]);
+    let eval = tch::no_grad(|| bn.forward_t(&x, false));
+    let want_eval = (&x - unit(&bn.running_mean)) / unit(&(&bn.running_var + 1e-6).sqrt())
+        * unit(&g)
+        + unit(&b);
+    close(&eval, &want_eval, 1e-5, "evaluation output");
+    // One image (a last, partial batch) leaves the averages alone.
+    let before = bn.running_var.copy();
+    let _ = tch::no_grad(|| bn.forward_t(&x.narrow(0, 0, 1), true));
+    assert!(
+        bn.running_var.equal(&before),
+        "a batch of one moved the variance"
+    );
+    // Dense activations [B, units]: B/(B-1) with B the rows.
+    let dense = BatchNorm::new(&(vs.root() / "dense"), 3, 1e-6, 0.1);
+    let flat = Tensor::randn([4, 3], (Kind::Float, Device::Cpu)) * 3.0;
+    let _ = tch::no_grad(|| dense.forward_t(&flat, true));
+    let want = flat.var_correction([0i64].as_slice(), 0, false) * (0.1 * 4.0 / 3.0) + 0.9;
+    close(&dense.running_var, &want, 1e-5, "dense running variance");
 }
 
 #[test]
@@ -426,34 +536,70 @@ struct Flags {
     args: TrainWnArgs,
 }
 
+/// (lr, beta1) that Adam gets in each of the epochs of `flags`, and its config.
+fn scheduled(flags: &[&str]) -> (Vec<(f64, f64)>, OptimConfig) {
+    let args = Flags::parse_from(["train-wn"].iter().chain(flags)).args;
+    args.check().unwrap();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = vs.root().var("w", &[2], nn::Init::Const(0.0));
+    let mut opt = args.optim_config().build(params_of(&vs), UpdateImpl::Auto);
+    let values = (1..=args.epochs)
+        .map(|epoch| {
+            apply(&args.schedules(), opt.as_mut(), At { epoch, step: 0 }).unwrap();
+            (opt.get(Hyper::Lr).unwrap(), opt.get(Hyper::Beta1).unwrap())
+        })
+        .collect();
+    (values, args.optim_config())
+}
+
 #[test]
 fn adam_gets_the_lr_and_beta1_of_the_flags_epoch_by_epoch() {
     let flags = [
-        "train-wn",
         "--epochs",
-        "4",
+        "5",
+        "--decay-after",
+        "2",
+        "--decay-epochs",
+        "3",
         "--lr",
-        "0.01",
+        "0.03",
         "--beta1",
         "0.8",
         "--beta1-late",
         "0.4",
     ];
-    let args = Flags::parse_from(flags).args;
-    let vs = nn::VarStore::new(Device::Cpu);
-    let _ = vs.root().var("w", &[2], nn::Init::Const(0.0));
-    let mut opt = args.optim_config().build(params_of(&vs), UpdateImpl::Auto);
-    // 4 epochs: lr constant for 3, then halved; beta1 switches at epoch 3.
-    for (epoch, lr, beta1) in [
-        (1, 0.01, 0.8),
-        (2, 0.01, 0.8),
-        (3, 0.01, 0.4),
-        (4, 0.005, 0.4),
-    ] {
-        apply(&args.schedules(), opt.as_mut(), At { epoch, step: 0 }).unwrap();
-        assert_eq!(opt.get(Hyper::Lr), Some(lr), "epoch {epoch}");
-        assert_eq!(opt.get(Hyper::Beta1), Some(beta1), "epoch {epoch}");
+    // Two epochs as they are, then three of decay: lr, 2/3 lr, 1/3 lr.
+    let (values, _) = scheduled(&flags);
+    let want = [
+        (0.03, 0.8),
+        (0.03, 0.8),
+        (0.03, 0.4),
+        (0.02, 0.4),
+        (0.01, 0.4),
+    ];
+    for (epoch, ((lr, beta1), (want_lr, want_beta1))) in values.iter().zip(want).enumerate() {
+        assert!((lr - want_lr).abs() < 1e-15, "epoch {}: lr {lr}", epoch + 1);
+        assert_eq!(*beta1, want_beta1, "epoch {}", epoch + 1);
     }
+}
+
+#[test]
+fn a_short_run_is_the_start_of_the_authors_schedule_with_their_adam() {
+    // The defaults: 100 epochs before the decay, so 3 epochs train at the
+    // constant lr and beta1 0.9, whatever --epochs says.
+    let (values, optim) = scheduled(&["--epochs", "3"]);
+    assert_eq!(values, [(0.003, 0.9); 3]);
+    let OptimConfig::Adam(adam) = optim else {
+        panic!("train-wn's optimizer is {optim:?}")
+    };
+    assert!(adam.eps_in_sqrt, "eps outside the square root");
+    assert_eq!((adam.eps, adam.beta2), (1e-8, 0.999));
+    // The whole run: 0.9 then 0.5 from epoch 101; lr/100 in epoch 200.
+    let (values, _) = scheduled(&[]);
+    assert_eq!(values.len(), 200);
+    assert_eq!(values[99], (0.003, 0.9));
+    assert_eq!(values[100], (0.003, 0.5));
+    assert!((values[199].0 - 0.00003).abs() < 1e-15);
 }
 
 #[test]
@@ -621,6 +767,10 @@ fn resuming_after_max_steps_repeats_the_run_across_the_beta1_switch() {
             "300",
             "--epochs",
             "3",
+            "--decay-after",
+            "1",
+            "--decay-epochs",
+            "2",
             "--widths",
             "4,8",
             "--norm",
@@ -703,6 +853,12 @@ fn bad_input_exits_2_naming_the_flag() {
         (&["--noise", "-1"], &["--noise -1"]),
         (&["--train-limit", "0"], &["--train-limit 0"]),
         (&["--epochs", "0"], &["--epochs 0"]),
+        (&["--decay-epochs", "0"], &["--decay-epochs 0"]),
+        (&["--decay-after", "-1"], &["--decay-after -1"]),
+        (
+            &["--epochs", "201"],
+            &["--epochs 201", "--decay-after 100", "--decay-epochs 100"],
+        ),
     ];
     for (extra, words) in cases {
         fails(run_wn(p, &tiny(extra)), 2, words);

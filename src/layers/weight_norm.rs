@@ -12,8 +12,8 @@
 //! [`DataInit`] is the paper's initialisation: one forward pass over a batch
 //! sets each unit's scale and bias so that its pre-activation has mean 0
 //! and standard deviation 1 on that batch (lasagne/nn.py, the `init` branch
-//! of `WeightNormLayer.get_output_for`). [`Plain`] layers get it too (the
-//! authors' `no_norm`), by rescaling `w` directly.
+//! of `WeightNormLayer.get_output_for`); [`crate::layers::plain::FixedScale`]
+//! is the authors' `no_norm` layer that gets it too.
 
 use tch::nn::{self, Init, Module};
 use tch::Tensor;
@@ -169,68 +169,23 @@ impl DataInit for WeightNorm {
     /// g <- g / s and b <- -m / s, m and s the mean and std of `g v.x/||v||`.
     fn init(&self, x: &Tensor) -> Tensor {
         tch::no_grad(|| {
-            let (m, s) = unit_stats(&self.op.apply(x, &self.weight(), None));
-            let _ = self.g.shallow_clone().g_div_(&s);
-            if let Some(b) = &self.b {
-                let _ = b.shallow_clone().copy_(&(-m / &s));
-            }
-        });
-        tch::no_grad(|| self.forward(x))
+            let pre = self.op.apply(x, &self.weight(), None);
+            standardise_units(&pre, &self.g, self.b.as_ref());
+            self.forward(x)
+        })
     }
 }
 
-/// A plain linear, conv2d or transposed conv2d layer ("weight", "bias"),
-/// with tch's default initialisation, so networks without weight
-/// normalisation get the same data-dependent initialisation.
-#[derive(Debug)]
-pub struct Plain {
-    pub w: Tensor,
-    pub b: Option<Tensor>,
-    pub op: Op,
-}
-
-impl Plain {
-    /// `inputs` -> `outputs` units under `p`; the weight is initialised as
-    /// tch's own layers do (Kaiming uniform), or N(0, `normal`) when given.
-    pub fn new(
-        p: &nn::Path,
-        op: Op,
-        inputs: i64,
-        outputs: i64,
-        kernel: i64,
-        bias: bool,
-        normal: Option<f64>,
-    ) -> Plain {
-        let init = match normal {
-            Some(stdev) => Init::Randn { mean: 0.0, stdev },
-            None => nn::init::DEFAULT_KAIMING_UNIFORM,
-        };
-        Plain {
-            w: p.var("weight", &op.weight_shape(inputs, outputs, kernel), init),
-            b: bias.then(|| p.var("bias", &[outputs], Init::Const(0.0))),
-            op,
+/// The data-dependent init's update from a layer's bias-free output `pre`
+/// [B, units, ...] with mean m and std s per unit: the scale `g` <- g / s
+/// and the bias, if any, <- -m / s (lasagne/nn.py:253-257, and :298-302
+/// for `InitLayer`).
+pub fn standardise_units(pre: &Tensor, g: &Tensor, b: Option<&Tensor>) {
+    tch::no_grad(|| {
+        let (m, s) = unit_stats(pre);
+        let _ = g.shallow_clone().g_div_(&s);
+        if let Some(b) = b {
+            let _ = b.shallow_clone().copy_(&(-m / &s));
         }
-    }
-}
-
-impl Module for Plain {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.op.apply(x, &self.w, self.b.as_ref())
-    }
-}
-
-impl DataInit for Plain {
-    /// w <- w / s per output unit and b <- -m / s: what the weight-normalized
-    /// init does with g, folded into w.
-    fn init(&self, x: &Tensor) -> Tensor {
-        tch::no_grad(|| {
-            let (m, s) = unit_stats(&self.op.apply(x, &self.w, None));
-            let scale = per_unit(&s, self.w.dim(), self.op.out_axis());
-            let _ = self.w.shallow_clone().g_div_(&scale);
-            if let Some(b) = &self.b {
-                let _ = b.shallow_clone().copy_(&(-m / &s));
-            }
-        });
-        tch::no_grad(|| self.forward(x))
-    }
+    });
 }

@@ -19,6 +19,12 @@ pub struct AdamConfig {
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
+    /// Where eps goes: added to `sqrt(v)/sqrt(1-beta2^t)` (PyTorch's), or,
+    /// when true, inside the root, `sqrt(v/(1-beta2^t) + eps)`: the
+    /// weight-normalisation authors' Adam (openai/weightnorm,
+    /// lasagne/nn.py:84, `v_hat / T.sqrt(mg_hat + 1e-8)`).
+    #[serde(default)]
+    pub eps_in_sqrt: bool,
 }
 
 impl AdamConfig {
@@ -30,6 +36,7 @@ impl AdamConfig {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            eps_in_sqrt: false,
         }
     }
 }
@@ -46,6 +53,7 @@ impl Rule for AdamConfig {
             beta2,
             eps,
             weight_decay: wd,
+            eps_in_sqrt,
         } = *self;
         tch::no_grad(|| {
             for (p, st) in slots.iter_mut() {
@@ -60,8 +68,11 @@ impl Rule for AdamConfig {
                 let bias_correction1 = 1.0 - beta1.powf(t);
                 let bias_correction2 = 1.0 - beta2.powf(t);
                 let step_size = lr / bias_correction1;
-                let mut denom = v.sqrt() / bias_correction2.sqrt();
-                let _ = denom.g_add_scalar_(eps);
+                let denom = if eps_in_sqrt {
+                    (&v / bias_correction2 + eps).sqrt_()
+                } else {
+                    (v.sqrt() / bias_correction2.sqrt()).g_add_scalar_(eps)
+                };
                 let _ = p.addcdiv_(&(&m * -step_size), &denom);
             }
         });
@@ -76,6 +87,7 @@ impl Rule for AdamConfig {
             beta2,
             eps,
             weight_decay: wd,
+            eps_in_sqrt,
         } = *self;
         let zeros = |_: usize, p: &Tensor| p.zeros_like();
         tch::no_grad(|| {
@@ -91,13 +103,24 @@ impl Rule for AdamConfig {
                     .iter()
                     .map(|&t| -lr / (1.0 - beta1.powf(t as f64)))
                     .collect();
-                let bias_correction2_sqrt: Vec<f64> = counts
+                let bias_correction2: Vec<f64> = counts
                     .iter()
-                    .map(|&t| (1.0 - beta2.powf(t as f64)).sqrt())
+                    .map(|&t| 1.0 - beta2.powf(t as f64))
                     .collect();
-                let denom = foreach::sqrt(&v);
-                foreach::div_each_(&denom, &bias_correction2_sqrt);
-                foreach::add_scalar_(&denom, eps);
+                let denom = if eps_in_sqrt {
+                    // As the per-tensor form: sqrt(v / bias_correction2 + eps).
+                    let d = foreach::add_scalar(&v, 0.0);
+                    foreach::div_each_(&d, &bias_correction2);
+                    foreach::add_scalar_(&d, eps);
+                    foreach::sqrt_(&d);
+                    d
+                } else {
+                    let d = foreach::sqrt(&v);
+                    let sqrt2: Vec<f64> = bias_correction2.iter().map(|b| b.sqrt()).collect();
+                    foreach::div_each_(&d, &sqrt2);
+                    foreach::add_scalar_(&d, eps);
+                    d
+                };
                 foreach::addcdiv_each_(&g.params, &m, &denom, &step_size);
             }
         });

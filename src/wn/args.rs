@@ -3,6 +3,8 @@
 //! Fashion-MNIST, so a bare run works on a CPU without CIFAR-10, and the
 //! learning rate is 0.003, the value the paper reports, where the code's
 //! default is 0.001. The presets experiments/wn-*.toml spell the recipe out.
+//! The schedule is in absolute epochs, as the authors': a run shorter than
+//! --decay-after trains at constant lr and beta1.
 
 use super::model::{NetConfig, Norm, MIN_SIZE};
 use crate::error::{usage, Result};
@@ -59,18 +61,24 @@ pub struct TrainWnArgs {
     /// Negative slope of the leaky ReLU.
     #[arg(long, default_value_t = 0.1)]
     pub leaky: f64,
-    /// The learning rate falls linearly to 0 over the second half, and beta1 switches to --beta1-late there.
+    /// Epochs to train: 200 is the authors' whole schedule, fewer its start.
     #[arg(long, default_value_t = 200)]
     pub epochs: i64,
+    /// Epochs at --lr and --beta1 before the decay; from the next one beta1 is --beta1-late and the lr falls.
+    #[arg(long, default_value_t = 100)]
+    pub decay_after: i64,
+    /// Epochs of the linear decay: the lr is lr*(1 - k/D) in its k-th epoch (k from 0), lr/D in its last.
+    #[arg(long, default_value_t = 100)]
+    pub decay_epochs: i64,
     #[arg(long, default_value_t = 100)]
     pub batch_size: i64,
-    /// Adam's learning rate for the first half (the authors' code: 0.001).
+    /// Adam's learning rate before the decay (the authors' code: 0.001).
     #[arg(long, default_value_t = 0.003)]
     pub lr: f64,
-    /// Adam's beta1 for the first half.
+    /// Adam's beta1 before the decay.
     #[arg(long, default_value_t = 0.9)]
     pub beta1: f64,
-    /// Adam's beta1 for the second half.
+    /// Adam's beta1 during the decay.
     #[arg(long, default_value_t = 0.5)]
     pub beta1_late: f64,
     #[arg(long, default_value_t = 0.999)]
@@ -97,12 +105,26 @@ impl TrainWnArgs {
             ("--epochs", self.epochs),
             ("--batch-size", self.batch_size),
             ("--init-batch", self.init_batch),
+            ("--decay-epochs", self.decay_epochs),
         ];
         self.data.check()?;
         for (flag, v) in positive {
             if v < 1 {
                 return Err(usage(format!("{flag} {v}: expected a positive integer")));
             }
+        }
+        if self.decay_after < 0 {
+            return Err(usage(format!(
+                "--decay-after {}: expected a number of epochs, 0 or more",
+                self.decay_after
+            )));
+        }
+        let end = self.decay_after + self.decay_epochs;
+        if self.epochs > end {
+            return Err(usage(format!(
+                "--epochs {}: beyond the schedule's end, epoch {end} (--decay-after {} + --decay-epochs {}), after which the learning rate is 0",
+                self.epochs, self.decay_after, self.decay_epochs
+            )));
         }
         if !matches!(self.widths[..], [a, b] if a > 0 && b > 0) {
             return Err(usage(format!(
@@ -153,36 +175,37 @@ impl TrainWnArgs {
         })
     }
 
-    /// Adam with --lr, --beta1 and --beta2 (PyTorch's epsilon, 1e-8).
+    /// The authors' Adam (lasagne/nn.py:73-90): --lr, --beta1, --beta2, and
+    /// 1e-8 added inside the square root, `sqrt(v_hat + 1e-8)`.
     pub fn optim_config(&self) -> OptimConfig {
         OptimConfig::Adam(AdamConfig {
             beta1: self.beta1,
             beta2: self.beta2,
+            eps_in_sqrt: true,
             ..AdamConfig::new(self.lr)
         })
     }
 
-    /// The first epoch of the second half, where beta1 switches (101 of 200).
-    fn second_half(&self) -> i64 {
-        self.epochs / 2 + 1
-    }
-
-    /// beta1: --beta1 in the first half, --beta1-late from the second.
+    /// beta1: --beta1 for the first --decay-after epochs, then --beta1-late
+    /// (train.py:122-125: 0.9 while the 0-based epoch is below 100).
     pub fn beta1_schedule(&self) -> Switch {
         Switch {
             before: self.beta1,
             after: self.beta1_late,
-            from: self.second_half(),
+            from: self.decay_after + 1,
         }
     }
 
-    /// The authors' schedules: lr constant, then falling linearly over the
-    /// second half; beta1 switching at its start.
+    /// The authors' schedules, in absolute epochs whatever --epochs is, so
+    /// a shorter run is the start of the paper's (lasagne/train.py:119-125,
+    /// `lr * min(2 - epoch/100, 1)` for 0-based epochs of 200): lr constant
+    /// until --decay-after, then falling linearly over --decay-epochs;
+    /// beta1 switching where the decay starts.
     pub fn schedules(&self) -> Vec<Scheduled> {
         let lr = HoldThenLinear {
             base: self.lr,
-            hold: self.second_half() - 1,
-            end: self.epochs,
+            hold: self.decay_after,
+            end: self.decay_after + self.decay_epochs,
         };
         vec![
             Scheduled::new(Hyper::Lr, lr),

@@ -7,11 +7,13 @@
 //! least 12x12 works (CIFAR's 32x32x3, Fashion-MNIST's 28x28x1).
 
 use crate::layers::activation::leaky_relu;
+use crate::layers::batch_norm::BatchNorm;
 use crate::layers::mean_only_bn::MeanOnlyBn;
-use crate::layers::weight_norm::{DataInit, Op, Plain, WeightNorm};
+use crate::layers::plain::{FixedScale, Plain};
+use crate::layers::weight_norm::{DataInit, Op, WeightNorm};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, Module, ModuleT};
+use tch::nn::{self, Init, Module, ModuleT};
 use tch::Tensor;
 
 /// How every convolution and the dense layer are normalised (the authors'
@@ -19,7 +21,7 @@ use tch::Tensor;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Norm {
-    /// Plain layers with a bias (`no_norm`).
+    /// Plain layers with a bias and a fixed per-unit scale (`no_norm`).
     None,
     /// Batch normalisation with a learned scale and bias (`batch_norm`).
     Batch,
@@ -52,35 +54,35 @@ pub struct NetConfig {
 /// nonlinearity.
 #[derive(Debug)]
 enum Unit {
-    None(Plain),
+    None(FixedScale),
     /// A bias-free layer (weights N(0, 0.05), as the authors' `batch_norm`
-    /// redraws them) and batch norm: eps 1e-6 inside the square root,
-    /// running averages updated by 0.1 of each batch's, as theirs.
-    Batch(Plain, nn::BatchNorm),
+    /// redraws them) and their batch norm: eps 1e-6 inside the square root,
+    /// running averages updated by 0.1 of each batch's, the variance's
+    /// corrected by B/(B-1).
+    Batch(Plain, BatchNorm),
     Weight(WeightNorm),
     WeightMeanbn(WeightNorm, MeanOnlyBn),
 }
 
-/// The authors' `sqrt(1e-6 + var)` (lasagne/nn.py, `BatchNormLayer`).
+/// The authors' `sqrt(1e-6 + var)` and `0.9*avg + 0.1*batch`
+/// (lasagne/nn.py:121-131, `BatchNormLayer`).
 const BN_EPS: f64 = 1e-6;
+const BN_MOMENTUM: f64 = 0.1;
 
 impl Unit {
     fn new(p: &nn::Path, norm: Norm, op: Op, inputs: i64, outputs: i64, kernel: i64) -> Unit {
         match norm {
-            Norm::None => Unit::None(Plain::new(p, op, inputs, outputs, kernel, true, None)),
+            Norm::None => Unit::None(FixedScale::new(p, op, inputs, outputs, kernel)),
             Norm::Batch => {
-                let bn = nn::BatchNormConfig {
-                    eps: BN_EPS,
-                    ws_init: nn::Init::Const(1.0),
-                    bs_init: nn::Init::Const(0.0),
-                    ..Default::default()
+                let normal = Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.05,
                 };
-                let bn = match op {
-                    Op::Linear => nn::batch_norm1d(p / "bn", outputs, bn),
-                    _ => nn::batch_norm2d(p / "bn", outputs, bn),
-                };
-                let layer = Plain::new(p, op, inputs, outputs, kernel, false, Some(0.05));
-                Unit::Batch(layer, bn)
+                let layer = Plain::new(p, op, inputs, outputs, kernel, false, normal);
+                Unit::Batch(
+                    layer,
+                    BatchNorm::new(&(p / "bn"), outputs, BN_EPS, BN_MOMENTUM),
+                )
             }
             Norm::Weight => Unit::Weight(WeightNorm::new(p, op, inputs, outputs, kernel, true)),
             Norm::WeightMeanbn => Unit::WeightMeanbn(
@@ -105,16 +107,7 @@ impl Unit {
     fn init(&self, x: &Tensor) -> Tensor {
         match self {
             Unit::None(l) => l.init(x),
-            Unit::Batch(l, bn) => l.forward(x).batch_norm(
-                bn.ws.as_ref(),
-                bn.bs.as_ref(),
-                None::<&Tensor>,
-                None::<&Tensor>,
-                true,
-                0.0,
-                BN_EPS,
-                true,
-            ),
+            Unit::Batch(l, bn) => bn.normalise_batch(&l.forward(x)),
             Unit::Weight(l) => l.init(x),
             Unit::WeightMeanbn(l, bn) => bn.centre(&l.init(x)),
         }
