@@ -237,6 +237,10 @@ fn mnist_config() -> NetConfig {
         slope: 0.333,
         in_channels: 1,
         classes: 10,
+        // As the PyTorch side computes it: no background marking.
+        background_margin: 0.0,
+        color_shift: None,
+        classifier_init: 1.0,
     }
 }
 

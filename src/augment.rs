@@ -5,6 +5,7 @@
 //! a colour distortion. It works on the padded input field, whose zeros are
 //! the background, so nothing of the image is cut off.
 
+use crate::layers::background::{foreground, margin, MARGIN_LEVELS};
 use tch::{Kind, Tensor};
 
 /// What [`Augment::apply`] does.
@@ -83,8 +84,7 @@ impl Augment {
         let xs = centre(w, 0).view([b, 1, 1, w]);
         let ys = centre(h, 1).view([b, 1, h, 1]);
         let delta = (d1 + d3 * xs + d4 * ys) / unit + d2 * y;
-        let interesting = y.abs().gt(2.0 / unit).any_dim(1, true).to_kind(Kind::Float);
-        y + delta * interesting
+        y + delta * foreground(y, margin(MARGIN_LEVELS, unit))
     }
 }
 

@@ -341,6 +341,9 @@ fn config(layers: i64, alpha: f64, pool: Pool) -> NetConfig {
         slope: 0.333,
         in_channels: 1,
         classes: 10,
+        background_margin: 0.0,
+        color_shift: None,
+        classifier_init: 1.0,
     }
 }
 

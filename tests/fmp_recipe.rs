@@ -1,7 +1,7 @@
-//! The FMP paper's recipe as Graham's code ran it: the network of the
-//! MNIST preset against the paper's table, his channel dropout, the summed
-//! loss his optimizer differentiates, his augmentation, and the multi-pass
-//! test.
+//! The FMP paper's recipe as Graham's code ran it: the networks of the
+//! MNIST and CIFAR-100 presets against his code, his channel dropout, the
+//! summed loss his optimizer differentiates, his augmentation, his input's
+//! background marking and colour shift, and the multi-pass test.
 
 mod common;
 use common::*;
@@ -11,6 +11,8 @@ use paperlab::fmp::args::TrainFmpArgs;
 use paperlab::fmp::eval::error_by_tests;
 use paperlab::fmp::model::{channel_dropout, net, Input, NetConfig};
 use paperlab::fmp::train::summed_loss;
+use paperlab::layers::background::mark_background;
+use paperlab::layers::color_shift::{shift_with, ColorShift};
 use paperlab::rng::Stream;
 use paperlab::runner::classify::{error_rate, ClassifierNet};
 use paperlab::runner::progress::Progress;
@@ -97,6 +99,212 @@ fn the_mnist_preset_is_the_papers_network() {
         18,
         "8 convolutions and the classifier, with biases"
     );
+}
+
+/// runCifar100.cu of the April 2015 tree: a colour shift (0.2, 0.3, 0.6,
+/// 0.6), 12 pseudorandom FMP 2^(1/3) layers on 2-pixel windows of 32k
+/// filters, 94x94 input, no dropout, the classifier initialised with alpha
+/// 10000; batch 50, lr 0.003 exp(-0.02 epoch), affine + flip + jiggle 16,
+/// background 128 marked to 2 levels, 12 tests.
+#[test]
+fn the_cifar100_preset_is_runcifar100s_network() {
+    let _rng = rng_lock();
+    let args = preset_args("experiments/fmp-cifar100.toml");
+    let cfg = args.net_config(3, 100).unwrap();
+    assert_eq!(cfg.input_size(), 94);
+    assert_eq!((cfg.layers, cfg.filters), (12, 32));
+    assert_eq!(cfg.fmp.window, Some(2));
+    assert!(cfg.fmp.is_pytorch_kernel(), "pseudorandom windows");
+    assert!(cfg.dropout.iter().all(|p| *p == 0.0), "{:?}", cfg.dropout);
+    assert_eq!(
+        cfg.color_shift,
+        Some(ColorShift {
+            sigma: [0.2, 0.3, 0.6, 0.6]
+        })
+    );
+    assert_eq!(cfg.classifier_init, 10000.0);
+    assert_eq!((args.batch_size, args.lr, args.lr_decay), (50, 0.003, 0.02));
+    assert_eq!(
+        (args.augment, args.jiggle, args.background),
+        (true, 16, 128)
+    );
+    assert_eq!(args.color_distortion, None);
+    assert_eq!(args.tests, [1, 12]);
+    assert!((cfg.background_margin - 2.001 / 128.0).abs() < 1e-12);
+    let vs = VarStore::new(CPU);
+    let _ = net(&vs.root(), &NetConfig { filters: 2, ..cfg });
+    // 2 * 14 = 28 inputs: sqrt(6 / (28 + 100 * 10000)).
+    let w = vs.variables()["classifier.weight"]
+        .abs()
+        .max()
+        .double_value(&[]);
+    let bound = (6.0f64 / (28.0 + 1e6)).sqrt();
+    assert!(w <= bound && w > 0.9 * bound, "{w} against {bound}");
+}
+
+/// Graham's input: pixels within 2 grey levels of the background in every
+/// channel are background, exactly 0; one channel further off keeps the
+/// whole pixel. Checked on the f32 values Input::prepare makes, at the
+/// CIFAR background 128 and MNIST's 0.
+#[test]
+fn pixels_within_two_levels_of_the_background_become_background() {
+    let cases: [(u8, [u8; 4], [f64; 4]); 2] = [
+        (
+            128,
+            [130, 131, 126, 200],
+            [0.0, 3.0 / 128.0, 0.0, 72.0 / 128.0],
+        ),
+        (0, [1, 2, 3, 255], [0.0, 0.0, 3.0 / 255.0, 1.0]),
+    ];
+    for (background, levels, want) in cases {
+        let args = TrainFmpArgs {
+            background,
+            ..preset_args("experiments/fmp-mnist.toml")
+        };
+        let margin = args.net_config(1, 10).unwrap().background_margin;
+        let images = Tensor::from_slice(&levels.map(|v| v as f32 / 255.0)).view([4, 1, 1, 1]);
+        let input = Input {
+            size: 1,
+            background,
+        };
+        let marked = mark_background(&input.prepare(&images), margin);
+        let got = Vec::<f64>::try_from(marked.to_kind(Kind::Double).view([-1])).unwrap();
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() < 1e-6,
+                "background {background}: {got:?} != {want:?}"
+            );
+        }
+    }
+    // Three channels at 128: one channel 3 levels off keeps all three.
+    let pixel =
+        |v: [f32; 3]| Tensor::from_slice(&v.map(|l| (l - 128.0) / 128.0)).view([1, 3, 1, 1]);
+    let margin = 2.001 / 128.0;
+    let kept = pixel([128.0, 129.0, 131.0]);
+    assert!(mark_background(&kept, margin).equal(&kept));
+    let gone = mark_background(&pixel([129.0, 127.0, 130.0]), margin);
+    assert_eq!(gone.abs().sum(Kind::Float).double_value(&[]), 0.0);
+}
+
+/// The network marks its input: background pixels disturbed by up to 2
+/// levels give exactly the clean input's output, while without the margin
+/// they change it.
+#[test]
+fn the_network_marks_the_background_of_its_input() {
+    let _rng = rng_lock();
+    let cfg = NetConfig {
+        filters: 4,
+        ..preset_args("experiments/fmp-mnist.toml")
+            .net_config(1, 10)
+            .unwrap()
+    };
+    assert!((cfg.background_margin - 2.001 / 255.0).abs() < 1e-12);
+    let unmarked = NetConfig {
+        background_margin: 0.0,
+        ..cfg.clone()
+    };
+    let vs = VarStore::new(CPU);
+    let marking = net(&vs.root(), &cfg);
+    let mut same = VarStore::new(CPU);
+    let plain = net(&same.root(), &unmarked);
+    same.copy(&vs).unwrap();
+    tch::manual_seed(2);
+    let clean = Tensor::rand([3, 1, 36, 36], (Kind::Float, CPU))
+        .gt(0.7)
+        .to_kind(Kind::Float);
+    let noise = Tensor::randint(3, [3, 1, 36, 36], (Kind::Float, CPU)) / 255.0;
+    let noisy = &clean + noise * (1.0 - &clean);
+    let run = |model: &dyn ModuleT, x: &Tensor| {
+        tch::manual_seed(9);
+        model.forward_t(x, false)
+    };
+    assert!(run(&marking, &noisy).equal(&run(&marking, &clean)));
+    assert!(!run(&plain, &noisy).equal(&run(&plain, &clean)));
+}
+
+/// ColorShiftLayer.h:38-49 as a plain loop: every pixel that is not
+/// background gets d1 + d2 cos(v pi/2) + d3 (row/S - 0.5) + d4 (col/S - 0.5)
+/// of its image and channel; background pixels stay 0.
+#[test]
+fn the_colour_shift_matches_his_loop() {
+    let _rng = rng_lock();
+    tch::manual_seed(11);
+    let (b, c, s) = (2usize, 3usize, 5usize);
+    let shape = [b as i64, c as i64, s as i64, s as i64];
+    let opts = (Kind::Double, CPU);
+    let keep = Tensor::rand([b as i64, 1, s as i64, s as i64], opts).gt(0.4);
+    let x = (Tensor::rand(shape, opts) * 2.0 - 1.0) * keep.to_kind(Kind::Double);
+    let d: [Tensor; 4] = std::array::from_fn(|_| Tensor::randn([b as i64, c as i64, 1, 1], opts));
+    let got = Vec::<f64>::try_from(shift_with(&x, &d).view([-1])).unwrap();
+    let xv = Vec::<f64>::try_from(x.view([-1])).unwrap();
+    let dv: Vec<Vec<f64>> = d
+        .iter()
+        .map(|t| Vec::<f64>::try_from(t.view([-1])).unwrap())
+        .collect();
+    let at = |i: usize, j: usize, r: usize, q: usize| ((i * c + j) * s + r) * s + q;
+    for i in 0..b {
+        for r in 0..s {
+            for q in 0..s {
+                let active = (0..c).any(|j| xv[at(i, j, r, q)] != 0.0);
+                for j in 0..c {
+                    let v = xv[at(i, j, r, q)];
+                    let k = i * c + j;
+                    let want = if active {
+                        v + dv[0][k]
+                            + dv[1][k] * (v * std::f64::consts::PI / 2.0).cos()
+                            + dv[2][k] * (r as f64 / s as f64 - 0.5)
+                            + dv[3][k] * (q as f64 / s as f64 - 0.5)
+                    } else {
+                        v
+                    };
+                    let g = got[at(i, j, r, q)];
+                    assert!((g - want).abs() < 1e-12, "({i},{j},{r},{q}): {g} != {want}");
+                }
+            }
+        }
+    }
+}
+
+/// The colour shift is a training-time layer: evaluation gives the output
+/// of the same net without it, training does not.
+#[test]
+fn the_colour_shift_acts_on_training_passes_only() {
+    let _rng = rng_lock();
+    let plain = NetConfig {
+        filters: 4,
+        ..preset_args("experiments/fmp-mnist.toml")
+            .net_config(1, 10)
+            .unwrap()
+    };
+    let shifting = NetConfig {
+        color_shift: Some(ColorShift {
+            sigma: [0.2, 0.3, 0.6, 0.6],
+        }),
+        dropout: vec![0.0; 8],
+        ..plain.clone()
+    };
+    let plain = NetConfig {
+        dropout: vec![0.0; 8],
+        ..plain
+    };
+    let vs = VarStore::new(CPU);
+    let with = net(&vs.root(), &shifting);
+    let mut same = VarStore::new(CPU);
+    let without = net(&same.root(), &plain);
+    same.copy(&vs).unwrap();
+    let x = Tensor::rand([2, 1, 36, 36], (Kind::Float, CPU));
+    let run = |model: &dyn ModuleT, train: bool| {
+        tch::manual_seed(4);
+        model.forward_t(&x, train)
+    };
+    assert!(run(&with, false).equal(&run(&without, false)));
+    // With zero draws the shift is the identity.
+    let shifted = shift_with(
+        &x,
+        &std::array::from_fn(|_| Tensor::zeros([2, 1, 1, 1], (Kind::Float, CPU))),
+    );
+    assert!(shifted.equal(&x), "a zero shift changes nothing");
+    assert!(!run(&with, true).allclose(&run(&without, true), 1e-4, 1e-4, false));
 }
 
 /// The last dropout rate applies to the classifier's input: at test time

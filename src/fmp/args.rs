@@ -1,9 +1,11 @@
 //! Flags of `train-fmp` and `eval-fmp`; the paper's values are the presets in
 //! experiments/fmp-*.toml.
 
-use super::model::{NetConfig, Pool};
+use super::model::{levels_per_unit, NetConfig, Pool};
 use crate::augment::Augment;
 use crate::error::{usage, Result};
+use crate::layers::background::margin;
+use crate::layers::color_shift::ColorShift;
 use crate::layers::fmp::{Fmp, Regions, Sequence, Share};
 use crate::optim::schedule::{ExpDecay, Scheduled};
 use crate::optim::{GrahamConfig, Hyper, OptimConfig, SgdConfig};
@@ -21,6 +23,11 @@ pub enum FmpOptimizer {
     Graham,
     /// PyTorch's SGD on the batch's mean loss.
     Sgd,
+}
+
+/// Runs saved before --classifier-init existed started with HEAD's.
+fn head_classifier_init() -> f64 {
+    1.0
 }
 
 /// Runs saved before --optimizer existed trained with SGD.
@@ -66,6 +73,10 @@ pub struct TrainFmpArgs {
     /// Explicit dropout per convolution output (L+2 values), overriding --dropout.
     #[arg(long, value_delimiter = ',')]
     pub dropout_schedule: Option<Vec<f64>>,
+    /// The classifier's weights start uniform in +-sqrt(6 / (fan_in + A fan_out)): Graham's A is 1 at HEAD, 10000 in the April 2015 tree his CIFAR-100 net comes from.
+    #[arg(long, default_value_t = 1.0, value_name = "A")]
+    #[serde(default = "head_classifier_init")]
+    pub classifier_init: f64,
     /// Negative slope of the leaky ReLU.
     #[arg(long, default_value_t = 0.333)]
     pub leaky: f64,
@@ -100,6 +111,14 @@ pub struct TrainFmpArgs {
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub background: u8,
+    /// Pixels within this many levels of --background in every channel are background, set to it exactly, as Graham's input marks them (OpenCVPicture.cpp:386-391); 0 marks none (runs saved before this flag).
+    #[arg(long, default_value_t = 2.0, value_name = "LEVELS")]
+    #[serde(default)]
+    pub background_margin: f64,
+    /// Graham's ColorShiftLayer on training inputs (runCifar100.cu: 0.2,0.3,0.6,0.6): standard deviations, in input units, of a per-image and per-channel shift, cos-weighted shift, and row and column gradients.
+    #[arg(long, value_delimiter = ',', value_name = "S1,S2,S3,S4")]
+    #[serde(default)]
+    pub color_shift: Option<Vec<f64>>,
     /// Graham's affine distortion with a horizontal flip of training images.
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub augment: bool,
@@ -189,6 +208,24 @@ impl TrainFmpArgs {
                 "--fmp-window places overlapping windows; it cannot be combined with --fmp-regions disjoint",
             ));
         }
+        if !(self.classifier_init >= 0.0) {
+            return Err(usage(format!(
+                "--classifier-init {}: expected a number, 0 or more",
+                self.classifier_init
+            )));
+        }
+        if !(self.background_margin >= 0.0) {
+            return Err(usage(format!(
+                "--background-margin {}: expected a number of grey levels, 0 or more",
+                self.background_margin
+            )));
+        }
+        let color_shift = sigmas(
+            "--color-shift",
+            self.color_shift.as_deref(),
+            "shift, cos-weighted shift, row gradient, column gradient",
+        )?
+        .map(|sigma| ColorShift { sigma });
         let fmp = Fmp {
             share: self.fmp_share,
             window: self.fmp_window,
@@ -203,6 +240,13 @@ impl TrainFmpArgs {
             slope: self.leaky,
             in_channels,
             classes,
+            background_margin: if self.background_margin == 0.0 {
+                0.0
+            } else {
+                margin(self.background_margin, levels_per_unit(self.background))
+            },
+            color_shift,
+            classifier_init: self.classifier_init,
         };
         if let (Some(w), Pool::Fmp) = (self.fmp_window, self.pool) {
             if let Some((into, out)) = cfg.pool_sizes().into_iter().find(|(i, o)| o - 1 + w > *i) {
@@ -246,15 +290,11 @@ impl TrainFmpArgs {
                 self.jiggle
             )));
         }
-        let color = match self.color_distortion.as_deref() {
-            None => None,
-            Some(&[a, b, c, d]) if [a, b, c, d].iter().all(|s| *s >= 0.0) => Some([a, b, c, d]),
-            Some(v) => {
-                return Err(usage(format!(
-                    "--color-distortion {v:?}: expected four standard deviations, 0 or more (brightness, contrast, x gradient, y gradient)"
-                )))
-            }
-        };
+        let color = sigmas(
+            "--color-distortion",
+            self.color_distortion.as_deref(),
+            "brightness, contrast, x gradient, y gradient",
+        )?;
         Ok(Augment {
             affine: self.augment,
             jiggle: self.jiggle,
@@ -272,6 +312,17 @@ impl TrainFmpArgs {
                 rate: self.lr_decay,
             },
         )]
+    }
+}
+
+/// A flag of four standard deviations (`what` names them), if given.
+fn sigmas(flag: &str, v: Option<&[f64]>, what: &str) -> Result<Option<[f64; 4]>> {
+    match v {
+        None => Ok(None),
+        Some(&[a, b, c, d]) if [a, b, c, d].iter().all(|s| *s >= 0.0) => Ok(Some([a, b, c, d])),
+        Some(v) => Err(usage(format!(
+            "{flag} {v:?}: expected four standard deviations, 0 or more ({what})"
+        ))),
     }
 }
 

@@ -2,10 +2,13 @@
 //! after every convolution, Graham's channel dropout on each convolution's
 //! output growing with depth, and the input size computed backwards from a
 //! 1x1 output; and its input: images scaled as Graham's code scales them and
-//! zero-padded to that size.
+//! zero-padded to that size, his background marking and, when training, his
+//! colour shift.
 
 use crate::data::batches::pad_to;
 use crate::layers::activation::leaky_relu;
+use crate::layers::background::mark_background;
+use crate::layers::color_shift::ColorShift;
 use crate::layers::fmp::Fmp;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -40,6 +43,15 @@ pub struct NetConfig {
     pub slope: f64,
     pub in_channels: i64,
     pub classes: i64,
+    /// Input values within this of the background, 0, in every channel
+    /// become 0 (Graham's input sites, layers::background); 0: none.
+    pub background_margin: f64,
+    /// His ColorShiftLayer on training inputs, after the marking.
+    pub color_shift: Option<ColorShift>,
+    /// The a of the classifier's initialisation ([`graham_init`]): 1 at
+    /// HEAD (SparseConvNetCUDA.cu:198-199), 10000 in the April 2015 tree
+    /// (SpatiallySparseCNN.cpp:84, addSoftmaxLayer).
+    pub classifier_init: f64,
 }
 
 impl NetConfig {
@@ -90,6 +102,8 @@ struct FmpNet {
     classifier: nn::Linear,
     dropout: Vec<f64>,
     slope: f64,
+    background_margin: f64,
+    color_shift: Option<ColorShift>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +114,13 @@ enum PoolLayer {
 
 impl ModuleT for FmpNet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut x = x.shallow_clone();
+        // His input layer: background marking on every batch (codifyInputData
+        // runs for training and test pictures), then the colour shift on
+        // training batches.
+        let mut x = mark_background(x, self.background_margin);
+        if let (Some(shift), true) = (self.color_shift, train) {
+            x = shift.apply(&x);
+        }
         for (j, conv) in self.convs.iter().enumerate() {
             x = leaky_relu(&x.apply(conv), self.slope);
             x = match self.pools.get(j).copied().flatten() {
@@ -150,12 +170,16 @@ pub struct Input {
     pub background: u8,
 }
 
+/// Pixel levels per unit of input: (v - background) / levels_per_unit is
+/// Graham's scaleUCharColor, in [-1, 1]; [0, 1] for background 0.
+pub fn levels_per_unit(background: u8) -> f64 {
+    let b = background as f64;
+    b.max(255.0 - b)
+}
+
 impl Input {
-    /// Pixel levels per unit of input: (v - background) / levels_per_unit
-    /// is Graham's scaleUCharColor, in [-1, 1]; [0, 1] for background 0.
     pub fn levels_per_unit(&self) -> f64 {
-        let b = self.background as f64;
-        b.max(255.0 - b)
+        levels_per_unit(self.background)
     }
 
     /// Images [B, C, H, W] in [0, 1] (data::batches) scaled and padded,
@@ -171,13 +195,13 @@ impl Input {
 }
 
 /// Graham's initialisation (NetworkInNetworkLayer.cu:135-141): weights
-/// uniform in +-sqrt(6 / (fan_in + fan_out * a)), biases zero, where a is
-/// (filter size / pooling that follows)^2 (SparseConvNetCUDA.cu:95-96: the
-/// FMP ratio alpha, 2 for a 2x2 max-pool, 1 for none) and the classifier's
-/// a is 1 (:198-199).
-fn graham_init(fan_in: i64, fan_out: i64, kernel: i64, pooling: f64) -> nn::Init {
-    let a = (kernel as f64 / pooling).powi(2);
-    let bound = (6.0 / ((fan_in * kernel * kernel) as f64 + fan_out as f64 * a)).sqrt();
+/// uniform in +-sqrt(6 / (fan_in + fan_out * a)), biases zero. For a
+/// convolution fan_in counts the filter's inputs and a is (filter size /
+/// pooling that follows)^2 (SparseConvNetCUDA.cu:95-96: the FMP ratio
+/// alpha, 2 for a 2x2 max-pool, 1 for none); the classifier's a is
+/// [`NetConfig::classifier_init`].
+fn graham_init(fan_in: i64, fan_out: i64, a: f64) -> nn::Init {
+    let bound = (6.0 / (fan_in as f64 + fan_out as f64 * a)).sqrt();
     nn::Init::Uniform {
         lo: -bound,
         up: bound,
@@ -210,7 +234,11 @@ pub fn net(p: &nn::Path, cfg: &NetConfig) -> impl ModuleT {
             None => 1.0,
         };
         let config = nn::ConvConfig {
-            ws_init: graham_init(input, width, kernel, pooling),
+            ws_init: graham_init(
+                input * kernel * kernel,
+                width,
+                (kernel as f64 / pooling).powi(2),
+            ),
             bs_init: nn::Init::Const(0.0),
             ..Default::default()
         };
@@ -228,7 +256,7 @@ pub fn net(p: &nn::Path, cfg: &NetConfig) -> impl ModuleT {
         input,
         cfg.classes,
         nn::LinearConfig {
-            ws_init: graham_init(input, cfg.classes, 1, 1.0),
+            ws_init: graham_init(input, cfg.classes, cfg.classifier_init),
             bs_init: Some(nn::Init::Const(0.0)),
             bias: true,
         },
@@ -239,5 +267,7 @@ pub fn net(p: &nn::Path, cfg: &NetConfig) -> impl ModuleT {
         classifier,
         dropout: cfg.dropout.clone(),
         slope: cfg.slope,
+        background_margin: cfg.background_margin,
+        color_shift: cfg.color_shift,
     }
 }

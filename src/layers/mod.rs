@@ -1,4 +1,5 @@
-//! Reusable layers shared by the papers: fractional max-pooling, maxout,
+//! Reusable layers shared by the papers: fractional max-pooling, Graham's
+//! input sites (`background`) and colour shift, maxout,
 //! pylearn2's uniform-init linear layer, activations (learned PReLU, TPReLU
 //! and TReLU among them), weight-normalized layers with data-dependent
 //! initialisation, the plain and fixed-scale layers and the batch norm of
@@ -6,6 +7,8 @@
 //! affine weight-normalized layers for GANs (`gan_weight_norm`).
 
 pub mod activation;
+pub mod background;
+pub mod color_shift;
 pub mod batch_norm;
 pub mod fmp;
 pub mod gan_weight_norm;
