@@ -174,10 +174,16 @@ fn a_two_rank_fmp_run_writes_the_one_process_files_and_figures() {
         run_dir(ws.path(), "train-fmp", "two"),
     );
     assert_eq!(files(&one), files(&two));
-    let (a, b) = (
+    let (mut a, mut b) = (
         json(&one.join("config.json")),
         json(&two.join("config.json")),
     );
+    // The same configuration but for the run's own name.
+    assert_eq!(
+        (&a["config"]["name"], &b["config"]["name"]),
+        (&"one".into(), &"two".into())
+    );
+    (a["config"]["name"], b["config"]["name"]) = (serde_json::Value::Null, serde_json::Value::Null);
     assert_eq!(a["config"], b["config"]);
     assert_eq!(b["world_size"], 2);
     assert!(a.get("world_size").is_none());

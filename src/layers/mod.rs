@@ -8,8 +8,8 @@
 
 pub mod activation;
 pub mod background;
-pub mod color_shift;
 pub mod batch_norm;
+pub mod color_shift;
 pub mod fmp;
 pub mod gan_weight_norm;
 pub mod linear;

@@ -103,10 +103,8 @@ impl Rule for AdamConfig {
                     .iter()
                     .map(|&t| -lr / (1.0 - beta1.powf(t as f64)))
                     .collect();
-                let bias_correction2: Vec<f64> = counts
-                    .iter()
-                    .map(|&t| 1.0 - beta2.powf(t as f64))
-                    .collect();
+                let bias_correction2: Vec<f64> =
+                    counts.iter().map(|&t| 1.0 - beta2.powf(t as f64)).collect();
                 let denom = if eps_in_sqrt {
                     // As the per-tensor form: sqrt(v / bias_correction2 + eps).
                     let d = foreach::add_scalar(&v, 0.0);
