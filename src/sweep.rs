@@ -1,7 +1,9 @@
 //! `paperlab sweep FILE`: a list of runs in one TOML file, run here (up to
 //! --jobs at a time, skipping finished runs and resuming unfinished ones, so
 //! an interrupted sweep continues) and then compared; or written as a Slurm
-//! job array that runs the same list on a cluster.
+//! job array that runs the same list on a cluster. With --tasks-per-run N
+//! each run is one distributed run of N processes started by srun (the
+//! process group is runner/dist/'s, reading srun's variables).
 //!
 //! ```toml
 //! command = "train-fmp"          # the subcommand of every run
@@ -45,6 +47,9 @@ pub struct SweepArgs {
     /// A line for the script's #SBATCH header, e.g. --sbatch=--gres=gpu:1 (repeatable).
     #[arg(long, allow_hyphen_values = true)]
     pub sbatch: Vec<String>,
+    /// Processes per run: above 1, every run is one distributed run started as `srun --ntasks=N paperlab train-...` (inside a Slurm allocation; with --slurm each array task asks for N tasks). GPUs per task go in --sbatch, e.g. --sbatch=--gpus-per-task=1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tasks_per_run: u32,
 }
 
 /// One run of the list: its name and full command line after `paperlab`.
@@ -162,7 +167,7 @@ pub fn run(args: SweepArgs, cli: &clap::Command) -> Result<()> {
                 let Some(run) = chosen.get(next.fetch_add(1, Ordering::SeqCst)) else {
                     return;
                 };
-                if let Err(e) = train(run, &logs, args.jobs > 1) {
+                if let Err(e) = train(run, &logs, args.jobs > 1, args.tasks_per_run) {
                     eprintln!("sweep: {}: {e:#}", run.name);
                     failed
                         .lock()
@@ -198,7 +203,9 @@ pub fn run(args: SweepArgs, cli: &clap::Command) -> Result<()> {
 /// Train one run as a child process: skipped when it has a summary.json,
 /// resumed when its directory exists. With `quiet`, its output goes to
 /// `<logs>/<name>.log` (parallel runs would interleave on the terminal).
-fn train(run: &Planned, logs: &Path, quiet: bool) -> Result<()> {
+/// With `tasks` > 1 the child is srun, starting that many processes of one
+/// distributed run; whether to resume is decided here, once, for all of them.
+fn train(run: &Planned, logs: &Path, quiet: bool, tasks: u32) -> Result<()> {
     if run.dir.join("summary.json").exists() {
         eprintln!("sweep: {} is done (summary.json exists); skipped", run.name);
         return Ok(());
@@ -207,7 +214,17 @@ fn train(run: &Planned, logs: &Path, quiet: bool) -> Result<()> {
     if run.dir.join("config.json").exists() {
         argv.push("--resume".into());
     }
-    let mut cmd = Command::new(this_binary()?);
+    let mut cmd = if tasks > 1 {
+        // srun may start tasks on other nodes: they need the binary's
+        // path, not this process's /proc/self/exe.
+        let exe = std::env::current_exe()
+            .map_err(|e| run_error(format!("cannot find paperlab itself: {e}")))?;
+        let mut srun = Command::new("srun");
+        srun.arg(format!("--ntasks={tasks}")).arg(exe);
+        srun
+    } else {
+        Command::new(this_binary()?)
+    };
     cmd.args(&argv);
     if quiet {
         let log = logs.join(format!("{}.log", run.name));
@@ -220,9 +237,10 @@ fn train(run: &Planned, logs: &Path, quiet: bool) -> Result<()> {
             .stderr(Stdio::from(file));
     }
     eprintln!("sweep: {}: paperlab {}", run.name, shown(&argv));
+    let launcher = if tasks > 1 { "srun (--tasks-per-run)" } else { "paperlab" };
     let status = cmd
         .status()
-        .map_err(|e| run_error(format!("cannot start paperlab: {e}")))?;
+        .map_err(|e| run_error(format!("cannot start {launcher}: {e}")))?;
     match status.code() {
         Some(0) => Ok(()),
         code => Err(run_error(format!("exited with {code:?}"))),
@@ -263,6 +281,9 @@ fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Re
         last = count.saturating_sub(1),
         logs = logs.display(),
     );
+    if args.tasks_per_run > 1 {
+        text += &format!("#SBATCH --ntasks={}\n", args.tasks_per_run);
+    }
     for line in &args.sbatch {
         text += &format!("#SBATCH {line}\n");
     }
@@ -275,6 +296,9 @@ fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Re
     ];
     for kv in &args.set {
         call.extend(["--set".into(), kv.clone()]);
+    }
+    if args.tasks_per_run > 1 {
+        call.extend(["--tasks-per-run".into(), args.tasks_per_run.to_string()]);
     }
     call.extend(["--only".into(), "\"$SLURM_ARRAY_TASK_ID\"".into()]);
     text += &format!(

@@ -559,3 +559,89 @@ fn torchrun_restarts_a_group_that_lost_a_worker_and_it_resumes() {
     assert_eq!(metrics_without_timing(&dir.join("metrics.csv")).len(), 3);
     assert_eq!(json(&dir.join("summary.json"))["epochs"], 3);
 }
+
+/// `sweep --tasks-per-run 2`: the array script asks Slurm for 2 tasks and
+/// passes the flag on; a task (`--only`) starts its run under srun, here a
+/// stand-in on PATH that starts its command twice with srun's variables,
+/// so the run is one 2-process run with the one-process layout.
+#[test]
+fn a_sweep_task_runs_one_distributed_run_under_srun() {
+    let ws = workspace();
+    std::fs::write(
+        ws.path().join("pair.toml"),
+        r#"
+command = "train-fmp"
+[flags]
+pool = "max2"
+train-limit = 200
+test-limit = 50
+filters = 4
+batch-size = 50
+epochs = 1
+threads = 1
+dist-timeout = 60
+[[runs]]
+name = "a"
+"#,
+    )
+    .unwrap();
+    let bin = ws.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let srun = bin.join("srun");
+    std::fs::write(
+        &srun,
+        format!(
+            r#"#!/bin/bash
+# srun --ntasks=N CMD...: N copies of CMD with srun's variables.
+n=${{1#--ntasks=}}; shift
+for ((r = 0; r < n; r++)); do
+  SLURM_PROCID=$r SLURM_LOCALID=$r SLURM_NTASKS=$n SLURM_STEP_NUM_TASKS=$n \
+  SLURM_JOB_NODELIST=localhost MASTER_PORT={port} "$@" &
+done
+status=0
+for ((r = 0; r < n; r++)); do wait -n || status=1; done
+exit $status
+"#,
+            port = free_port()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&srun, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+
+    ok(paperlab(
+        ws.path(),
+        &["sweep", "pair.toml", "--tasks-per-run", "2", "--slurm", "pair.sbatch"],
+    ));
+    let script = std::fs::read_to_string(ws.path().join("pair.sbatch")).unwrap();
+    for line in [
+        "#SBATCH --ntasks=2",
+        "'--tasks-per-run' '2' '--only' \"$SLURM_ARRAY_TASK_ID\"",
+    ] {
+        assert!(script.contains(line), "script lacks {line:?}:\n{script}");
+    }
+
+    let out = Command::new(env!("CARGO_BIN_EXE_paperlab"))
+        .current_dir(ws.path())
+        .args(["sweep", "pair.toml", "--tasks-per-run", "2", "--only", "0"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    ok(out);
+    let dir = run_dir(ws.path(), "train-fmp", "pair-a");
+    assert_eq!(json(&dir.join("config.json"))["world_size"], 2);
+    assert!(dir.join("summary.json").exists());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_paperlab"))
+        .current_dir(ws.path())
+        .args(["sweep", "pair.toml", "--tasks-per-run", "2", "--only", "0"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("is done"),
+        "a finished run is skipped before srun: {}",
+        stderr(&out)
+    );
+}
