@@ -306,7 +306,7 @@ fn every_trainer_finishes_a_two_rank_run() {
                 "--train-limit",
                 "32",
                 "--val-limit",
-                "16",
+                "48",
                 "--batch-size",
                 "16",
                 "--epochs",
@@ -351,6 +351,18 @@ fn every_trainer_finishes_a_two_rank_run() {
             metrics_without_timing(&two.join("metrics.csv")).len(),
             "{command}"
         );
+        if command == "train-inception" {
+            // 3 evaluation batches split 2 + 1: every image once, in order.
+            let images = |dir: &Path| -> Vec<String> {
+                csv::Reader::from_path(dir.join("predictions.csv"))
+                    .unwrap()
+                    .records()
+                    .map(|r| r.unwrap()[0].to_string())
+                    .collect()
+            };
+            assert_eq!(images(&one), images(&two));
+            assert_eq!(images(&two).len(), 48);
+        }
     }
 }
 

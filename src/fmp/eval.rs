@@ -27,13 +27,13 @@ pub fn error_by_tests(
     tests: &[i64],
     seed: u64,
     progress: &mut Progress,
-) -> Vec<(i64, f64)> {
+) -> Result<Vec<(i64, f64)>> {
     let passes = tests.iter().copied().max().unwrap_or(1);
     progress.start("tests", passes as u64);
     let mut sum = None;
     let mut errors = vec![];
     for r in 1..=passes {
-        let probs = net.softmax(ds, Stream::Tests(r as u64), seed);
+        let probs = net.softmax(ds, Stream::Tests(r as u64), seed)?;
         let total = match sum.take() {
             None => probs,
             Some(s) => s + probs,
@@ -44,7 +44,7 @@ pub fn error_by_tests(
         sum = Some(total);
         progress.update(r as u64, String::new());
     }
-    errors
+    Ok(errors)
 }
 
 /// tests.csv: R, test error.
@@ -86,7 +86,7 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
         &args.tests,
         args.common.compute.seed,
         &mut progress,
-    );
+    )?;
     let out = run.dir.file("tests.csv");
     write_tests(&out, &errors)?;
     for (r, e) in &errors {

@@ -76,7 +76,7 @@ impl Hooks for Recipe<'_> {
     fn evaluate(&mut self, net: &ClassifierNet, s: &mut Session, epoch: i64) -> Result<Evaluation> {
         let mut eval = self.test.evaluate(net, s, epoch)?;
         if let Some(valid) = self.valid {
-            let probs = net.softmax(valid, Stream::Eval(epoch as u64), s.seed);
+            let probs = net.softmax(valid, Stream::Eval(epoch as u64), s.seed)?;
             let error = error_rate(&probs, &valid.labels);
             eval.columns.insert(0, error);
             eval.line = format!("valid error {:.2}%  {}", 100.0 * error, eval.line);
@@ -171,7 +171,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
     if !tests.contains(&1) {
         tests.insert(0, 1);
     }
-    let errors = error_by_tests(&steps.net, &test, &tests, s.seed, &mut s.progress);
+    let errors = error_by_tests(&steps.net, &test, &tests, s.seed, &mut s.progress)?;
     let by_tests: BTreeMap<String, f64> = errors.iter().map(|(r, e)| (r.to_string(), *e)).collect();
     for (r, e) in &errors {
         s.progress

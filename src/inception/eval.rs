@@ -7,6 +7,7 @@ use super::net::Net;
 use crate::data::batches::{batch, upload};
 use crate::data::parallel::map_parallel;
 use crate::error::{run, Result};
+use crate::runner::dist;
 use crate::runner::progress::Progress;
 use crate::runner::run_dir::tmp_path;
 use std::path::Path;
@@ -27,7 +28,8 @@ pub struct Settings {
 }
 
 /// Class probabilities of every example of `val`, in order: [N, classes]
-/// on the CPU.
+/// on the CPU. In a distributed run each process predicts its share of
+/// the groups and all receive every row (`dist::gather_rows`).
 pub fn predict(net: &Net, val: &Val, e: &Settings, progress: &mut Progress) -> Result<Tensor> {
     let n = val.len();
     // Images per group: a group is cropped together, so one image at a time
@@ -41,10 +43,11 @@ pub fn predict(net: &Net, val: &Val, e: &Settings, progress: &mut Progress) -> R
         .chunks(per_group as usize)
         .map(<[i64]>::to_vec)
         .collect();
-    progress.start(&format!("eval {}-crop", e.crops), groups.len() as u64);
-    let mut out = Vec::with_capacity(groups.len());
+    let own = dist::eval_batches(groups.len());
+    progress.start(&format!("eval {}-crop", e.crops), own.len() as u64);
+    let mut out = Vec::with_capacity(own.len());
     tch::no_grad(|| -> Result<()> {
-        for (g, idx) in groups.iter().enumerate() {
+        for (g, idx) in groups[own.clone()].iter().enumerate() {
             match val {
                 Val::Memory { ds, .. } => {
                     let images = to_rgb_float(&batch(ds, idx, e.device).images);
@@ -77,7 +80,8 @@ pub fn predict(net: &Net, val: &Val, e: &Settings, progress: &mut Progress) -> R
         }
         Ok(())
     })?;
-    Ok(Tensor::cat(&out, 0).to_device(Device::Cpu))
+    let all = dist::gather_rows(&Tensor::cat(&out, 0), groups.len())?;
+    Ok(all.to_device(Device::Cpu))
 }
 
 /// Normalise to [-1, 1] (mean = std = 0.5) and take the softmax.

@@ -6,7 +6,7 @@
 //! state, its evaluation and columns) comes through [`Hooks`].
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
-use super::dist::{reduce_gradients, Loss};
+use super::dist::{self, reduce_gradients, Loss};
 use super::epochs::{EpochEnd, Steps};
 use super::session::Session;
 use super::summary::{Goal, Selection};
@@ -17,7 +17,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::optim::schedule::{apply, At, Scheduled};
 use crate::optim::{Optimizer, Param};
-use crate::rng::{seed_torch, Stream};
+use crate::rng::Stream;
 use tch::{nn::ModuleT, nn::VarStore, Device, Kind, Tensor};
 
 /// Turns a batch of [0, 1] images on the device into the network's input
@@ -200,7 +200,7 @@ impl Hooks for TestSet<'_> {
     }
 
     fn evaluate(&mut self, net: &ClassifierNet, s: &mut Session, epoch: i64) -> Result<Evaluation> {
-        let probs = net.softmax(self.0, Stream::Eval(epoch as u64), s.seed);
+        let probs = net.softmax(self.0, Stream::Eval(epoch as u64), s.seed)?;
         let error = error_rate(&probs, &self.0.labels);
         Ok(Evaluation {
             selection: error,
@@ -215,13 +215,17 @@ impl ClassifierNet<'_> {
     /// the building block of single and multi-pass evaluation. Seeded from
     /// its own `stream` so evaluation does not disturb (or depend on)
     /// training's random draws.
-    pub fn softmax(&self, ds: &Dataset, stream: Stream, seed: u64) -> Tensor {
-        seed_torch(seed, stream);
+    /// In a distributed run each process takes its share of the batches
+    /// and all receive every row (`dist::gather_rows`).
+    pub fn softmax(&self, ds: &Dataset, stream: Stream, seed: u64) -> Result<Tensor> {
+        dist::seed_pass(seed, stream);
         let order: Vec<i64> = (0..ds.len()).collect();
+        let batches: Vec<&[i64]> = order.chunks(self.batch_size as usize).collect();
+        let own = dist::eval_batches(batches.len());
         let device = self.vs.device();
         tch::no_grad(|| {
-            let parts: Vec<Tensor> = order
-                .chunks(self.batch_size as usize)
+            let parts: Vec<Tensor> = batches[own]
+                .iter()
                 .map(|idx| {
                     let data = batch(ds, idx, device);
                     self.model
@@ -229,7 +233,7 @@ impl ClassifierNet<'_> {
                         .softmax(1, Kind::Float)
                 })
                 .collect();
-            Tensor::cat(&parts, 0)
+            dist::gather_rows(&Tensor::cat(&parts, 0), batches.len())
         })
     }
 }

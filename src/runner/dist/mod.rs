@@ -9,12 +9,15 @@
 //! computes exactly what it did before this module existed. The engine
 //! (runner/epochs.rs, sums.rs, session.rs) shards each global batch, agrees
 //! on stopping and reduces its sums; the trainers call one hook,
-//! [`reduce_gradients`], between backward and the optimizer step.
+//! [`reduce_gradients`], between backward and the optimizer step; the
+//! evaluations split their batches ([`eval_batches`], [`gather_rows`]).
 
+mod eval;
 mod grads;
 pub mod group;
 pub mod launch;
 
+pub use eval::{eval_batches, gather_rows, seed_pass};
 pub use grads::{reduce_gradients, Loss};
 
 use crate::error::{run, usage, Result};
