@@ -518,14 +518,18 @@ fn the_zca_fit_is_cached_and_refitted_for_other_images() {
     let dir = tempfile::tempdir().unwrap();
     let ds = correlated_images(500, 6);
     let path = dir.path().join("zca/set.safetensors");
-    let (first, origin) = load_or_fit(&ds, &path, 1e-5);
+    // A distributed run's other processes fit without writing.
+    let (_, origin) = load_or_fit(&ds, &path, 1e-5, false);
+    assert!(matches!(origin, Origin::Fitted { cached: Err(_) }));
+    assert!(!path.exists());
+    let (first, origin) = load_or_fit(&ds, &path, 1e-5, true);
     assert!(matches!(origin, Origin::Fitted { cached: Ok(_) }));
     assert!(path.is_file());
-    let (again, origin) = load_or_fit(&ds, &path, 1e-5);
+    let (again, origin) = load_or_fit(&ds, &path, 1e-5, true);
     assert!(matches!(origin, Origin::Cached(_)));
     assert!(first.matrix.equal(&again.matrix) && first.mean.equal(&again.mean));
     let other = correlated_images(500, 7);
-    let (refit, origin) = load_or_fit(&other, &path, 1e-5);
+    let (refit, origin) = load_or_fit(&other, &path, 1e-5, true);
     assert!(matches!(origin, Origin::Fitted { .. }));
     assert!(!refit.matrix.equal(&first.matrix));
 }

@@ -13,6 +13,7 @@ use crate::figures;
 use crate::optim::params_of;
 use crate::optim::schedule::{At, Schedule, Switch};
 use crate::runner::args::flag_name;
+use crate::runner::dist;
 use crate::runner::classify::{Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS};
 use crate::runner::epochs::{self, header};
 use crate::runner::session::{self, Session};
@@ -84,9 +85,10 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
     let mut columns = COLUMNS.to_vec();
     columns.extend(EVAL_COLUMNS);
     let mut s = Session::open("train-wn", &args, &header(&columns))?;
-    let zca = args
-        .zca
-        .then(|| whitening(&args, &train, &mut s).to(s.device));
+    let zca = match args.zca {
+        true => Some(whitening(&args, &train, &mut s)?.to(s.device)),
+        false => None,
+    };
     let prepare = move |x: &Tensor, _train: bool| {
         let x = scale(x);
         match &zca {
@@ -152,15 +154,19 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
 }
 
 /// The ZCA fit of the training set (from the cache when there is one),
-/// saying in the log where it came from.
-fn whitening(args: &TrainWnArgs, train: &Dataset, s: &mut Session) -> Zca {
+/// saying in the log where it came from. In a distributed run rank 0 fits
+/// and caches it first and the others read its cache.
+fn whitening(args: &TrainWnArgs, train: &Dataset, s: &mut Session) -> Result<Zca> {
     let path = zca::cache_path(
         &args.common.data_dir,
         &args.data.dataset,
         train.len(),
         args.zca_reg,
     );
-    let (fit, origin) = zca::load_or_fit(train, &path, args.zca_reg);
+    let write = s.is_writer();
+    let (fit, origin) = dist::rank_zero_first("zca_cached", || {
+        zca::load_or_fit(train, &path, args.zca_reg, write)
+    })?;
     let line = match origin {
         Origin::Cached(p) => format!("ZCA whitening from {}", p.display()),
         Origin::Fitted { cached: Ok(p) } => format!(
@@ -174,5 +180,5 @@ fn whitening(args: &TrainWnArgs, train: &Dataset, s: &mut Session) -> Zca {
         ),
     };
     s.progress.line(&line);
-    fit
+    Ok(fit)
 }

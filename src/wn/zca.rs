@@ -99,13 +99,18 @@ pub enum Origin {
 /// The cached fit for `train` at `path` when it matches these images (their
 /// count and byte sum), else a new fit, cached there when the directory is
 /// writable.
-pub fn load_or_fit(train: &Dataset, path: &Path, reg: f64) -> (Zca, Origin) {
+/// Without `write`, a new fit is not cached (a distributed run's other
+/// processes, which read rank 0's cache).
+pub fn load_or_fit(train: &Dataset, path: &Path, reg: f64, write: bool) -> (Zca, Origin) {
     let checksum = train.images.sum(Kind::Int64);
     let dim = train.images.size()[1..].iter().product::<i64>();
     if let Some(zca) = read_cache(path, &checksum, dim) {
         return (zca, Origin::Cached(path.to_path_buf()));
     }
     let zca = Zca::fit(&train.images, reg);
+    if !write {
+        return (zca, Origin::Fitted { cached: Err("rank 0 writes the cache".into()) });
+    }
     let save = || -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

@@ -232,6 +232,21 @@ impl World {
     }
 }
 
+/// `f` on rank 0 first, then, once rank 0 has finished it, on the others:
+/// for work whose result rank 0 leaves on disk for them (train-wn's ZCA
+/// cache). `key` names the step in the store. In one process, just `f`.
+pub fn rank_zero_first<T>(key: &str, f: impl FnOnce() -> T) -> Result<T> {
+    let Some(w) = world() else { return Ok(f()) };
+    if w.rank == 0 {
+        let out = f();
+        w.publish(key, "done")?;
+        Ok(out)
+    } else {
+        w.receive(key)?;
+        Ok(f())
+    }
+}
+
 /// This process's part of a global batch: contiguous, sizes differing by at
 /// most one (equal when the world size divides the batch).
 pub fn shard(indices: &[i64]) -> &[i64] {
