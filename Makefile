@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup build demo test bench-fmp bench-inception bench-loader bench-update bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn
+.PHONY: setup build demo test bench-fmp bench-inception bench-loader bench-update bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
 
 # Sweeps: JOBS runs at a time (default 1: each run already uses every core),
 # EPOCHS and SET="key=value ..." override every run's flags. Finished runs
@@ -82,3 +82,11 @@ sweep-wn: build
 # Fashion-MNIST), compared by the running reconstruction MSE.
 sweep-gan: build
 	$(BIN) sweep experiments/sweeps/gan-norm.toml $(SWEEP_FLAGS)
+
+# Every paper's CPU-sized comparison (the three sweeps, the final
+# reconstruction test, the MLP GAN's Parzen estimate; about an hour on 2
+# quiet cores) into results/reproduce, then REPRODUCTION.md: each paper's
+# claim, what was measured, whether it holds at this size, and the commands
+# for the paper's size.
+reproduce: build
+	OUT=$(or $(OUT),results/reproduce) JOBS=$(JOBS) scripts/reproduce.sh
