@@ -32,10 +32,22 @@ def table(header, rows):
     return "\n".join(lines)
 
 
+def sweep(out, command, name, runs):
+    """The summaries of a sweep's runs by run name; None if any is missing."""
+    found = {n: summary(out, command, f"{name}-{n}") for n in runs}
+    return found if all(found.values()) else None
+
+
+def section(title, intro, header, rows, claims, closing):
+    return (f"## {title}\n\n{intro}\n\n" + table(header, rows) + "\n\n"
+            + table(["claim", "here"], [[c, verdict(h)] for c, h in claims])
+            + f"\n\n{closing}\n")
+
+
 def fmp(out):
     names = ["pseudorandom-window2", "pseudorandom-disjoint", "random-window2", "random-disjoint", "max2"]
-    runs = {n: summary(out, "train-fmp", f"fmp-{n}") for n in names}
-    if not all(runs.values()):
+    runs = sweep(out, "train-fmp", "fmp", names)
+    if not runs:
         return None
     err = {n: {int(k): v for k, v in s["test_error_by_tests"].items()} for n, s in runs.items()}
     rows = [[n, pct(err[n][1]), pct(err[n][12])] for n in names]
@@ -48,24 +60,21 @@ def fmp(out):
         ("Overlapping (his 2-pixel windows) beats disjoint, 12 tests", overlap),
         ("FMP beats 2x2 max-pooling, 12 tests", beats_max),
     ]
-    return (
-        "## Fractional Max-Pooling (Graham 2014)\n\n"
+    return section(
+        "Fractional Max-Pooling (Graham 2014)",
         "Paper (MNIST, 32n, no augmentation): pseudorandom overlapping 0.44% (1 test) / "
         "0.34% (12 tests), random overlapping 0.50% / 0.32%. Measured (`make sweep-fmp`: "
-        "Fashion-MNIST, 16n, 20,000 images, 4 epochs; test error):\n\n"
-        + table(["run", "1 test", "12 tests"], rows)
-        + "\n\n"
-        + table(["claim", "here"], [[c, verdict(h)] for c, h in claims])
-        + "\n\nAt 4 epochs max-pooling may still lead: Graham's nets trained for hundreds of "
-        "epochs. Full size: `make sweep-fmp DATASET=mnist EPOCHS=100 SET=\"filters=32 "
-        "train-limit=60000 test-limit=10000\"` on a GPU (`--device cuda`).\n"
-    )
+        "Fashion-MNIST, 16n, 20,000 images, 4 epochs; test error):",
+        ["run", "1 test", "12 tests"], rows, claims,
+        "At 4 epochs max-pooling may still lead: Graham's nets trained for hundreds of "
+        "epochs. Full size: `make sweep-fmp SET=\"dataset=mnist epochs=100 filters=32 "
+        "train-limit=60000 test-limit=10000\"` on a GPU (`--device cuda`).")
 
 
 def wn(out):
     names = ["none", "batch", "weight", "weight-meanbn"]
-    runs = {n: summary(out, "train-wn", f"wn-{n}") for n in names}
-    if not all(runs.values()):
+    runs = sweep(out, "train-wn", "wn", names)
+    if not runs:
         return None
     err = {n: s["test_error"] for n, s in runs.items()}
     secs = {n: s["seconds_per_epoch"] for n, s in runs.items()}
@@ -75,22 +84,20 @@ def wn(out):
         ("Weight norm + mean-only BN is the best", err["weight-meanbn"] == min(err.values())),
         ("Batch norm is slower per epoch than weight norm", secs["batch"] > secs["weight"]),
     ]
-    return (
-        "## Weight Normalization (Salimans & Kingma 2016)\n\n"
-        "Paper: CIFAR-10 test error after 200 epochs. Measured (`make sweep-wn`: "
-        "Fashion-MNIST, a third of the width, 10,000 images, 3 epochs):\n\n"
-        + table(["norm", "paper (CIFAR-10)", "test error here", "s/epoch here"], rows)
-        + "\n\n"
-        + table(["claim", "here"], [[c, verdict(h)] for c, h in claims])
-        + "\n\nFull size: `make sweep-wn DATASET=cifar10 EPOCHS=200 SET=\"widths=96,192 "
-        "train-limit=50000 test-limit=10000\"` on a GPU.\n"
-    )
+    return section(
+        "Weight Normalization (Salimans & Kingma 2016)",
+        "Paper: CIFAR-10 test error after 200 epochs. Measured (`make sweep-wn`'s file: "
+        "Fashion-MNIST, a third of the width, 10,000 images, 3 epochs; seconds per epoch "
+        "count only on a quiet machine):",
+        ["norm", "paper (CIFAR-10)", "test error here", "s/epoch here"], rows, claims,
+        "Full size: `make sweep-wn DATASET=cifar10 EPOCHS=200 SET=\"widths=96,192 "
+        "train-limit=50000 test-limit=10000\"` on a GPU.")
 
 
 def dcgan(out):
     names = ["none", "batch", "weight", "weight-affine"]
-    runs = {n: summary(out, "train-gan", f"gan-norm-{n}") for n in names}
-    if not all(runs.values()):
+    runs = sweep(out, "train-gan", "gan-norm", names)
+    if not runs:
         return None
     running = {n: s["best"] for n, s in runs.items()}
     final = {n: s.get("recon_mse") for n, s in runs.items()}
@@ -105,17 +112,14 @@ def dcgan(out):
         ("Weight norm is the best of the paper's three (final)",
          final["weight"] < min(final["none"], final["batch"]) if have_final else None),
     ]
-    return (
-        "## Batch and weight normalization in GANs (Xiang & Li 2017)\n\n"
+    return section(
+        "Batch and weight normalization in GANs (Xiang & Li 2017)",
         "Paper: CelebA reconstruction MSE (running test / final test). Measured "
         "(`make sweep-gan`: the Fashion-MNIST demo; running = best running MSE, final = "
-        "`eval-reconstruction`):\n\n"
-        + table(["norm", "paper running", "paper final", "running here", "final here"], rows)
-        + "\n\n"
-        + table(["claim", "here"], [[c, verdict(h)] for c, h in claims])
-        + "\n\nFull size: `make sweep-gan SET=\"config=experiments/gan-dcgan-weight.toml\"` "
-        "with CelebA in data/celeba, on a GPU.\n"
-    )
+        "`eval-reconstruction`):",
+        ["norm", "paper running", "paper final", "running here", "final here"], rows, claims,
+        "Full size: `make sweep-gan SET=\"config=experiments/gan-dcgan-weight.toml\"` "
+        "with CelebA in data/celeba, on a GPU.")
 
 
 def mlp(out):
