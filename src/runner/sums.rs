@@ -105,9 +105,11 @@ impl Sums {
                 tch::no_grad(|| e.sum += value);
                 e.weight += weight;
             }
+            // A copy: the value may be the caller's tensor, or the other
+            // sums' entry.
             None => self.0.push(Entry {
                 name: name.into(),
-                sum: value.to_device(device),
+                sum: value.to_device(device).copy(),
                 weight,
             }),
         }
