@@ -1,5 +1,6 @@
 //! Reading run directories for `compare`: only what every subcommand writes
-//! (config.json, metrics.csv, summary.json), so no per-command knowledge.
+//! (config.json, metrics.csv, summary.json, and steps.csv where the run has
+//! one), so no per-command knowledge.
 
 use crate::error::{usage, Result};
 use crate::runner::flat_config::leaves;
@@ -18,6 +19,8 @@ pub struct Run {
     /// None for a run that has not finished (no summary.json).
     pub summary: Option<Summary>,
     pub metrics: Metrics,
+    /// steps.csv (empty for runs from before it, or with --log-every 0).
+    pub steps: Metrics,
 }
 
 /// metrics.csv: its columns, and the rows as numbers (empty cells are NaN).
@@ -74,6 +77,7 @@ pub fn load(dir: &Path) -> Result<Run> {
         false => None,
     };
     let metrics = read_metrics(&run.file("metrics.csv"))?;
+    let steps = read_metrics(&run.file("steps.csv"))?;
     Ok(Run {
         name: dir
             .file_name()
@@ -82,6 +86,7 @@ pub fn load(dir: &Path) -> Result<Run> {
         config,
         summary,
         metrics,
+        steps,
     })
 }
 
