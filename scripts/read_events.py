@@ -2,11 +2,10 @@
 """Read a run directory's TensorBoard event files with TensorBoard's own
 EventAccumulator and print what it found as JSON (tests/events.rs checks it):
 scalars by tag as [step, value] pairs, images by tag (step, width, height,
-the PNG base64), text by tag, and the HParams plugin's session info.
+the PNG in hex), text by tag, and the HParams plugin's session info.
 
 Usage: .venv/bin/python scripts/read_events.py RUN_DIR
 """
-import base64
 import json
 import sys
 
@@ -29,7 +28,7 @@ def main(run_dir):
                     "step": e.step,
                     "width": e.width,
                     "height": e.height,
-                    "png": base64.b64encode(e.encoded_image_string).decode(),
+                    "png": e.encoded_image_string.hex(),
                 }
                 for e in acc.Images(t)
             ]

@@ -197,6 +197,8 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
             }
         }
         check_finite(s, &sums)?;
+        // The epoch's log points before what its end writes, in step order.
+        s.log.flush()?;
         let epoch_seconds = started.elapsed().as_secs_f64();
         (images, seconds) = (images + epoch_images, seconds + epoch_seconds);
         let end = steps.end_epoch(s, epoch, &sums.means()?)?;

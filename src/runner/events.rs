@@ -303,7 +303,8 @@ impl EventFile {
     /// files hold at `step` and after (the steps a killed process wrote
     /// after the checkpoint a resumed run continues from).
     pub fn session_start(&mut self, step: i64) -> Result<()> {
-        self.write(step, Proto::default().message(6, Proto::default().int(1, SESSION_START)))
+        let log = Proto::default().int(1, SESSION_START);
+        self.write(step, Proto::default().message(7, log))
     }
 
     /// Hand what is written to the OS, so TensorBoard sees it now.
