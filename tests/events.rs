@@ -323,3 +323,45 @@ fn a_gan_logs_both_losses_its_sample_grids_and_the_reconstruction_figure() {
     assert_eq!(figure[0].0, 20 * best, "at the evaluated (best) checkpoint's step");
     assert_eq!(images(&events, "samples").len(), 2, "the training images stay");
 }
+
+#[test]
+fn inception_logs_the_gradient_norm_its_clipping_measures() {
+    let ws = workspace();
+    // 96 images in batches of 16: 6 steps an epoch.
+    let mut args = vec![
+        "train-inception",
+        "--model",
+        "inception-resnet-v1",
+        "--dataset",
+        "fashion-mnist",
+        "--width",
+        "0.0625",
+        "--image-size",
+        "75",
+        "--train-limit",
+        "96",
+        "--val-limit",
+        "20",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+        "--log-every",
+        "2",
+    ];
+    ok(paperlab(ws.path(), &args));
+    let dir = run_dir(ws.path(), "train-inception", "default");
+    let steps = table(&dir.join("steps.csv"));
+    let norms = column(&steps, "step", "grad_norm");
+    assert_eq!(norms.iter().map(|p| p.0).collect::<Vec<_>>(), [2, 4, 6]);
+    assert!(norms.iter().all(|p| p.1 > 0.0 && p.1.is_finite()), "{norms:?}");
+    same(&scalar(&read_events(&dir), "train/grad_norm"), &norms, "train/grad_norm");
+    // Without clipping nothing measures the norm.
+    args.extend(["--clip-grad-norm", "0", "--force"]);
+    ok(paperlab(ws.path(), &args));
+    let steps = table(&dir.join("steps.csv"));
+    assert!(!steps.0.iter().any(|h| h == "grad_norm"), "{:?}", steps.0);
+}
