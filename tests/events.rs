@@ -110,7 +110,7 @@ fn the_event_files_hold_metrics_csv_steps_csv_and_the_config() {
     let steps = table(&dir.join("steps.csv"));
     assert_eq!(
         steps.0,
-        ["step", "epoch", "loss", "error", "lr", "images_per_sec"]
+        ["step", "epoch", "error", "loss", "lr", "images_per_sec"]
     );
     let logged: Vec<(i64, f64)> = column(&steps, "step", "epoch");
     let expected: Vec<(i64, f64)> = [3, 6, 9, 12, 15, 18]
@@ -263,34 +263,9 @@ fn images(events: &Value, tag: &str) -> Vec<(i64, Vec<u8>)> {
 fn a_gan_logs_both_losses_its_sample_grids_and_the_reconstruction_figure() {
     let ws = workspace();
     // Epochs of 20 iterations (the DCGAN's --test-interval), two of them.
-    let args = [
-        "train-gan",
-        "--model",
-        "dcgan",
-        "--dataset",
-        "fashion-mnist",
-        "--features",
-        "8",
-        "--train-limit",
-        "640",
-        "--test-interval",
-        "20",
-        "--epochs",
-        "2",
-        "--running",
-        "16",
-        "--final",
-        "32",
-        "--test-steps",
-        "5",
-        "--threads",
-        "1",
-        "--quiet",
-        "--log-every",
-        "5",
-    ];
-    ok(paperlab(ws.path(), &args));
-    let dir = run_dir(ws.path(), "train-gan", "default");
+    let args = tiny_dcgan("gan", &["--log-every", "5"]);
+    ok(paperlab(ws.path(), &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let dir = run_dir(ws.path(), "train-gan", "gan");
     let steps = table(&dir.join("steps.csv"));
     for name in ["d_loss", "g_loss", "d_x", "d_g_z", "lr", "images_per_sec"] {
         assert!(steps.0.iter().any(|h| h == name), "steps.csv has {name}: {:?}", steps.0);
@@ -327,41 +302,19 @@ fn a_gan_logs_both_losses_its_sample_grids_and_the_reconstruction_figure() {
 #[test]
 fn inception_logs_the_gradient_norm_its_clipping_measures() {
     let ws = workspace();
-    // 96 images in batches of 16: 6 steps an epoch.
-    let mut args = vec![
-        "train-inception",
-        "--model",
-        "inception-resnet-v1",
-        "--dataset",
-        "fashion-mnist",
-        "--width",
-        "0.0625",
-        "--image-size",
-        "75",
-        "--train-limit",
-        "96",
-        "--val-limit",
-        "20",
-        "--batch-size",
-        "16",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--quiet",
-        "--log-every",
-        "2",
-    ];
-    ok(paperlab(ws.path(), &args));
-    let dir = run_dir(ws.path(), "train-inception", "default");
+    let train = |extra: &[&str]| {
+        let args = tiny_inception("clip", extra);
+        ok(paperlab(ws.path(), &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    };
+    train(&["--log-every", "2"]);
+    let dir = run_dir(ws.path(), "train-inception", "clip");
     let steps = table(&dir.join("steps.csv"));
     let norms = column(&steps, "step", "grad_norm");
-    assert_eq!(norms.iter().map(|p| p.0).collect::<Vec<_>>(), [2, 4, 6]);
+    assert_eq!(norms.iter().map(|p| p.0).collect::<Vec<_>>(), [2, 4, 6, 8, 10, 12]);
     assert!(norms.iter().all(|p| p.1 > 0.0 && p.1.is_finite()), "{norms:?}");
     same(&scalar(&read_events(&dir), "train/grad_norm"), &norms, "train/grad_norm");
     // Without clipping nothing measures the norm.
-    args.extend(["--clip-grad-norm", "0", "--force"]);
-    ok(paperlab(ws.path(), &args));
+    train(&["--log-every", "2", "--clip-grad-norm", "0", "--force"]);
     let steps = table(&dir.join("steps.csv"));
     assert!(!steps.0.iter().any(|h| h == "grad_norm"), "{:?}", steps.0);
 }

@@ -81,7 +81,7 @@ fn divide(sums: &Tensor, weights: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The means of each window, by name in the order first added, with one host
+/// The means of each window, by name in name order, with one host
 /// read (and in a distributed run one collective, so every process calls it
 /// at the same points with the same windows).
 pub fn read(windows: &[Window], device: Device) -> Result<Vec<Vec<(String, f64)>>> {
@@ -250,7 +250,10 @@ impl RunningSums {
     /// The window since the last log point, which starts anew; None without
     /// a window.
     pub fn window(&mut self) -> Option<Window> {
-        let window = std::mem::take(self.window.as_mut()?);
+        let mut window = std::mem::take(self.window.as_mut()?);
+        // By name: a restored window's order is the checkpoint's (sorted),
+        // and steps.csv's columns must not depend on where a run resumed.
+        window.0.sort_by(|a, b| a.name.cmp(&b.name));
         let (sums, weights) = window.stacked(self.device);
         let names = window.0.into_iter().map(|e| e.name).collect();
         Some(Window {
