@@ -28,7 +28,8 @@ demo: build
 	@grep -A3 '"test_error_by_tests"' results/train-fmp/$(DEMO_NAME)/summary.json
 	@echo "results are in results/train-fmp/$(DEMO_NAME)/"
 
-test: setup
+test:
+	@scripts/setup.sh --test
 	cargo test --release
 
 bench-fmp: setup

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # One-time set-up, safe to re-run: a project-local .venv with PyTorch 2.11.0
 # (libtorch for tch 0.24, full CUDA build so a GPU is used where there is one),
-# and Fashion-MNIST from Debian's dataset-fashion-mnist package.
+# and Fashion-MNIST from Debian's dataset-fashion-mnist package. With --test
+# (make test), also what the tests need besides: TensorBoard, whose own
+# reader tests/events.rs reads the event files with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
+# Installs from PyPI beside the .venv's numpy (2.x) on Python 3.9 and later.
+TENSORBOARD_VERSION=2.21.0
 PYTHON=${PYTHON:-python3}
 
 if [ ! -x .venv/bin/python ]; then
@@ -21,6 +25,10 @@ fi
 if ! .venv/bin/python -c "import importlib.metadata as m; m.version('nvidia-cuda-crt'); m.version('nvidia-cuda-cccl')" 2>/dev/null; then
   echo "setup: installing CUDA's crt and cccl headers into .venv (for the NCCL process group)"
   .venv/bin/pip install --quiet --disable-pip-version-check "nvidia-cuda-crt==13.0.88" "nvidia-cuda-cccl==13.0.85"
+fi
+if [ "${1:-}" = --test ] && ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('tensorboard') != '$TENSORBOARD_VERSION')" 2>/dev/null; then
+  echo "setup: installing tensorboard==$TENSORBOARD_VERSION into .venv (for tests/events.rs)"
+  .venv/bin/pip install --quiet --disable-pip-version-check "tensorboard==$TENSORBOARD_VERSION"
 fi
 # A fixed path for cargo (.cargo/config.toml points LIBTORCH here).
 torch_dir=$(.venv/bin/python -c "import torch, os; print(os.path.dirname(torch.__file__))")

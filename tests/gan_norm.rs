@@ -15,41 +15,6 @@ use std::path::Path;
 use tch::nn::{self, Module, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-/// A tiny dcgan run on Fashion-MNIST (padded to 32x32): epochs of 20
-/// iterations, 16 running and 32 final held-out images.
-fn dcgan(name: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "train-gan",
-        "--model",
-        "dcgan",
-        "--dataset",
-        "fashion-mnist",
-        "--features",
-        "8",
-        "--train-limit",
-        "640",
-        "--test-interval",
-        "20",
-        "--epochs",
-        "2",
-        "--running",
-        "16",
-        "--final",
-        "32",
-        "--test-steps",
-        "5",
-        "--threads",
-        "1",
-        "--quiet",
-        "--name",
-        name,
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
 fn run(ws: &Path, args: &[String]) -> std::process::Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     paperlab(ws, &args)
@@ -73,7 +38,7 @@ fn rows(path: &Path) -> Vec<std::collections::HashMap<String, f64>> {
 #[test]
 fn a_dcgan_run_holds_out_images_and_selects_by_reconstruction() {
     let ws = workspace();
-    ok(run(ws.path(), &dcgan("wn", &[])));
+    ok(run(ws.path(), &tiny_dcgan("wn", &[])));
     let dir = run_dir(ws.path(), "train-gan", "wn");
     let heldout = json(&dir.join("heldout.json"));
     let ids = |key: &str| -> Vec<i64> {
@@ -203,7 +168,7 @@ fn levels_split_and_crop_flags_reach_the_run_or_are_refused() {
     let ws = workspace();
     ok(run(
         ws.path(),
-        &dcgan("nested", &["--split", "authors", "--levels", "2"]),
+        &tiny_dcgan("nested", &["--split", "authors", "--levels", "2"]),
     ));
     let dir = run_dir(ws.path(), "train-gan", "nested");
     let heldout = json(&dir.join("heldout.json"));
@@ -234,12 +199,12 @@ fn levels_split_and_crop_flags_reach_the_run_or_are_refused() {
             vec!["--running 40 exceeds --final 32"],
         ),
     ] {
-        let mut a = dcgan("refused", &extra);
+        let mut a = tiny_dcgan("refused", &extra);
         a.push("--print-config".into());
         fails(run(ws.path(), &a), 2, &words);
     }
     fails(
-        run(ws.path(), &dcgan("deep", &["--levels", "6"])),
+        run(ws.path(), &tiny_dcgan("deep", &["--levels", "6"])),
         2,
         &["--levels 6", "32x32 images take 1 to 5 levels"],
     );
@@ -250,8 +215,8 @@ fn levels_split_and_crop_flags_reach_the_run_or_are_refused() {
 fn a_dcgan_run_resumed_mid_interval_repeats_the_uninterrupted_one() {
     let ws = workspace();
     let extra = ["--norm", "weight-affine", "--ls"];
-    ok(run(ws.path(), &dcgan("whole", &extra)));
-    let mut parts = dcgan("parts", &extra);
+    ok(run(ws.path(), &tiny_dcgan("whole", &extra)));
+    let mut parts = tiny_dcgan("parts", &extra);
     parts.extend(["--max-steps", "13"].map(String::from));
     ok(run(ws.path(), &parts));
     ok(paperlab(

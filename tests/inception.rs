@@ -370,38 +370,6 @@ fn init_from_round_trips_and_names_what_does_not_match() {
     );
 }
 
-/// A tiny configuration on Fashion-MNIST.
-fn tiny(name: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "train-inception",
-        "--model",
-        "inception-resnet-v1",
-        "--dataset",
-        "fashion-mnist",
-        "--width",
-        "0.0625",
-        "--image-size",
-        "75",
-        "--train-limit",
-        "96",
-        "--val-limit",
-        "40",
-        "--batch-size",
-        "16",
-        "--epochs",
-        "2",
-        "--threads",
-        "1",
-        "--quiet",
-        "--name",
-        name,
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
 fn run(cwd: &Path, args: &[String]) -> std::process::Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     paperlab(cwd, &args)
@@ -410,7 +378,7 @@ fn run(cwd: &Path, args: &[String]) -> std::process::Output {
 #[test]
 fn a_short_run_on_fashion_mnist_learns_and_writes_its_results() {
     let ws = workspace();
-    let args = tiny(
+    let args = tiny_inception(
         "learn",
         &[
             "--model",
@@ -476,7 +444,7 @@ fn a_short_run_on_fashion_mnist_learns_and_writes_its_results() {
     // The evaluated (EMA) weights load back under timm's names.
     let e = run(
         ws.path(),
-        &tiny(
+        &tiny_inception(
             "again",
             &[
                 "--model",
@@ -497,9 +465,9 @@ fn a_short_run_on_fashion_mnist_learns_and_writes_its_results() {
 #[test]
 fn resuming_after_max_steps_repeats_an_uninterrupted_run() {
     let ws = workspace();
-    ok(run(ws.path(), &tiny("whole", &[])));
+    ok(run(ws.path(), &tiny_inception("whole", &[])));
     // Stop mid-epoch 2 (step 9 of 12), then resume to the end.
-    ok(run(ws.path(), &tiny("parts", &["--max-steps", "9"])));
+    ok(run(ws.path(), &tiny_inception("parts", &["--max-steps", "9"])));
     ok(paperlab(
         ws.path(),
         &["train-inception", "--name", "parts", "--resume", "--quiet"],

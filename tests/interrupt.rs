@@ -494,6 +494,19 @@ fn same_as_reference(ws: &Path, trainer: &Trainer, name: &str, files: &[&str]) {
         "{}: metrics.csv of {name} differs from the uninterrupted run",
         trainer.command
     );
+    // Each log point once, with the uninterrupted run's values (the log
+    // window is checkpointed with the sums); a run shorter than one
+    // --log-every has none.
+    let steps = |dir: &Path| {
+        let path = dir.join("steps.csv");
+        path.exists().then(|| metrics_without_timing(&path))
+    };
+    assert_eq!(
+        steps(&whole),
+        steps(&parts),
+        "{}: steps.csv of {name} differs from the uninterrupted run",
+        trainer.command
+    );
     assert_eq!(
         summary(&whole),
         summary(&parts),

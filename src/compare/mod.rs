@@ -1,6 +1,7 @@
 //! `paperlab compare`: runs side by side, the way the papers put them. It
 //! reads only what every subcommand writes (config.json, metrics.csv,
-//! summary.json), so it works for any command, present or future.
+//! summary.json, and steps.csv for `--x step` where a run has it), so it
+//! works for any command, present or future.
 
 pub mod plot;
 pub mod runs;
@@ -18,7 +19,7 @@ pub struct CompareArgs {
     /// Run directories (results/<subcommand>/<name>), or globs such as 'results/train-fmp/*'.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
-    /// metrics.csv columns to plot (default: every column but epoch and timing).
+    /// metrics.csv columns to plot, and with --x step steps.csv's (default: every column but epoch, step and timing).
     #[arg(long, value_delimiter = ',')]
     pub metric: Vec<String>,
     /// The x axis of the plots.
@@ -35,7 +36,7 @@ pub struct CompareArgs {
 }
 
 /// Columns that are not worth a plot of their own.
-const NOT_PLOTTED: [&str; 3] = ["epoch", "seconds", "images_per_sec"];
+const NOT_PLOTTED: [&str; 4] = ["epoch", "step", "seconds", "images_per_sec"];
 
 pub fn run(args: CompareArgs) -> Result<()> {
     let dirs = runs::expand(&args.runs)?;
@@ -43,11 +44,17 @@ pub fn run(args: CompareArgs) -> Result<()> {
         .iter()
         .map(|d| runs::load(d))
         .collect::<Result<Vec<_>>>()?;
-    // Every metrics.csv column of the runs, in first-seen order.
+    // Every metrics.csv column of the runs, in first-seen order, then over
+    // steps their steps.csv columns.
     let mut seen = BTreeSet::new();
     let columns: Vec<&str> = runs
         .iter()
         .flat_map(|r| r.metrics.columns.iter().map(String::as_str))
+        .chain(
+            runs.iter()
+                .filter(|_| args.x == Axis::Step)
+                .flat_map(|r| r.steps.columns.iter().map(String::as_str)),
+        )
         .filter(|c| seen.insert(*c))
         .collect();
     let metrics: Vec<String> = if args.metric.is_empty() {
@@ -65,7 +72,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
             .collect();
         if !unknown.is_empty() {
             return Err(usage(format!(
-                "--metric {}: no run has it; the runs' metrics.csv columns are {}",
+                "--metric {}: no run has it; the runs' columns are {}",
                 unknown.join(","),
                 columns.join(", ")
             )));

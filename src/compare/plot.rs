@@ -13,7 +13,8 @@ use std::sync::Once;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Axis {
     Epoch,
-    /// Optimizer steps (epochs times the run's steps per epoch).
+    /// Optimizer steps: steps.csv's rows where a run has the metric there,
+    /// else its epochs times its steps per epoch.
     Step,
     /// Training seconds, summed over the epochs.
     Seconds,
@@ -26,38 +27,23 @@ pub struct Series {
 }
 
 /// The series of `metric` over `axis`, one per run that has it; a note for
-/// each run that does not.
+/// each run that does not. Over steps, a run's steps.csv gives the metric
+/// where it has the column (every log point), else metrics.csv does (at
+/// each epoch's end).
 pub fn series(runs: &[Run], metric: &str, axis: Axis) -> (Vec<Series>, Vec<String>) {
     let mut out = vec![];
     let mut notes = vec![];
     for run in runs {
-        let (Some(ys), Some(epochs)) = (run.metrics.column(metric), run.metrics.column("epoch"))
-        else {
-            notes.push(format!("{}: no metric {metric}", run.name));
-            continue;
+        let logged = match (axis, run.steps.column(metric), run.steps.column("step")) {
+            (Axis::Step, Some(ys), Some(xs)) => Some((xs, ys)),
+            _ => None,
         };
-        let xs: Vec<f64> = match axis {
-            Axis::Epoch => epochs,
-            Axis::Seconds => run
-                .metrics
-                .column("seconds")
-                .unwrap_or_default()
-                .iter()
-                .scan(0.0, |t, s| {
-                    *t += s;
-                    Some(*t)
-                })
-                .collect(),
-            Axis::Step => match &run.summary {
-                Some(s) if s.epochs > 0 => {
-                    let per_epoch = s.steps as f64 / s.epochs as f64;
-                    epochs.iter().map(|e| e * per_epoch).collect()
-                }
-                _ => {
-                    notes.push(format!(
-                        "{}: steps per epoch unknown before the run finishes; left out of the {metric} plot",
-                        run.name
-                    ));
+        let (xs, ys) = match logged {
+            Some(points) => points,
+            None => match per_epoch(run, metric, axis) {
+                Ok(points) => points,
+                Err(note) => {
+                    notes.push(note);
                     continue;
                 }
             },
@@ -73,6 +59,39 @@ pub fn series(runs: &[Run], metric: &str, axis: Axis) -> (Vec<Series>, Vec<Strin
         });
     }
     (out, notes)
+}
+
+/// `metric`'s metrics.csv column over `axis`, or why the run has no line.
+fn per_epoch(run: &Run, metric: &str, axis: Axis) -> std::result::Result<(Vec<f64>, Vec<f64>), String> {
+    let (Some(ys), Some(epochs)) = (run.metrics.column(metric), run.metrics.column("epoch")) else {
+        return Err(format!("{}: no metric {metric}", run.name));
+    };
+    let xs: Vec<f64> = match axis {
+        Axis::Epoch => epochs,
+        Axis::Seconds => run
+            .metrics
+            .column("seconds")
+            .unwrap_or_default()
+            .iter()
+            .scan(0.0, |t, s| {
+                *t += s;
+                Some(*t)
+            })
+            .collect(),
+        Axis::Step => match &run.summary {
+            Some(s) if s.epochs > 0 => {
+                let per_epoch = s.steps as f64 / s.epochs as f64;
+                epochs.iter().map(|e| e * per_epoch).collect()
+            }
+            _ => {
+                return Err(format!(
+                    "{}: steps per epoch unknown before the run finishes; left out of the {metric} plot",
+                    run.name
+                ))
+            }
+        },
+    };
+    Ok((xs, ys))
 }
 
 /// Write `<dir>/<metric>.png` and `.svg`.

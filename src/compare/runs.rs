@@ -1,27 +1,15 @@
 //! Reading run directories for `compare`: only what every subcommand writes
-//! (config.json, metrics.csv, summary.json), so no per-command knowledge.
+//! (config.json, metrics.csv, summary.json, and steps.csv where the run has
+//! one), so no per-command knowledge.
 
 use crate::error::{usage, Result};
+use crate::runner::flat_config::leaves;
 use crate::runner::run_dir::RunDir;
 use crate::runner::session::SavedConfig;
 use crate::runner::summary::{Figure, Summary};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Config keys that say how a run was started, not what it is.
-const RUNTIME_KEYS: [&str; 10] = [
-    "out",
-    "name",
-    "config",
-    "quiet",
-    "resume",
-    "force",
-    "max_steps",
-    "threads",
-    "device",
-    "data_dir",
-];
 
 pub struct Run {
     pub name: String,
@@ -31,6 +19,8 @@ pub struct Run {
     /// None for a run that has not finished (no summary.json).
     pub summary: Option<Summary>,
     pub metrics: Metrics,
+    /// steps.csv (empty for runs from before it, or with --log-every 0).
+    pub steps: Metrics,
 }
 
 /// metrics.csv: its columns, and the rows as numbers (empty cells are NaN).
@@ -77,20 +67,17 @@ pub fn expand(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub fn load(dir: &Path) -> Result<Run> {
     let run = RunDir::existing(dir)?;
     let saved: SavedConfig<Value> = run.read_json("config.json")?;
-    let mut config = BTreeMap::new();
-    if let Value::Object(map) = &saved.config {
-        for (k, v) in map {
-            if !RUNTIME_KEYS.contains(&k.as_str()) {
-                flatten(k, v, &mut config);
-            }
-        }
-    }
+    let mut config: BTreeMap<String, String> = leaves(&saved.config)
+        .into_iter()
+        .map(|(k, v)| (k, printed_value(&v)))
+        .collect();
     config.insert("seed".into(), saved.seed.to_string());
     let summary = match run.file("summary.json").exists() {
         true => Some(run.read_json::<Summary>("summary.json")?),
         false => None,
     };
     let metrics = read_metrics(&run.file("metrics.csv"))?;
+    let steps = read_metrics(&run.file("steps.csv"))?;
     Ok(Run {
         name: dir
             .file_name()
@@ -99,25 +86,16 @@ pub fn load(dir: &Path) -> Result<Run> {
         config,
         summary,
         metrics,
+        steps,
     })
 }
 
-fn flatten(key: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+/// A config value as the table prints it: strings bare, null as "-".
+fn printed_value(value: &Value) -> String {
     match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                flatten(&format!("{key}.{k}"), v, out);
-            }
-        }
-        Value::String(s) => {
-            out.insert(key.into(), s.clone());
-        }
-        Value::Null => {
-            out.insert(key.into(), "-".into());
-        }
-        other => {
-            out.insert(key.into(), other.to_string());
-        }
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
     }
 }
 

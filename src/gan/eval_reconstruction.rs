@@ -14,6 +14,7 @@ use crate::figures;
 use crate::runner::progress::Progress;
 use crate::runner::reopen::{reopen, Reopened};
 use crate::runner::run_dir::write_atomic;
+use crate::runner::step_log::evaluation_image;
 use crate::runner::summary::Summary;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -90,7 +91,11 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     }
     write_atomic(&run.dir.file(outputs[0]), table.as_bytes())?;
     let rec = tch::no_grad(|| g.forward_t(&z, false));
-    save_grid(&run.dir.file(outputs[1]), &pairs(&x, &rec), figure_rows(n))?;
+    let png = run.dir.file(outputs[1]);
+    save_grid(&png, &pairs(&x, &rec), figure_rows(n))?;
+    // At the step of the checkpoint evaluated (0 for one without a position).
+    let step = run.checkpoint.position().map_or(0, |p| p.step);
+    evaluation_image(&run.dir, gan.common.log_every, "reconstruction", step, &png)?;
     let (mean, se) = mean_and_se(&mse);
     Summary::merge_into(
         &run.dir,

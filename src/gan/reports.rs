@@ -46,10 +46,13 @@ impl Grids {
         }
     }
 
-    /// Save G at the fixed z (evaluation mode) as `name`.
-    fn save(&self, g: &dyn ModuleT, name: &str) -> Result<()> {
+    /// Save G at the fixed z (evaluation mode) as `name`, and log it as
+    /// the image "samples" at the session's step.
+    fn save(&self, s: &mut Session, g: &dyn ModuleT, name: &str) -> Result<()> {
         let images = tch::no_grad(|| g.forward_t(&self.z, false));
-        save_grid(&self.dir.join(name), &images, GRID)
+        let path = self.dir.join(name);
+        save_grid(&path, &images, GRID)?;
+        s.log.image(s.position.step, "samples", &path)
     }
 }
 
@@ -77,7 +80,7 @@ impl EpochReport for ParzenReport<'_> {
     ) -> Result<(Vec<f64>, String, f64)> {
         let g = g.net.as_ref();
         if s.is_writer() {
-            self.grids.save(g, &format!("epoch_{epoch:03}.png"))?;
+            self.grids.save(s, g, &format!("epoch_{epoch:03}.png"))?;
         }
         let parzen = match &self.monitor {
             Some(m) if epoch % self.args.parzen_every == 0 => {
@@ -138,7 +141,7 @@ impl EpochReport for ReconReport {
         let iteration = epoch * self.test_interval;
         if s.is_writer() {
             self.grids
-                .save(g.net.as_ref(), &format!("iter_{iteration:06}.png"))?;
+                .save(s, g.net.as_ref(), &format!("iter_{iteration:06}.png"))?;
         }
         g.vs.freeze();
         let (_, mse) = reconstruct(g.net.as_ref(), self.code_size, &self.running, &self.recon);

@@ -11,7 +11,7 @@ use super::nets::Latent;
 use crate::data::batches::Batch;
 use crate::data::examples::Examples;
 use crate::error::Result;
-use crate::optim::schedule::{apply, At, Scheduled};
+use crate::optim::schedule::{apply, values, At, Scheduled};
 use crate::optim::{Hyper, Optimizer};
 use crate::runner::checkpoint::{Checkpoint, CheckpointFile};
 use crate::runner::dist::{reduce_gradients, share, Loss};
@@ -160,6 +160,10 @@ impl Steps for GanSteps<'_> {
     fn schedule(&mut self, at: At) -> Result<()> {
         apply(&self.schedules, self.g.opt.as_mut(), at)?;
         apply(&self.schedules, self.d.opt.as_mut(), at)
+    }
+
+    fn hyperparameters(&self, at: At) -> Vec<(&'static str, f64)> {
+        values(&self.schedules, at)
     }
 
     fn step(&mut self, _at: At, batches: &[Batch], sums: &mut RunningSums) -> Result<()> {

@@ -15,7 +15,7 @@ use super::net::{build, parameters, Net};
 use super::{summary, weights};
 use crate::error::{usage, Result};
 use crate::figures;
-use crate::optim::{add_weight_decay, clip_grad_norm, params_of, Param};
+use crate::optim::{add_weight_decay, clip_grad_norm_total, params_of, Param};
 use crate::runner::args::flag_name;
 use crate::runner::checkpoint::CheckpointFile;
 use crate::runner::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
@@ -69,16 +69,16 @@ impl Hooks for InceptionHooks<'_> {
         )
     }
 
-    fn before_step(&mut self, params: &[Param]) {
+    fn before_step(&mut self, params: &[Param]) -> Option<Tensor> {
         let (wd, update) = (self.args.weight_decay, self.args.common.update_impl);
         if wd > 0.0 {
             // L2 on weights only (convolutions, classifier), as TF-slim's
             // regularizers: its gradient joins the loss's before clipping.
             add_weight_decay(params.iter().filter(|p| p.tensor.dim() > 1), wd, update);
         }
-        if self.args.clip_grad_norm > 0.0 {
-            clip_grad_norm(params, self.args.clip_grad_norm, update);
-        }
+        // The norm before clipping, as torch's clip_grad_norm_ returns it.
+        (self.args.clip_grad_norm > 0.0)
+            .then(|| clip_grad_norm_total(params, self.args.clip_grad_norm, update))
     }
 
     fn after_step(&mut self, step: i64) {

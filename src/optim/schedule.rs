@@ -40,6 +40,15 @@ pub fn apply(schedules: &[Scheduled], opt: &mut dyn Optimizer, at: At) -> Result
     Ok(())
 }
 
+/// Every scheduled hyperparameter's value at `at`, by name, for the
+/// per-step log.
+pub fn values(schedules: &[Scheduled], at: At) -> Vec<(&'static str, f64)> {
+    schedules
+        .iter()
+        .map(|s| (s.hyper.name(), s.schedule.value(at)))
+        .collect()
+}
+
 /// The value of `hyper` at `at`, if it is scheduled.
 pub fn value_of(schedules: &[Scheduled], hyper: Hyper, at: At) -> Option<f64> {
     schedules

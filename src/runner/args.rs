@@ -2,6 +2,7 @@
 
 use super::device;
 use super::dist::DistArgs;
+use super::epochs::REPORT_EVERY;
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::optim::UpdateImpl;
@@ -71,6 +72,10 @@ pub struct Common {
     #[arg(long, value_enum, default_value = "auto")]
     #[serde(default)]
     pub update_impl: UpdateImpl,
+    /// Every N optimizer steps, log the training losses, scheduled hyperparameters and images/s to steps.csv and TensorBoard event files in the run directory (which also get each epoch's metrics, images and the config); 0: neither file.
+    #[arg(long, default_value_t = REPORT_EVERY as u64)]
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
     /// Continue the run in <out>/<subcommand>/<name> from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -81,6 +86,11 @@ pub struct Common {
     #[command(flatten)]
     #[serde(skip)]
     pub dist: DistArgs,
+}
+
+/// Runs from before --log-every log as its default does.
+fn default_log_every() -> u64 {
+    REPORT_EVERY as u64
 }
 
 impl Common {

@@ -15,7 +15,7 @@ use crate::data::batches::{batch, Batch};
 use crate::data::examples::Examples;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::optim::schedule::{apply, At, Scheduled};
+use crate::optim::schedule::{apply, values, At, Scheduled};
 use crate::optim::{Optimizer, Param};
 use crate::rng::Stream;
 use tch::{nn::ModuleT, nn::VarStore, Device, Kind, Tensor};
@@ -63,8 +63,12 @@ pub trait Hooks {
     fn init(&mut self, _net: &ClassifierNet, _x: &Tensor) -> Result<()> {
         Ok(())
     }
-    /// After backward, before the optimizer step (e.g. clip the gradients).
-    fn before_step(&mut self, _params: &[Param]) {}
+    /// After backward, before the optimizer step (e.g. clip the gradients);
+    /// the gradients' norm when it measures one (on the device), which the
+    /// per-step log shows as grad_norm.
+    fn before_step(&mut self, _params: &[Param]) -> Option<Tensor> {
+        None
+    }
     /// After the optimizer step; `step` counts the steps taken so far.
     fn after_step(&mut self, _step: i64) {}
     /// Before every step, with where training stands: for what changes with
@@ -72,7 +76,7 @@ pub trait Hooks {
     /// that stops after some epoch).
     fn schedule(&mut self, _at: At) {}
     /// Tensors saved with every checkpoint, keys prefixed by the hook
-    /// (e.g. "ema."); they must not start with model., optim., train. or sums.
+    /// (e.g. "ema."); they must not start with model., optim., train., sums. or window.
     fn state(&self) -> Vec<(String, Tensor)> {
         vec![]
     }
@@ -126,6 +130,10 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
         apply(&self.schedules, self.opt.as_mut(), at)
     }
 
+    fn hyperparameters(&self, at: At) -> Vec<(&'static str, f64)> {
+        values(&self.schedules, at)
+    }
+
     fn step(&mut self, at: At, batches: &[Batch], sums: &mut RunningSums) -> Result<()> {
         for data in batches {
             let logits = self
@@ -140,8 +148,11 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
                 false => Loss::Mean(n),
             };
             reduce_gradients(self.opt.params(), kind)?;
-            self.hooks.before_step(self.opt.params());
+            let norm = self.hooks.before_step(self.opt.params());
             self.opt.step();
+            if let Some(norm) = norm {
+                sums.add("grad_norm", &norm, 1.0);
+            }
             let n = n as f64;
             sums.watch(&loss);
             sums.add("loss", &(loss.detach() * n), n);

@@ -3,7 +3,8 @@
 //! It owns what is the same for every paper: the resume position, stopping
 //! (Ctrl-C, --max-steps) with a checkpoint, per-step seeding, the shuffled
 //! order of each epoch, progress, running sums on the device, one
-//! metrics.csv row per epoch, choosing best.safetensors by the trainer's
+//! metrics.csv row per epoch, the per-step log (steps.csv and TensorBoard
+//! event files, runner/step_log.rs), choosing best.safetensors by the trainer's
 //! selection metric, and atomic checkpoints. A trainer supplies the rest
 //! through [`Steps`]: what one optimizer step does, what an epoch's
 //! evaluation reports, and what its checkpoints hold. The classifier steps
@@ -66,6 +67,11 @@ pub trait Steps {
     /// Before every step, so at every epoch's start too: set the scheduled
     /// hyperparameters for `at`.
     fn schedule(&mut self, at: At) -> Result<()>;
+    /// The hyperparameters [`Steps::schedule`] set for `at`, by name (lr,
+    /// momentum, beta1), for the per-step log; none by default.
+    fn hyperparameters(&self, _at: At) -> Vec<(&'static str, f64)> {
+        vec![]
+    }
     /// Optimizer step `at.step` (0-based) on `batches`, adding what it
     /// measures to `sums` (on the device; no host reads here).
     fn step(&mut self, at: At, batches: &[Batch], sums: &mut RunningSums) -> Result<()>;
@@ -99,10 +105,10 @@ pub struct Outcome {
 /// checkpoint being resumed says so.
 pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
     s.selection = steps.selection();
-    let mut sums = RunningSums::new(s.position.step, s.device);
+    let mut sums = RunningSums::new(s.position.step, s.device, s.log.every() > 0);
     if let Some(ckpt) = s.resumed() {
         steps.restore(ckpt)?;
-        sums.restore(&ckpt.section("sums."))?;
+        sums.restore(ckpt)?;
     }
     let (n, epoch_size, bs, k) = (
         steps.examples().len(),
@@ -129,6 +135,7 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
             per_epoch as u64,
         );
         let started = Instant::now();
+        s.log.start_epoch();
         let first = s.position.batch;
         let mut epoch_images = 0;
         while s.position.batch < batches {
@@ -173,15 +180,25 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
             sums.advance();
             s.position.step += 1;
             s.position.batch = end;
+            if s.log.due(s.position.step) {
+                if let Some(window) = sums.window() {
+                    let hyper = steps.hyperparameters(at);
+                    s.log
+                        .push(s.position.step, epoch, window, hyper, epoch_images);
+                }
+            }
             let done = (end - first + k - 1) / k;
             if done % REPORT_EVERY == 0 {
                 check_finite(s, &sums)?;
                 let rate = epoch_images as f64 / started.elapsed().as_secs_f64();
                 let msg = format!("{rate:.0} img/s  {}", steps.progress(&sums.means()?));
                 s.progress.update(((end + k - 1) / k) as u64, msg);
+                s.log.flush()?;
             }
         }
         check_finite(s, &sums)?;
+        // The epoch's log points before what its end writes, in step order.
+        s.log.flush()?;
         let epoch_seconds = started.elapsed().as_secs_f64();
         (images, seconds) = (images + epoch_images, seconds + epoch_seconds);
         let end = steps.end_epoch(s, epoch, &sums.means()?)?;
@@ -190,6 +207,7 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         row.extend(&end.columns);
         row.extend([epoch_seconds, ips]);
         s.metrics.write(&row)?;
+        s.log.epoch_end(s.position.step, &row)?;
         s.progress
             .line(&format!("epoch {epoch:>3}  {}  {ips:.0} img/s", end.line));
         let best = match &s.selection {
@@ -204,14 +222,18 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         sums.reset();
         save(s, steps, &sums, best)?;
     }
+    s.log.finish(s.position.step)?;
     Ok(Outcome {
         finished: true,
         images_per_sec: rate(images, seconds),
     })
 }
 
+/// Checkpoint, after writing the log points up to here: a run resumed from
+/// this checkpoint has them all.
 fn save(s: &mut Session, steps: &dyn Steps, sums: &RunningSums, best: bool) -> Result<()> {
-    let ckpt = steps.checkpoint().tensors("sums.", sums.named()?);
+    s.log.flush()?;
+    let ckpt = sums.checkpoint(steps.checkpoint())?;
     s.save(ckpt, best)
 }
 

@@ -1,5 +1,6 @@
-//! metrics.csv: a header and one row per epoch (or eval interval), flushed row
-//! by row so a killed run leaves a valid file.
+//! metrics.csv (one row per epoch, or eval interval) and steps.csv (one row
+//! per log point, runner/step_log.rs): a header and rows of numbers, flushed
+//! row by row so a killed run leaves a valid file.
 
 use super::run_dir::write_atomic;
 use crate::error::{run, Result};
@@ -10,7 +11,7 @@ pub struct Metrics {
     path: PathBuf,
     /// None on the processes of a distributed run that do not write.
     writer: Option<csv::Writer<File>>,
-    columns: usize,
+    header: Vec<String>,
     rows: usize,
 }
 
@@ -50,7 +51,7 @@ impl Metrics {
         Ok(Metrics {
             path: path.to_path_buf(),
             writer: Some(writer),
-            columns: header.len(),
+            header: header.iter().map(|h| h.to_string()).collect(),
             rows: kept.len(),
         })
     }
@@ -61,7 +62,7 @@ impl Metrics {
         Metrics {
             path: path.to_path_buf(),
             writer: None,
-            columns: header.len(),
+            header: header.iter().map(|h| h.to_string()).collect(),
             rows,
         }
     }
@@ -70,7 +71,7 @@ impl Metrics {
     pub fn write(&mut self, values: &[f64]) -> Result<()> {
         assert_eq!(
             values.len(),
-            self.columns,
+            self.header.len(),
             "metrics row does not match the header"
         );
         let err =
@@ -82,6 +83,11 @@ impl Metrics {
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// The columns.
+    pub fn header(&self) -> &[String] {
+        &self.header
     }
 
     /// Rows written so far (kept rows included); checkpoints record it.

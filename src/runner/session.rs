@@ -4,8 +4,8 @@
 //!
 //! In a distributed run (runner/dist/) the session owns who writes: rank 0
 //! alone opens the run directory (the others receive its path), writes
-//! config.json, metrics.csv, checkpoints and summary.json and shows
-//! progress; a writer the session opens inherits that ([`Session::is_writer`]).
+//! config.json, metrics.csv, steps.csv and the event files, checkpoints
+//! and summary.json and shows progress; a writer the session opens inherits that ([`Session::is_writer`]).
 
 use super::args::Common;
 use super::checkpoint::{Checkpoint, CheckpointFile, Position};
@@ -13,6 +13,7 @@ use super::dist::{self, launch};
 use super::metrics::Metrics;
 use super::progress::Progress;
 use super::run_dir::RunDir;
+use super::step_log::{Start, StepLog};
 use super::summary::{Figures, Selection, Summary};
 use super::{device, interrupt};
 use crate::error::{interrupted, usage, Result};
@@ -51,6 +52,8 @@ pub struct Session {
     pub max_steps: Option<u64>,
     pub position: Position,
     pub metrics: Metrics,
+    /// steps.csv and the TensorBoard event files.
+    pub log: StepLog,
     pub progress: Progress,
     /// How best.safetensors is chosen (set by the engine from the trainer).
     pub selection: Option<Selection>,
@@ -137,7 +140,7 @@ fn open_dir(command: &str, c: &Common) -> Result<RunDir> {
 impl Session {
     /// Open the run directory for `config` (from [`resolve`]): a new run writes
     /// config.json; a resumed one reloads its last checkpoint and cuts
-    /// metrics.csv back to that checkpoint.
+    /// metrics.csv and steps.csv back to that checkpoint.
     pub fn open<C: RunConfig>(command: &str, config: &C, header: &[&str]) -> Result<Session> {
         let c = config.common();
         let device = dist::init(&c.dist, &c.compute.device, c.compute.setup()?)?;
@@ -178,6 +181,12 @@ impl Session {
             true => Metrics::open(&dir.file("metrics.csv"), header, keep)?,
             false => Metrics::discard(&dir.file("metrics.csv"), header, keep.unwrap_or(0)),
         };
+        let start = Start {
+            resume: c.resume,
+            step: position.step,
+        };
+        let every = c.log_every as i64;
+        let log = StepLog::open(&dir, every, writer, start, header, device)?;
         interrupt::install();
         Ok(Session {
             dir,
@@ -186,6 +195,7 @@ impl Session {
             max_steps: c.max_steps,
             position,
             metrics,
+            log,
             progress,
             selection: None,
             command: command.into(),

@@ -4,7 +4,12 @@
 //! not finite, without reading the loss. In a distributed run each process
 //! adds its own examples and every read is of the sums over all processes
 //! (one collective, on every process at the same points).
+//!
+//! For the per-step log (runner/step_log.rs) they also keep a window: the
+//! sums since the last log point, taken there as a [`Window`] that stays on
+//! the device until the engine reads the epoch's sums anyway ([`read`]).
 
+use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::dist::world;
 use crate::error::Result;
 use std::collections::BTreeMap;
@@ -18,9 +23,17 @@ struct Entry {
     weight: f64,
 }
 
+/// Named sums and their weights, in the order the names were first added.
+#[derive(Default)]
+struct Sums(Vec<Entry>);
+
 pub struct RunningSums {
     device: Device,
-    entries: Vec<Entry>,
+    /// Since the epoch's start.
+    epoch: Sums,
+    /// Since the last log point of the per-step log (runner/step_log.rs),
+    /// when there is one: what [`RunningSums::window`] takes.
+    window: Option<Sums>,
     /// The global step counter, mirrored on the device.
     step: Tensor,
     /// The first step whose watched loss was NaN or infinite; -1 while none.
@@ -37,12 +50,136 @@ impl Means {
     }
 }
 
+/// The window's sums at a log point: kept on the device until [`read`],
+/// so taking one adds no host read to a step.
+pub struct Window {
+    names: Vec<String>,
+    sums: Tensor,
+    weights: Vec<f64>,
+}
+
+/// Sums (on the device) and their host-side weights over every process:
+/// one collective in a distributed run, none otherwise.
+fn reduce(sums: Tensor, weights: Vec<f64>, device: Device) -> Result<(Tensor, Vec<f64>)> {
+    let Some(w) = world() else {
+        return Ok((sums, weights));
+    };
+    let n = weights.len() as i64;
+    let all = Tensor::cat(&[sums, Tensor::from_slice(&weights).to_device(device)], 0);
+    w.sum(&all)?;
+    let weights = Vec::<f64>::try_from(all.narrow(0, n, n).to_device(Device::Cpu))?;
+    Ok((all.narrow(0, 0, n), weights))
+}
+
+/// Each sum over its weight.
+fn divide(sums: &Tensor, weights: &[f64]) -> Vec<f64> {
+    let values = Vec::<f64>::try_from(sums.to_device(Device::Cpu)).unwrap_or_default();
+    values
+        .into_iter()
+        .zip(weights)
+        .map(|(v, w)| v / w.max(f64::MIN_POSITIVE))
+        .collect()
+}
+
+/// The means of each window, by name in name order, with one host
+/// read (and in a distributed run one collective, so every process calls it
+/// at the same points with the same windows).
+pub fn read(windows: &[Window], device: Device) -> Result<Vec<Vec<(String, f64)>>> {
+    if windows.iter().all(|w| w.names.is_empty()) {
+        return Ok(windows.iter().map(|_| vec![]).collect());
+    }
+    let sums: Vec<&Tensor> = windows.iter().map(|w| &w.sums).collect();
+    let weights = windows.iter().flat_map(|w| w.weights.clone()).collect();
+    let (sums, weights) = reduce(Tensor::cat(&sums, 0), weights, device)?;
+    let mut means = divide(&sums, &weights).into_iter();
+    Ok(windows
+        .iter()
+        .map(|w| w.names.iter().cloned().zip(means.by_ref()).collect())
+        .collect())
+}
+
+impl Sums {
+    fn add(&mut self, name: &str, value: &Tensor, weight: f64, device: Device) {
+        match self.0.iter_mut().find(|e| e.name == name) {
+            Some(e) => {
+                tch::no_grad(|| e.sum += value);
+                e.weight += weight;
+            }
+            // A copy: the value may be the caller's tensor, or the other
+            // sums' entry.
+            None => self.0.push(Entry {
+                name: name.into(),
+                sum: value.to_device(device).copy(),
+                weight,
+            }),
+        }
+    }
+
+    /// The sums stacked (on the device) and the weights, of this process.
+    fn stacked(&self, device: Device) -> (Tensor, Vec<f64>) {
+        let mut parts: Vec<Tensor> = self.0.iter().map(|e| e.sum.reshape([1])).collect();
+        parts.push(Tensor::zeros([0], (Kind::Double, device)));
+        (Tensor::cat(&parts, 0), self.0.iter().map(|e| e.weight).collect())
+    }
+
+    /// Each entry's sum and weight over every process.
+    fn totals(&self, device: Device) -> Result<(Tensor, Vec<f64>)> {
+        let (sums, weights) = self.stacked(device);
+        reduce(sums, weights, device)
+    }
+
+    /// For checkpoints: `<name>` (the sum over every process) and
+    /// `<name>.weight` per entry.
+    fn named(&self, device: Device) -> Result<Vec<(String, Tensor)>> {
+        if self.0.is_empty() {
+            return Ok(vec![]);
+        }
+        let (sums, weights) = self.totals(device)?;
+        let mut out = vec![];
+        for (i, (e, weight)) in self.0.iter().zip(weights).enumerate() {
+            out.push((e.name.clone(), sums.get(i as i64).copy()));
+            out.push((format!("{}.weight", e.name), Tensor::from(weight)));
+        }
+        Ok(out)
+    }
+
+    /// What [`Sums::named`] saved: on rank 0 of a distributed run, zero on
+    /// the others, so the totals are the saved ones at any world size.
+    fn restore(named: &[(String, Tensor)], prefix: &str, device: Device) -> Result<Sums> {
+        let keep = world().is_none_or(|w| w.rank == 0);
+        let mut sums = Sums::default();
+        for (name, sum) in named.iter().filter(|(k, _)| !k.ends_with(".weight")) {
+            let key = format!("{name}.weight");
+            let weight = named
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, w)| w.to_kind(Kind::Double).double_value(&[]))
+                .ok_or_else(|| {
+                    crate::error::data(format!("checkpoint: {prefix}{key} is missing"))
+                })?;
+            let sum = sum.to_kind(Kind::Double).to_device(device);
+            sums.0.push(Entry {
+                name: name.clone(),
+                sum: if keep { sum } else { sum.zeros_like() },
+                weight: if keep { weight } else { 0.0 },
+            });
+        }
+        Ok(sums)
+    }
+}
+
+/// Checkpoint sections of the epoch's sums and of the log window.
+const EPOCH: &str = "sums.";
+const WINDOW: &str = "window.";
+
 impl RunningSums {
-    /// Empty sums; `step` is the number of steps taken before.
-    pub fn new(step: i64, device: Device) -> RunningSums {
+    /// Empty sums; `step` is the number of steps taken before. `windowed`:
+    /// also keep the sums since the last log point ([`RunningSums::window`]).
+    pub fn new(step: i64, device: Device, windowed: bool) -> RunningSums {
         RunningSums {
             device,
-            entries: vec![],
+            epoch: Sums::default(),
+            window: windowed.then(Sums::default),
             step: Tensor::from(step).to_device(device),
             first_bad_step: Tensor::from(-1i64).to_device(device),
         }
@@ -53,16 +190,9 @@ impl RunningSums {
     /// averaged over n examples is added as `loss * n` with weight n.
     pub fn add(&mut self, name: &str, sum: &Tensor, weight: f64) {
         let value = sum.detach().to_kind(Kind::Double);
-        match self.entries.iter_mut().find(|e| e.name == name) {
-            Some(e) => {
-                tch::no_grad(|| e.sum += value);
-                e.weight += weight;
-            }
-            None => self.entries.push(Entry {
-                name: name.into(),
-                sum: value.to_device(self.device),
-                weight,
-            }),
+        self.epoch.add(name, &value, weight, self.device);
+        if let Some(window) = &mut self.window {
+            window.add(name, &value, weight, self.device);
         }
     }
 
@@ -101,77 +231,55 @@ impl RunningSums {
         Ok((bad != i64::MAX).then_some(bad))
     }
 
-    /// Each entry's sum and weight over every process: the sums, stacked
-    /// (on the device), and the weights.
-    fn totals(&self) -> Result<(Tensor, Vec<f64>)> {
-        let mut parts: Vec<Tensor> = self.entries.iter().map(|e| e.sum.reshape([1])).collect();
-        let weights: Vec<f64> = self.entries.iter().map(|e| e.weight).collect();
-        let Some(w) = world() else {
-            return Ok((Tensor::cat(&parts, 0), weights));
-        };
-        parts.push(Tensor::from_slice(&weights).to_device(self.device));
-        let all = Tensor::cat(&parts, 0);
-        w.sum(&all)?;
-        let n = self.entries.len() as i64;
-        let weights = Vec::<f64>::try_from(all.narrow(0, n, n).to_device(Device::Cpu))?;
-        Ok((all.narrow(0, 0, n), weights))
-    }
-
-    /// All means, with one host read.
+    /// All means of the epoch, with one host read.
     pub fn means(&self) -> Result<Means> {
-        if self.entries.is_empty() {
+        if self.epoch.0.is_empty() {
             return Ok(Means::default());
         }
-        let (sums, weights) = self.totals()?;
-        let values = Vec::<f64>::try_from(sums.to_device(Device::Cpu)).unwrap_or_default();
-        Ok(Means(
-            self.entries
-                .iter()
-                .zip(values.into_iter().zip(weights))
-                .map(|(e, (v, w))| (e.name.clone(), v / w.max(f64::MIN_POSITIVE)))
-                .collect(),
-        ))
+        let (sums, weights) = self.epoch.totals(self.device)?;
+        let values = divide(&sums, &weights);
+        let names = self.epoch.0.iter().map(|e| e.name.clone());
+        Ok(Means(names.zip(values).collect()))
     }
 
     /// Start a new epoch.
     pub fn reset(&mut self) {
-        self.entries.clear();
+        self.epoch.0.clear();
     }
 
-    /// For checkpoints: `<name>` (the sum over every process) and
-    /// `<name>.weight` per entry.
-    pub fn named(&self) -> Result<Vec<(String, Tensor)>> {
-        if self.entries.is_empty() {
-            return Ok(vec![]);
-        }
-        let (sums, weights) = self.totals()?;
-        let mut out = vec![];
-        for (i, (e, weight)) in self.entries.iter().zip(weights).enumerate() {
-            out.push((e.name.clone(), sums.get(i as i64).copy()));
-            out.push((format!("{}.weight", e.name), Tensor::from(weight)));
-        }
-        Ok(out)
+    /// The window since the last log point, which starts anew; None without
+    /// a window.
+    pub fn window(&mut self) -> Option<Window> {
+        let mut window = std::mem::take(self.window.as_mut()?);
+        // By name: a restored window's order is the checkpoint's (sorted),
+        // and steps.csv's columns must not depend on where a run resumed.
+        window.0.sort_by(|a, b| a.name.cmp(&b.name));
+        let (sums, weights) = window.stacked(self.device);
+        let names = window.0.into_iter().map(|e| e.name).collect();
+        Some(Window {
+            names,
+            sums,
+            weights,
+        })
     }
 
-    /// Restore what [`RunningSums::named`] saved: on rank 0 of a
-    /// distributed run, zero on the others, so the totals are the saved ones
-    /// at any world size.
-    pub fn restore(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        self.entries.clear();
-        let keep = world().is_none_or(|w| w.rank == 0);
-        for (name, sum) in named.iter().filter(|(k, _)| !k.ends_with(".weight")) {
-            let key = format!("{name}.weight");
-            let weight = named
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, w)| w.to_kind(Kind::Double).double_value(&[]))
-                .ok_or_else(|| crate::error::data(format!("checkpoint: sums.{key} is missing")))?;
-            let sum = sum.to_kind(Kind::Double).to_device(self.device);
-            self.entries.push(Entry {
-                name: name.clone(),
-                sum: if keep { sum } else { sum.zeros_like() },
-                weight: if keep { weight } else { 0.0 },
-            });
+    /// Add the sums (over every process) to `checkpoint`: the epoch's under
+    /// "sums.", the window's under "window.".
+    pub fn checkpoint(&self, checkpoint: Checkpoint) -> Result<Checkpoint> {
+        let mut checkpoint = checkpoint.tensors(EPOCH, self.epoch.named(self.device)?);
+        if let Some(window) = &self.window {
+            checkpoint = checkpoint.tensors(WINDOW, window.named(self.device)?);
+        }
+        Ok(checkpoint)
+    }
+
+    /// Restore what [`RunningSums::checkpoint`] saved, on --resume (a
+    /// checkpoint without a window restores an empty one).
+    pub fn restore(&mut self, checkpoint: &CheckpointFile) -> Result<()> {
+        self.epoch = Sums::restore(&checkpoint.section(EPOCH), EPOCH, self.device)?;
+        if self.window.is_some() {
+            let window = Sums::restore(&checkpoint.section(WINDOW), WINDOW, self.device)?;
+            self.window = Some(window);
         }
         Ok(())
     }

@@ -76,3 +76,71 @@ pub fn metrics_without_timing(path: &Path) -> Vec<Vec<String>> {
 pub fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// A tiny dcgan run on Fashion-MNIST (padded to 32x32): epochs of 20
+/// iterations, 16 running and 32 final held-out images.
+pub fn tiny_dcgan(name: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train-gan",
+        "--model",
+        "dcgan",
+        "--dataset",
+        "fashion-mnist",
+        "--features",
+        "8",
+        "--train-limit",
+        "640",
+        "--test-interval",
+        "20",
+        "--epochs",
+        "2",
+        "--running",
+        "16",
+        "--final",
+        "32",
+        "--test-steps",
+        "5",
+        "--threads",
+        "1",
+        "--quiet",
+        "--name",
+        name,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// A tiny train-inception configuration on Fashion-MNIST (96 images in
+/// batches of 16: 6 steps an epoch, two epochs).
+pub fn tiny_inception(name: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train-inception",
+        "--model",
+        "inception-resnet-v1",
+        "--dataset",
+        "fashion-mnist",
+        "--width",
+        "0.0625",
+        "--image-size",
+        "75",
+        "--train-limit",
+        "96",
+        "--val-limit",
+        "40",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+        "--name",
+        name,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
