@@ -462,9 +462,9 @@ fn r_passes_average_r_single_pass_softmaxes() {
         batch_size: 25,
     };
     let seed = 3;
-    let errors = error_by_tests(&trained, &ds, &[1, 4], seed, &mut Progress::new(true));
+    let errors = error_by_tests(&trained, &ds, &[1, 4], seed, &mut Progress::new(true)).unwrap();
     let passes: Vec<Tensor> = (1..=4)
-        .map(|r| trained.softmax(&ds, Stream::Tests(r), seed))
+        .map(|r| trained.softmax(&ds, Stream::Tests(r), seed).unwrap())
         .collect();
     assert!(!passes[0].equal(&passes[1]), "passes 1 and 2 are the same");
     let mean = passes
