@@ -27,3 +27,11 @@ extern "C" at::Tensor *paperlab_pin_memory(const at::Tensor *x, char **error) {
   return paperlab::guarded(error, static_cast<at::Tensor *>(nullptr),
                            [&] { return new at::Tensor(x->pin_memory()); });
 }
+
+// x in channels-last memory order (NHWC strides, NCHW shape), or x itself
+// when it already is: tch 0.24's contiguous() takes no memory format.
+extern "C" at::Tensor *paperlab_channels_last(const at::Tensor *x, char **error) {
+  return paperlab::guarded(error, static_cast<at::Tensor *>(nullptr), [&] {
+    return new at::Tensor(x->contiguous(at::MemoryFormat::ChannelsLast));
+  });
+}

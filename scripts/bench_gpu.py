@@ -6,6 +6,12 @@ to a device synchronisation); `parzen` and `recon` do a whole evaluation
 and are timed by the shell script as whole processes, as paperlab's are.
 
   bench_gpu.py CASE [--device cuda] [--steps N] [--warmup N] [--data DIR] [--workers N]
+                    [--precision fp32|bf16|fp16] [--channels-last]
+
+--precision and --channels-last are paperlab's flags with timm's train.py
+meaning (--amp --amp-dtype, --channels-last; class Mixed): autocast of the
+forward and the loss, a GradScaler for float16, model and batches in
+channels-last order. The case's tag says the setting (inception_v4_bf16_cl).
 
 Data: Fashion-MNIST from --data (the idx files paperlab reads), or the
 synthetic JPEG folder of bench_loader.py for `inception_v4_folder`.
@@ -59,6 +65,45 @@ def batches(a, x, y, bs):
                 yield up(x[idx_]).float() / 255, up(y[idx_])
 
 
+class Mixed:
+    """timm train.py's mixed precision and layout: the forward and loss under
+    torch.autocast in the chosen dtype (weights fp32), float16's dynamic loss
+    scale by torch.amp.GradScaler (unscaled before clipping), and
+    channels-last weights and batches. Without either flag it is plain fp32."""
+
+    def __init__(self, a):
+        self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[a.precision]
+        self.device = a.device.split(":")[0]
+        self.channels_last = a.channels_last
+        self.scaler = torch.amp.GradScaler(self.device) if a.precision == "fp16" else None
+
+    def model(self, m):
+        return m.to(memory_format=torch.channels_last) if self.channels_last else m
+
+    def input(self, x):
+        if self.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def autocast(self):
+        return torch.autocast(self.device, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def step(self, loss, opt, clip=None):
+        """Backward of loss (scaled for fp16), clip(params) on unscaled gradients, the step."""
+        if self.scaler is None:
+            loss.backward()
+            if clip:
+                clip()
+            opt.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(opt)
+        if clip:
+            clip()
+        self.scaler.step(opt)
+        self.scaler.update()
+
+
 def timed(a, step, images_per_step):
     for _ in range(a.warmup):
         step()
@@ -78,16 +123,18 @@ def sync(a):
 def fmp(a):
     from bench_fmp import fmp_net  # the MNIST FMP net, as examples/bench_fmp.rs
 
-    model = fmp_net().to(a.device)
+    amp = Mixed(a)
+    model = amp.model(fmp_net().to(a.device))
     opt = torch.optim.SGD(model.parameters(), lr=0.003, momentum=0.99, nesterov=True)
     data = batches(a, *fashion(a), 100)
 
     def step():
         x, y = next(data)
-        x = F.pad(x, (4, 4, 4, 4))  # 28 -> 36, as the MNIST preset pads
+        x = amp.input(F.pad(x, (4, 4, 4, 4)))  # 28 -> 36, as the MNIST preset pads
         opt.zero_grad(set_to_none=False)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
+        with amp.autocast():
+            loss = F.cross_entropy(model(x).float(), y)
+        amp.step(loss, opt)
 
     return timed(a, step, 100)
 
@@ -107,17 +154,20 @@ def mlp_generator():
                          nn.Linear(1200, 784), nn.Sigmoid())
 
 
-def gan_step(d, g, od, og, x, noise):
-    """One D step on real x and a fake batch (BCE on logits, summed), then one G step."""
+def gan_step(d, g, od, og, x, noise, amp_d, amp_g):
+    """One D step on real x and a fake batch (BCE on logits, summed), then one G
+    step; each player with its own loss scaler, as paperlab's."""
     bce = F.binary_cross_entropy_with_logits
     od.zero_grad()
-    real, fake = d(x), d(g(noise()).detach())
-    (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))).backward()
-    od.step()
+    with amp_d.autocast():
+        real, fake = d(amp_d.input(x)).float(), d(g(noise()).detach()).float()
+        loss = bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))
+    amp_d.step(loss, od)
     og.zero_grad()
-    fake = d(g(noise()))
-    bce(fake, torch.ones_like(fake)).backward()
-    og.step()
+    with amp_g.autocast():
+        fake = d(g(noise())).float()
+        loss = bce(fake, torch.ones_like(fake))
+    amp_g.step(loss, og)
 
 
 def gan_mlp(a):
@@ -126,11 +176,12 @@ def gan_mlp(a):
                       nn.Dropout(0.5), nn.Linear(240, 1)).to(a.device)
     og = torch.optim.SGD(g.parameters(), lr=0.1, momentum=0.5)
     od = torch.optim.SGD(d.parameters(), lr=0.1, momentum=0.5)
+    amp_d, amp_g = Mixed(a), Mixed(a)
     data = batches(a, *fashion(a), 100)
 
     def step():
         x, _ = next(data)
-        gan_step(d, g, od, og, x.flatten(1), lambda: torch.randn(100, 100, device=a.device))
+        gan_step(d, g, od, og, x.flatten(1), lambda: torch.randn(100, 100, device=a.device), amp_d, amp_g)
 
     return timed(a, step, 100)
 
@@ -142,11 +193,9 @@ def inception(a, arch, folder=False):
     from timm.optim import RMSpropTF
     from timm.utils import ModelEmaV3
 
-    channels_last = a.channels_last
+    amp = Mixed(a)
     bs = 64 if folder else 32
-    model = timm.create_model(arch, num_classes=4 if folder else 10).to(a.device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = amp.model(timm.create_model(arch, num_classes=4 if folder else 10).to(a.device))
     ema = ModelEmaV3(model, decay=0.9999)
     opt = RMSpropTF(model.parameters(), lr=0.045, alpha=0.9, momentum=0.9, eps=1.0, weight_decay=4e-5)
     if folder:
@@ -173,13 +222,11 @@ def inception(a, arch, folder=False):
         if x.shape[1] == 1:  # Fashion-MNIST: grey to RGB, resized on the device as paperlab does
             x = F.interpolate(x.expand(-1, 3, -1, -1), size=(a.size, a.size), mode="bicubic").clamp(0, 1)
         x = torch.where(torch.rand(bs, 1, 1, 1, device=a.device) < 0.5, x.flip(3), x)
-        x = (x - mean) / 0.5
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = amp.input((x - mean) / 0.5)
         opt.zero_grad(set_to_none=False)
-        F.cross_entropy(model(x), y, label_smoothing=0.1).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-        opt.step()
+        with amp.autocast():
+            loss = F.cross_entropy(model(x).float(), y, label_smoothing=0.1)
+        amp.step(loss, opt, clip=lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0))
         ema.update(model)
 
     return timed(a, step, bs)
@@ -200,17 +247,19 @@ def wn_net(channels, classes, widths=(96, 192)):
 
 
 def wn(a):
-    model = wn_net(1, 10).to(a.device)
+    amp = Mixed(a)
+    model = amp.model(wn_net(1, 10).to(a.device))
     opt = torch.optim.Adam(model.parameters(), lr=0.003, betas=(0.9, 0.999))
     data = batches(a, *fashion(a), 100)
 
     def step():
         x, y = next(data)
         x = (x * 255 - 127.5) / 128
-        x = x + 0.15 * torch.randn_like(x)
+        x = amp.input(x + 0.15 * torch.randn_like(x))
         opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
+        with amp.autocast():
+            loss = F.cross_entropy(model(x).float(), y)
+        amp.step(loss, opt)
 
     return timed(a, step, 100)
 
@@ -231,14 +280,16 @@ def dcgan_pair(features=64, z=128, channels=1):
 
 
 def dcgan(a):
-    d, g = (m.to(a.device) for m in dcgan_pair())
+    amp_d, amp_g = Mixed(a), Mixed(a)
+    d, g = dcgan_pair()
+    d, g = amp_d.model(d.to(a.device)), amp_g.model(g.to(a.device))
     od = torch.optim.RMSprop(d.parameters(), lr=1e-4, alpha=0.9, eps=1e-6)
     og = torch.optim.RMSprop(g.parameters(), lr=1e-4, alpha=0.9, eps=1e-6)
     data = batches(a, *fashion(a), 32)
 
     def step():
         x, _ = next(data)
-        gan_step(d, g, od, og, F.pad(x, (2, 2, 2, 2)), lambda: torch.randn(32, 128, device=a.device))
+        gan_step(d, g, od, og, F.pad(x, (2, 2, 2, 2)), lambda: torch.randn(32, 128, device=a.device), amp_d, amp_g)
 
     return timed(a, step, 32)
 
@@ -317,6 +368,7 @@ def main():
     ap.add_argument("--data", default="data")
     ap.add_argument("--folder", help="a folder with train/<class>/*.jpg")
     ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--size", type=int, default=299, help="Inception's input size")
     ap.add_argument("--steps", type=int, default=50)
@@ -328,7 +380,8 @@ def main():
     torch.manual_seed(0)
     rate = CASES[a.case](a)
     if rate is not None:
-        tag = "_channels_last" if a.channels_last else ""
+        setting = a.precision + ("_cl" if a.channels_last else "")
+        tag = "" if setting == "fp32" else "_" + setting
         print(f"SAMPLE {a.case}{tag} pytorch {rate:.1f}", flush=True)
 
 

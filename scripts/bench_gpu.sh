@@ -11,12 +11,19 @@
 # sums, a device sync, before it stops an epoch's clock). PyTorch's is
 # timed over --steps steps after --warmup, synchronised. eval-parzen and
 # eval-reconstruction (and their counterparts) are timed as whole processes.
+# Then the precision and layout cases (SETTINGS): each conv trainer, and
+# the MLP GAN in bf16, with paperlab's --precision / --channels-last and
+# the same flags to bench_gpu.py (timm train.py's --amp --amp-dtype and
+# --channels-last: autocast, GradScaler for fp16, channels-last model and
+# batches), compared setting for setting.
 # Last, examples/bench_update.rs times the Inception-v4 weight update per
 # tensor (paperlab now) and on flat buffers, on the device.
 #
 # Offline machines: BENCH_WHEELS=DIR installs timm and torchvision from
 # wheels in DIR. PY picks the Python with torch (default .venv/bin/python,
 # else python3); its torch/lib goes on LD_LIBRARY_PATH for the binary.
+# BENCH_SETTINGS replaces the settings measured after fp32 (default
+# "fp32_cl bf16 bf16_cl fp16_cl"; fp16 on the Inception nets only).
 # BENCH_GPU_DRY=1 runs the same plumbing on the CPU at toy sizes (no ratios
 # worth reading), to check the script on a machine without a GPU.
 set -euo pipefail
@@ -77,29 +84,62 @@ whole() {
   echo "SECONDS $case $side $(echo "$EPOCHREALTIME - $t0" | sed 's/,/./g' | $py -c 'print(round(eval(input()), 3))')" | tee -a "$samples"
 }
 fashion=(--dataset fashion-mnist --epochs 2)
+settings=(${BENCH_SETTINGS:-fp32_cl bf16 bf16_cl fp16_cl})
+# flags SETTING: its flags, the same for paperlab and bench_gpu.py
+# (fp32, fp32_cl, bf16, bf16_cl, fp16, fp16_cl).
+flags() {
+  local precision=${1%_cl}
+  [ "$precision" = fp32 ] || printf -- '--precision %s ' "$precision"
+  [ "$1" = "$precision" ] || printf -- '--channels-last'
+}
+# both CASE SETTING COMMAND FLAGS...: paperlab's COMMAND FLAGS and CASE of
+# bench_gpu.py in SETTING; the case is tagged as bench_gpu.py tags it.
+both() {
+  local case=$1 setting=$2 cmd=$3; shift 3
+  local tag=_$setting
+  [ "$setting" = fp32 ] && tag=
+  # shellcheck disable=SC2046 # the flags are words
+  ours "$case$tag" "$cmd" "$@" $(flags "$setting")
+  # shellcheck disable=SC2046
+  theirs "$case" --size "$size" $(flags "$setting")
+}
+# trainer CASE SETTING: the trainer of CASE in SETTING, both sides.
+trainer() {
+  local case=$1 setting=$2
+  case $case in
+    fmp) both fmp "$setting" train-fmp --config experiments/fmp-mnist.toml "${fashion[@]}" \
+      --train-limit $((2000 * n)) --test-limit 500 --tests 1 ;;
+    gan_mlp) both gan_mlp "$setting" train-gan --config experiments/gan-mlp.toml "${fashion[@]}" \
+      --train-limit $((3000 * n)) --valid-size 1000 --parzen-every 0 ;;
+    inception_*) both "$case" "$setting" train-inception --model "${case//_/-}" "${fashion[@]}" "${small[@]}" \
+      --train-limit $((32 * 6 * n)) --val-limit 64 ;;
+    wn) both wn "$setting" train-wn --norm weight "${fashion[@]}" --train-limit $((2000 * n)) --test-limit 500 --zca false ;;
+    dcgan) both dcgan "$setting" train-gan --model dcgan --norm batch --features 64 --image-size 32 "${fashion[@]}" \
+      --test-interval $((30 * n)) --running 64 --final 256 --test-steps 5 ;;
+  esac
+}
 
 echo "== device: $($py -c 'import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (dry run)")'), torch $($py -c 'import torch; print(torch.__version__)'), $(date -u +%F)"
-ours fmp train-fmp --config experiments/fmp-mnist.toml "${fashion[@]}" --train-limit $((2000 * n)) --test-limit 500 --tests 1
-theirs fmp
-ours gan_mlp train-gan --config experiments/gan-mlp.toml "${fashion[@]}" --train-limit $((3000 * n)) --valid-size 1000 --parzen-every 0
-theirs gan_mlp
-for model in inception_v4 inception_resnet_v2; do
-  ours $model train-inception --model "${model//_/-}" "${fashion[@]}" "${small[@]}" --train-limit $((32 * 6 * n)) --val-limit 64
-  theirs $model --size "$size"
-  theirs $model --size "$size" --channels-last
-done
+for case in fmp gan_mlp inception_v4 inception_resnet_v2; do trainer $case fp32; done
 ours inception_v4_folder train-inception --model inception-v4 --dataset "imagenet:$work/jpeg" --epochs 2 "${small[@]}" \
   --batch-size 64 --workers "$workers" --val-limit 64
 theirs inception_v4_folder --folder "$work/jpeg" --workers "$workers" --size "$size"
-ours wn train-wn --norm weight "${fashion[@]}" --train-limit $((2000 * n)) --test-limit 500 --zca false
-theirs wn
-ours dcgan train-gan --model dcgan --norm batch --features 64 --image-size 32 "${fashion[@]}" \
-  --test-interval $((30 * n)) --running 64 --final 256 --test-steps 5
-theirs dcgan
+for case in wn dcgan; do trainer $case fp32; done
 whole recon paperlab $bin eval-reconstruction --run "$out/train-gan/dcgan" --device "$dev" --data-dir "$data" --images $((200 * n)) --steps 50 --quiet
 whole recon pytorch $py scripts/bench_gpu.py recon --device "$dev" --data "$data" --images $((200 * n))
 whole parzen paperlab $bin eval-parzen --run "$out/train-gan/gan_mlp" --device "$dev" --data-dir "$data" --samples $((1000 * n)) --valid-limit 1000 --quiet
 whole parzen pytorch $py scripts/bench_gpu.py parzen --device "$dev" --data "$data" --samples $((1000 * n))
+
+echo "== precision and layout: ${settings[*]}"
+for setting in "${settings[@]}"; do
+  for case in inception_v4 inception_resnet_v2 fmp wn dcgan gan_mlp; do
+    # fp16 (slow on the CPU; the loss scaler's cost) on the Inception nets
+    # only; the MLP has no convolutions to lay out.
+    [[ $setting == fp16* && $case != inception_* ]] && continue
+    [[ $setting == *_cl && $case == gan_mlp ]] && continue
+    trainer $case "$setting"
+  done
+done
 
 echo "== the optimizer, clipping and EMA update of Inception-v4: per tensor or flat (examples/bench_update.rs)"
 BENCH_DEVICE=$dev BENCH_RUNS=$((2 * n)) target/release/examples/bench_update | grep -v '^RESULT'
@@ -117,11 +157,9 @@ for line in open(sys.argv[1]):
 for case in dict.fromkeys(c for c, _ in rate):
     if (case, "paperlab") not in rate:
         continue
-    ours = rate[(case, "paperlab")]
-    layouts = [v for (c, s), v in rate.items() if s == "pytorch" and c in (case, case + "_channels_last")]
-    note = "(faster layout)" if len(layouts) > 1 else ""
-    print(f"  {case:<22} paperlab {ours:9.1f} img/s   PyTorch {max(layouts):9.1f} img/s {note:<15}  ratio {ours / max(layouts):5.2f}")
+    ours, theirs = rate[(case, "paperlab")], rate[(case, "pytorch")]
+    print(f"  {case:<30} paperlab {ours:9.1f} img/s   PyTorch {theirs:9.1f} img/s   ratio {ours / theirs:5.2f}")
 for case in dict.fromkeys(c for c, _ in secs):
     ours, theirs = secs[(case, "paperlab")], secs[(case, "pytorch")]
-    print(f"  {case:<22} paperlab {ours:9.2f} s       PyTorch {theirs:9.2f} s                   ratio {theirs / ours:5.2f}")
+    print(f"  {case:<30} paperlab {ours:9.2f} s       PyTorch {theirs:9.2f} s       ratio {theirs / ours:5.2f}")
 PY

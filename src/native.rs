@@ -1,5 +1,6 @@
 //! The libtorch calls of csrc/ops.cpp (compiled by build.rs against the
-//! same headers): ops that tch 0.24 lacks with the arguments paperlab needs;
+//! same headers): ops that tch 0.24 lacks with the arguments paperlab needs
+//! (a slope, no device, a memory format);
 //! and the error handling every csrc/ binding shares ([`call`], [`status`],
 //! [`take_message`]; csrc/dist.cpp's bindings are in runner/dist/).
 
@@ -14,6 +15,7 @@ extern "C" {
         error: *mut *mut c_char,
     ) -> *mut C_tensor;
     fn paperlab_pin_memory(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
+    fn paperlab_channels_last(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
     /// libc's free, for what the shims malloc.
     #[link_name = "free"]
     pub(crate) fn libc_free(p: *mut c_void);
@@ -62,4 +64,11 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor, String> {
 pub fn pin_memory(x: &Tensor) -> Result<Tensor, String> {
     // SAFETY: x outlives the call.
     call(|error| unsafe { paperlab_pin_memory(x.as_ptr(), error) })
+}
+
+/// `x.contiguous(MemoryFormat::ChannelsLast)`: the same values in NHWC
+/// order (a 4-D tensor; x itself when it already is).
+pub fn channels_last(x: &Tensor) -> Result<Tensor, String> {
+    // SAFETY: x outlives the call.
+    call(|error| unsafe { paperlab_channels_last(x.as_ptr(), error) })
 }

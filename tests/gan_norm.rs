@@ -20,21 +20,6 @@ fn run(ws: &Path, args: &[String]) -> std::process::Output {
     paperlab(ws, &args)
 }
 
-fn rows(path: &Path) -> Vec<std::collections::HashMap<String, f64>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    reader
-        .records()
-        .map(|r| {
-            header
-                .iter()
-                .cloned()
-                .zip(r.unwrap().iter().map(|v| v.parse().unwrap_or(f64::NAN)))
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn a_dcgan_run_holds_out_images_and_selects_by_reconstruction() {
     let ws = workspace();
@@ -55,7 +40,7 @@ fn a_dcgan_run_holds_out_images_and_selects_by_reconstruction() {
     assert_eq!(all.len(), 48, "the two sets are disjoint draws");
     assert!(all.iter().all(|&i| (0..70_000).contains(&i)));
 
-    let metrics = rows(&dir.join("metrics.csv"));
+    let metrics = csv_rows(&dir.join("metrics.csv"));
     assert_eq!(metrics.len(), 2);
     for (e, row) in metrics.iter().enumerate() {
         assert_eq!(row["iteration"], 20.0 * (e + 1) as f64);
@@ -93,7 +78,7 @@ fn a_dcgan_run_holds_out_images_and_selects_by_reconstruction() {
         ],
     ));
     assert!(String::from_utf8_lossy(&out.stdout).contains("reconstruction MSE"));
-    let table = rows(&dir.join("reconstruction.csv"));
+    let table = csv_rows(&dir.join("reconstruction.csv"));
     let images: Vec<i64> = table.iter().map(|r| r["image"] as i64).collect();
     assert_eq!(images, fin[..8], "the final set, in its order");
     let mean = table.iter().map(|r| r["mse"]).sum::<f64>() / 8.0;
@@ -336,7 +321,7 @@ fn eval_reconstruction_measures_an_mlp_run_on_its_test_images() {
             "--quiet",
         ],
     ));
-    let table = rows(&dir.join("reconstruction.csv"));
+    let table = csv_rows(&dir.join("reconstruction.csv"));
     assert_eq!(
         table.iter().map(|r| r["image"] as i64).collect::<Vec<_>>(),
         (0..10).collect::<Vec<_>>()

@@ -145,6 +145,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             prepare: &prepare,
             batch_size: args.batch_size,
         },
+        amp: args.common.amp(&vs),
         opt: optim.build(params_of(&vs), args.common.update_impl),
         schedules: args.schedules(),
         examples: &train,

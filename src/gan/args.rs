@@ -297,6 +297,11 @@ impl RunConfig for TrainGanArgs {
         self.epochs = Some(self.epochs.unwrap_or(d.epochs));
         self.noise_dim = Some(self.noise_dim.unwrap_or(d.noise_dim));
         self.dataset = Some(self.dataset());
+        if self.common.channels_last && self.model == Model::Mlp {
+            return Err(usage(
+                "--channels-last: --model mlp has no convolutions; the flag is for the conv nets (--model dcgan)",
+            ));
+        }
         let positive = [
             ("--noise-dim", self.noise_dim()),
             ("--g-hidden", self.g_hidden),

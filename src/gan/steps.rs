@@ -16,17 +16,21 @@ use crate::optim::{Hyper, Optimizer};
 use crate::runner::checkpoint::{Checkpoint, CheckpointFile};
 use crate::runner::dist::{reduce_gradients, share, Loss};
 use crate::runner::epochs::{EpochEnd, Steps};
+use crate::runner::precision::Amp;
 use crate::runner::session::Session;
 use crate::runner::summary::Selection;
 use crate::runner::sums::{Means, RunningSums};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Kind, Tensor};
 
-/// One of the two players: its network, variables and optimizer.
+/// One of the two players: its network, variables and optimizer, and the
+/// precision and layout of its updates (each player has its own fp16 loss
+/// scaler, so one's overflow does not skip the other's step).
 pub struct Player {
     pub net: Box<dyn ModuleT>,
     pub vs: VarStore,
     pub opt: Box<dyn Optimizer>,
+    pub amp: Amp,
 }
 
 /// What the GAN reports after each epoch, besides the losses.
@@ -82,22 +86,27 @@ impl GanSteps<'_> {
     fn d_step(&mut self, x: &Tensor, sums: &mut RunningSums) -> Result<()> {
         let n = x.size()[0];
         let z = self.latent.sample(n, x.device());
-        let fake = tch::no_grad(|| self.g.net.forward_t(&z, true));
-        let real = self.d.net.forward_t(x, true);
-        let fake = self.d.net.forward_t(&fake, true);
-        // BCE: -(log D(x) + log(1 - D(G(z)))), from D's logits.
-        let terms = match self.objective.least_squares {
-            false => (-&real).softplus().mean(Kind::Float) + fake.softplus().mean(Kind::Float),
-            true => {
-                (real.sigmoid() - 1.0).square().mean(Kind::Float)
-                    + fake.sigmoid().square().mean(Kind::Float)
-            }
-        };
-        let loss = terms * self.objective.d_weight;
+        let x = self.d.amp.input(x);
+        let (g, d, objective) = (&self.g, &self.d, self.objective);
+        let (real, fake, loss) = d.amp.autocast(|| {
+            let fake = tch::no_grad(|| g.net.forward_t(&z, true));
+            let real = d.amp.fp32_outputs(d.net.forward_t(&x, true));
+            let fake = d.amp.fp32_outputs(d.net.forward_t(&fake, true));
+            // BCE: -(log D(x) + log(1 - D(G(z)))), from D's logits.
+            let terms = match objective.least_squares {
+                false => (-&real).softplus().mean(Kind::Float) + fake.softplus().mean(Kind::Float),
+                true => {
+                    (real.sigmoid() - 1.0).square().mean(Kind::Float)
+                        + fake.sigmoid().square().mean(Kind::Float)
+                }
+            };
+            let loss = terms * objective.d_weight;
+            (real, fake, loss)
+        });
         self.d.opt.zero_grad();
-        loss.backward();
+        self.d.amp.backward(&loss);
         reduce_gradients(self.d.opt.params(), Loss::Mean(n))?;
-        self.d.opt.step();
+        self.d.amp.step(self.d.opt.as_mut());
         sums.watch(&loss);
         sums.add("d_loss", &loss, 1.0);
         tch::no_grad(|| {
@@ -114,18 +123,23 @@ impl GanSteps<'_> {
         self.d.vs.freeze();
         let n = share(self.batch_size);
         let z = self.latent.sample(n, self.g.vs.device());
-        let logit = self.d.net.forward_t(&self.g.net.forward_t(&z, true), true);
-        let loss = match (self.objective.least_squares, self.objective.g_loss) {
-            (true, _) => (logit.sigmoid() - 1.0).square().mean(Kind::Float),
-            (false, GLoss::NonSaturating) => (-&logit).softplus().mean(Kind::Float),
-            (false, GLoss::Minimax) => -logit.softplus().mean(Kind::Float),
-        };
+        let (g, d, objective) = (&self.g, &self.d, self.objective);
+        let loss = g.amp.autocast(|| {
+            let logit = g
+                .amp
+                .fp32_outputs(d.net.forward_t(&g.net.forward_t(&z, true), true));
+            match (objective.least_squares, objective.g_loss) {
+                (true, _) => (logit.sigmoid() - 1.0).square().mean(Kind::Float),
+                (false, GLoss::NonSaturating) => (-&logit).softplus().mean(Kind::Float),
+                (false, GLoss::Minimax) => -logit.softplus().mean(Kind::Float),
+            }
+        });
         self.g.opt.zero_grad();
-        loss.backward();
+        self.g.amp.backward(&loss);
         let reduced = reduce_gradients(self.g.opt.params(), Loss::Mean(n));
         self.d.vs.unfreeze();
         reduced?;
-        self.g.opt.step();
+        self.g.amp.step(self.g.opt.as_mut());
         sums.watch(&loss);
         sums.add("g_loss", &loss, 1.0);
         Ok(())
@@ -213,12 +227,16 @@ impl Steps for GanSteps<'_> {
             .vars("d.", &self.d.vs)
             .tensors("g_optim.", self.g.opt.state())
             .tensors("d_optim.", self.d.opt.state())
+            .tensors("g_scaler.", self.g.amp.state())
+            .tensors("d_scaler.", self.d.amp.state())
     }
 
     fn restore(&mut self, ckpt: &CheckpointFile) -> Result<()> {
         ckpt.load_vars("g.", &self.g.vs)?;
         ckpt.load_vars("d.", &self.d.vs)?;
         self.g.opt.load_state(&ckpt.section("g_optim."))?;
-        self.d.opt.load_state(&ckpt.section("d_optim."))
+        self.d.opt.load_state(&ckpt.section("d_optim."))?;
+        self.g.amp.load_state(&ckpt.section("g_scaler."))?;
+        self.d.amp.load_state(&ckpt.section("d_scaler."))
     }
 }

@@ -49,10 +49,11 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
     let player = |build: &dyn Fn(&VarStore) -> Box<dyn ModuleT>| {
         let vs = VarStore::new(device);
         let net = build(&vs);
+        let amp = args.common.amp(&vs);
         let opt = args
             .optim_config()
             .build(params_of(&vs), args.common.update_impl);
-        Player { net, vs, opt }
+        Player { net, vs, opt, amp }
     };
     let marginals = nets::marginals(train);
     let g = player(&|vs| nets::generator(&vs.root(), &cfg, shape, Some(&marginals)));

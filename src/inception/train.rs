@@ -222,6 +222,10 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             zeros: Tensor::zeros([], (Kind::Int64, s.device)),
             seen: Tensor::zeros([], (Kind::Int64, s.device)),
         };
+        let amp = args.common.amp(&vs);
+        if let Some(e) = &ema {
+            amp.layout().convert(e.vs());
+        }
         let mut steps = Classifier {
             net: classify::ClassifierNet {
                 model: &net,
@@ -229,6 +233,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
                 prepare: &prepare,
                 batch_size: args.batch_size,
             },
+            amp,
             opt: args
                 .optim_config()
                 .build(params_of(&vs), args.common.update_impl),

@@ -30,7 +30,8 @@
 //! [`foreach`]), chosen by [`UpdateImpl`]. The state, and so a checkpoint,
 //! is the same either way, so a resumed run may switch forms.
 //!
-//! One file per optimizer; [`slots`] holds what they share.
+//! One file per optimizer; [`slots`] holds what they share. [`GradScaler`]
+//! (`scaler.rs`) is fp16's dynamic loss scaler around any of them.
 
 mod adam;
 mod clip;
@@ -38,6 +39,7 @@ mod decay;
 pub mod foreach;
 mod graham;
 mod rmsprop;
+mod scaler;
 pub mod schedule;
 mod sgd;
 mod slots;
@@ -48,6 +50,7 @@ pub use decay::add_weight_decay;
 pub use foreach::UpdateImpl;
 pub use graham::{Graham, GrahamConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use scaler::{GradScaler, ScalerConfig};
 pub use sgd::{Sgd, SgdConfig};
 pub use slots::Slots;
 

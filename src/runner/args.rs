@@ -3,13 +3,15 @@
 use super::device;
 use super::dist::DistArgs;
 use super::epochs::REPORT_EVERY;
+use super::layout::Layout;
+use super::precision::{Amp, Precision};
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::optim::UpdateImpl;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use tch::Device;
+use tch::{nn::VarStore, Device};
 
 /// A choice flag's value as the command line spells it (clap's name:
 /// weight-affine, inception-v4), for logs and summaries.
@@ -76,6 +78,14 @@ pub struct Common {
     #[arg(long, default_value_t = REPORT_EVERY as u64)]
     #[serde(default = "default_log_every")]
     pub log_every: u64,
+    /// The dtype of the training forward pass and loss: fp32, or bf16 / fp16 autocast (weights, optimizer state, loss and metrics stay fp32; fp16 adds a dynamic loss scaler, saved with the checkpoints). The papers trained in fp32.
+    #[arg(long, value_enum, default_value = "fp32")]
+    #[serde(default)]
+    pub precision: Precision,
+    /// Hold the conv nets' 4-D weights and input batches in channels-last (NHWC) memory order: the same values, a faster layout for GPU tensor cores.
+    #[arg(long)]
+    #[serde(default)]
+    pub channels_last: bool,
     /// Continue the run in <out>/<subcommand>/<name> from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -104,6 +114,12 @@ impl Common {
             .and_then(|c| c.file_stem())
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "default".into())
+    }
+
+    /// The training step's precision and layout for the model on `vs`
+    /// (whose weights it converts to channels-last when asked).
+    pub fn amp(&self, vs: &VarStore) -> Amp {
+        Amp::new(self.precision, Layout::new(self.channels_last), vs)
     }
 }
 

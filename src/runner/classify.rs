@@ -1,6 +1,8 @@
 //! The classifier steps of the training engine, shared by every paper that
 //! trains a classifier: cross-entropy on a batch, one optimizer step,
-//! training loss and error summed on the device, and a per-epoch evaluation.
+//! training loss and error summed on the device, and a per-epoch evaluation;
+//! the forward pass and loss under the run's autocast, and fp16's loss
+//! scaling, come from [`Amp`].
 //! What a paper adds (its own forward and loss, work around the optimizer
 //! step such as gradient clipping or a weight average, extra checkpointed
 //! state, its evaluation and columns) comes through [`Hooks`].
@@ -8,6 +10,7 @@
 use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::dist::{self, reduce_gradients, Loss};
 use super::epochs::{EpochEnd, Steps};
+use super::precision::Amp;
 use super::session::Session;
 use super::summary::{Goal, Selection};
 use super::sums::{Means, RunningSums};
@@ -63,9 +66,10 @@ pub trait Hooks {
     fn init(&mut self, _net: &ClassifierNet, _x: &Tensor) -> Result<()> {
         Ok(())
     }
-    /// After backward, before the optimizer step (e.g. clip the gradients);
-    /// the gradients' norm when it measures one (on the device), which the
-    /// per-step log shows as grad_norm.
+    /// After backward (and the gradients' reduction across processes and
+    /// unscaling, [`Amp::unscale`]), before the optimizer step (e.g. clip
+    /// the gradients); the gradients' norm when it measures one (on the
+    /// device), which the per-step log shows as grad_norm.
     fn before_step(&mut self, _params: &[Param]) -> Option<Tensor> {
         None
     }
@@ -76,7 +80,8 @@ pub trait Hooks {
     /// that stops after some epoch).
     fn schedule(&mut self, _at: At) {}
     /// Tensors saved with every checkpoint, keys prefixed by the hook
-    /// (e.g. "ema."); they must not start with model., optim., train., sums. or window.
+    /// (e.g. "ema."); they must not start with model., optim., scaler.,
+    /// train., sums. or window.
     fn state(&self) -> Vec<(String, Tensor)> {
         vec![]
     }
@@ -101,6 +106,8 @@ pub struct Classifier<'a, H> {
     pub examples: &'a dyn Examples,
     pub epochs: i64,
     pub hooks: H,
+    /// Precision and layout of the training step (`Common::amp`).
+    pub amp: Amp,
 }
 
 impl<H: Hooks> Steps for Classifier<'_, H> {
@@ -136,20 +143,25 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
 
     fn step(&mut self, at: At, batches: &[Batch], sums: &mut RunningSums) -> Result<()> {
         for data in batches {
-            let logits = self
-                .hooks
-                .forward(self.net.model, &(self.net.prepare)(&data.images, true));
-            let loss = self.hooks.loss(&logits, &data.labels);
+            let x = self.amp.input(&(self.net.prepare)(&data.images, true));
+            let (logits, loss) = self.amp.autocast(|| {
+                let logits = self
+                    .amp
+                    .fp32_outputs(self.hooks.forward(self.net.model, &x));
+                let loss = self.hooks.loss(&logits, &data.labels);
+                (logits, loss)
+            });
             self.opt.zero_grad();
-            loss.backward();
+            self.amp.backward(&loss);
             let n = data.labels.size()[0];
             let kind = match self.hooks.summed_loss() {
                 true => Loss::Sum,
                 false => Loss::Mean(n),
             };
             reduce_gradients(self.opt.params(), kind)?;
+            self.amp.unscale(self.opt.params());
             let norm = self.hooks.before_step(self.opt.params());
-            self.opt.step();
+            self.amp.step(self.opt.as_mut());
             if let Some(norm) = norm {
                 sums.add("grad_norm", &norm, 1.0);
             }
@@ -192,12 +204,14 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
         Checkpoint::new()
             .vars("model.", self.net.vs)
             .tensors("optim.", self.opt.state())
+            .tensors("scaler.", self.amp.state())
             .tensors("", self.hooks.state())
     }
 
     fn restore(&mut self, checkpoint: &CheckpointFile) -> Result<()> {
         checkpoint.load_vars("model.", self.net.vs)?;
         self.opt.load_state(&checkpoint.section("optim."))?;
+        self.amp.load_state(&checkpoint.section("scaler."))?;
         self.hooks.load_state(checkpoint)
     }
 }

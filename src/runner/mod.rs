@@ -1,7 +1,8 @@
 //! The runner every subcommand shares: options, presets, run directories,
 //! metrics, checkpoints, summaries, progress, Ctrl-C handling, and the
 //! training engine ([`epochs`]) with its classifier steps ([`classify`]),
-//! and data-parallel runs across processes ([`dist`]).
+//! data-parallel runs across processes ([`dist`]), and mixed precision and
+//! channels-last memory for the training steps ([`precision`], [`layout`]).
 
 pub mod args;
 pub mod checkpoint;
@@ -13,7 +14,9 @@ pub mod epochs;
 pub mod events;
 pub mod flat_config;
 pub mod interrupt;
+pub mod layout;
 pub mod metrics;
+pub mod precision;
 pub mod preset;
 pub mod progress;
 pub mod reopen;

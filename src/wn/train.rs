@@ -114,6 +114,7 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
             prepare: &prepare,
             batch_size: args.batch_size,
         },
+        amp: args.common.amp(&vs),
         opt: args
             .optim_config()
             .build(params_of(&vs), args.common.update_impl),

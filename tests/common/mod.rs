@@ -144,3 +144,20 @@ pub fn tiny_inception(name: &str, extra: &[&str]) -> Vec<String> {
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
+
+/// A CSV file's rows (metrics.csv, reconstruction.csv) as column -> value;
+/// a cell that is not a number reads as NaN.
+pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, f64>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(|v| v.parse().unwrap_or(f64::NAN)))
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,161 @@
+//! --channels-last (runner/layout.rs): each conv net (FMP, the WN paper's
+//! CIFAR net in every normalisation, the three Inception nets, the DCGAN's G
+//! and D in every normalisation) gives the same outputs with its 4-D
+//! weights and input in channels-last order as in libtorch's default
+//! order, to float rounding; and the conversion did happen (the weights'
+//! strides are NHWC's, and stay so under the optimizer's views).
+
+use paperlab::fmp::model::{net as fmp_net, NetConfig as FmpConfig};
+use paperlab::gan::dcgan::{default_levels, discriminator, generator, DcganConfig, GanNorm};
+use paperlab::inception::net::{build as inception, Arch, Config as InceptionConfig};
+use paperlab::optim::params_of;
+use paperlab::runner::layout::Layout;
+use paperlab::wn::model::{net as wn_net, NetConfig as WnConfig, Norm};
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+
+/// float32 rounding of a different summation order, relative to the
+/// outputs' scale.
+const TOLERANCE: f64 = 1e-5;
+
+/// Whether a 4-D tensor has channels-last strides (C varies fastest, then
+/// W, H, N), ignoring the strides of dimensions of size 1, as libtorch does
+/// (a 1x1 kernel is both layouts at once).
+fn is_channels_last(t: &Tensor) -> bool {
+    let (size, stride) = (t.size(), t.stride());
+    let [n, c, h, w] = size[..] else {
+        return false;
+    };
+    let want = [c * h * w, 1, w * c, c];
+    (0..4).all(|i| [n, c, h, w][i] == 1 || stride[i] == want[i])
+}
+
+/// `model`'s outputs on `x` (evaluation mode, torch seeded alike for FMP's
+/// random regions) before and after `vs` goes channels-last, equal within
+/// [`TOLERANCE`].
+fn same_in_both_layouts(what: &str, vs: &VarStore, model: &dyn ModuleT, x: &Tensor) {
+    let forward = |x: &Tensor| {
+        tch::manual_seed(3);
+        tch::no_grad(|| model.forward_t(x, false))
+    };
+    let contiguous = forward(x);
+    Layout::ChannelsLast.convert(vs);
+    let weights: Vec<Tensor> = params_of(vs)
+        .into_iter()
+        .map(|p| p.tensor)
+        .filter(|t| t.dim() == 4 && t.size()[1] > 1)
+        .collect();
+    assert!(!weights.is_empty(), "{what}: no 4-D weights");
+    for w in &weights {
+        assert!(
+            is_channels_last(w),
+            "{what}: a {:?} weight kept NCHW strides {:?}",
+            w.size(),
+            w.stride()
+        );
+    }
+    let x = Layout::ChannelsLast.input(x);
+    assert!(
+        x.dim() != 4 || is_channels_last(&x),
+        "{what}: the input kept NCHW strides"
+    );
+    let nhwc = forward(&x);
+    assert_eq!(contiguous.size(), nhwc.size(), "{what}");
+    let scale = contiguous.abs().max().double_value(&[]).max(1e-3);
+    let diff = (&contiguous - &nhwc).abs().max().double_value(&[]);
+    eprintln!("{what}: largest difference {diff:.2e} of {scale:.2e}");
+    assert!(
+        diff <= TOLERANCE * scale,
+        "{what}: outputs differ by {diff} (scale {scale})"
+    );
+}
+
+fn cpu() -> VarStore {
+    tch::set_num_threads(1);
+    VarStore::new(Device::Cpu)
+}
+
+#[test]
+fn the_fmp_net() {
+    let args: paperlab::fmp::args::TrainFmpArgs = serde_json::from_slice(
+        &std::process::Command::new(env!("CARGO_BIN_EXE_paperlab"))
+            .args(["train-fmp", "--filters", "4", "--print-config"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let cfg: FmpConfig = args.net_config(1, 10).unwrap();
+    let vs = cpu();
+    let model = fmp_net(&vs.root(), &cfg);
+    let s = cfg.input_size();
+    same_in_both_layouts(
+        "FMP",
+        &vs,
+        &model,
+        &Tensor::rand([2, 1, s, s], (Kind::Float, Device::Cpu)),
+    );
+}
+
+#[test]
+fn the_wn_net_in_every_normalisation() {
+    for norm in [Norm::None, Norm::Batch, Norm::Weight, Norm::WeightMeanbn] {
+        let cfg = WnConfig {
+            norm,
+            in_channels: 3,
+            classes: 10,
+            widths: [6, 8],
+            noise: 0.0,
+            dropout: 0.0,
+            slope: 0.1,
+        };
+        let vs = cpu();
+        let model = wn_net(&vs.root(), &cfg);
+        let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+        same_in_both_layouts(&format!("WN {norm:?}"), &vs, &model, &x);
+    }
+}
+
+#[test]
+fn the_inception_nets() {
+    for arch in [
+        Arch::InceptionV4,
+        Arch::InceptionResnetV1,
+        Arch::InceptionResnetV2,
+    ] {
+        let vs = cpu();
+        let cfg = InceptionConfig {
+            width: 0.0625,
+            ..InceptionConfig::new(arch, 10)
+        };
+        let model = inception(&vs.root(), &cfg);
+        let x = Tensor::randn([2, 3, 75, 75], (Kind::Float, Device::Cpu));
+        same_in_both_layouts(&format!("{arch:?}"), &vs, &model, &x);
+    }
+}
+
+#[test]
+fn the_dcgan_in_every_normalisation() {
+    for norm in [
+        GanNorm::None,
+        GanNorm::Batch,
+        GanNorm::Weight,
+        GanNorm::WeightAffine,
+    ] {
+        let cfg = DcganConfig {
+            norm,
+            features: 8,
+            levels: default_levels(32),
+            image_size: 32,
+            channels: 3,
+        };
+        let vs = cpu();
+        let d = discriminator(&vs.root(), &cfg);
+        let x = Tensor::rand([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+        same_in_both_layouts(&format!("D {norm:?}"), &vs, &d, &x);
+        let vs = cpu();
+        let g = generator(&vs.root(), &cfg, 16);
+        let z = Tensor::randn([2, 16], (Kind::Float, Device::Cpu));
+        same_in_both_layouts(&format!("G {norm:?}"), &vs, &g, &z);
+    }
+}
