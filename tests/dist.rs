@@ -240,7 +240,12 @@ fn files(dir: &Path) -> Vec<String> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+                let name = p.strip_prefix(dir).unwrap().display().to_string();
+                // An event file's name holds its creation time and host.
+                out.push(match name.starts_with("events.out.tfevents.") {
+                    true => "events.out.tfevents.<time>.<host>".into(),
+                    false => name,
+                });
             }
         }
     }
