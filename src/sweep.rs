@@ -237,7 +237,11 @@ fn train(run: &Planned, logs: &Path, quiet: bool, tasks: u32) -> Result<()> {
             .stderr(Stdio::from(file));
     }
     eprintln!("sweep: {}: paperlab {}", run.name, shown(&argv));
-    let launcher = if tasks > 1 { "srun (--tasks-per-run)" } else { "paperlab" };
+    let launcher = if tasks > 1 {
+        "srun (--tasks-per-run)"
+    } else {
+        "paperlab"
+    };
     let status = cmd
         .status()
         .map_err(|e| run_error(format!("cannot start {launcher}: {e}")))?;

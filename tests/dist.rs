@@ -631,7 +631,14 @@ exit $status
 
     ok(paperlab(
         ws.path(),
-        &["sweep", "pair.toml", "--tasks-per-run", "2", "--slurm", "pair.sbatch"],
+        &[
+            "sweep",
+            "pair.toml",
+            "--tasks-per-run",
+            "2",
+            "--slurm",
+            "pair.sbatch",
+        ],
     ));
     let script = std::fs::read_to_string(ws.path().join("pair.sbatch")).unwrap();
     for line in [

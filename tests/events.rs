@@ -117,7 +117,10 @@ fn the_event_files_hold_metrics_csv_steps_csv_and_the_config() {
         .iter()
         .map(|&s| (s, if s <= 10 { 1.0 } else { 2.0 }))
         .collect();
-    assert_eq!(logged, expected, "every 3 steps, in the epoch being trained");
+    assert_eq!(
+        logged, expected,
+        "every 3 steps, in the epoch being trained"
+    );
     let events = read_events(&dir);
     let mut tags = vec![];
     for name in &steps.0[2..] {
@@ -134,10 +137,19 @@ fn the_event_files_hold_metrics_csv_steps_csv_and_the_config() {
     at_steps.0.push("last_step".into());
     for name in &metrics.0 {
         let tag = format!("epoch/{name}");
-        same(&scalar(&events, &tag), &column(&at_steps, "last_step", name), &tag);
+        same(
+            &scalar(&events, &tag),
+            &column(&at_steps, "last_step", name),
+            &tag,
+        );
         tags.push(tag);
     }
-    let mut found: Vec<String> = events["scalars"].as_object().unwrap().keys().cloned().collect();
+    let mut found: Vec<String> = events["scalars"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     (found.sort(), tags.sort());
     assert_eq!(found, tags, "no other scalars");
 
@@ -173,7 +185,11 @@ fn a_resumed_run_logs_each_step_once_as_the_uninterrupted_one() {
     // run on to step 13 past the epoch's end; putting step 5's checkpoint
     // back leaves what a process killed after step 13 would: rows and
     // events after the last checkpoint, which the resumed run must drop.
-    let parts = fmp(ws.path(), "parts", &["--log-every", "3", "--max-steps", "5"]);
+    let parts = fmp(
+        ws.path(),
+        "parts",
+        &["--log-every", "3", "--max-steps", "5"],
+    );
     let last = parts.join("checkpoints/last.safetensors");
     let at_5 = ws.path().join("at_5.safetensors");
     std::fs::copy(&last, &at_5).unwrap();
@@ -264,17 +280,27 @@ fn a_gan_logs_both_losses_its_sample_grids_and_the_reconstruction_figure() {
     let ws = workspace();
     // Epochs of 20 iterations (the DCGAN's --test-interval), two of them.
     let args = tiny_dcgan("gan", &["--log-every", "5"]);
-    ok(paperlab(ws.path(), &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    ok(paperlab(
+        ws.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
     let dir = run_dir(ws.path(), "train-gan", "gan");
     let steps = table(&dir.join("steps.csv"));
     for name in ["d_loss", "g_loss", "d_x", "d_g_z", "lr", "images_per_sec"] {
-        assert!(steps.0.iter().any(|h| h == name), "steps.csv has {name}: {:?}", steps.0);
+        assert!(
+            steps.0.iter().any(|h| h == name),
+            "steps.csv has {name}: {:?}",
+            steps.0
+        );
     }
     let events = read_events(&dir);
     for name in ["d_loss", "g_loss"] {
         let tag = format!("train/{name}");
         let logged = scalar(&events, &tag);
-        assert_eq!(logged.iter().map(|p| p.0).collect::<Vec<_>>(), [5, 10, 15, 20, 25, 30, 35, 40]);
+        assert_eq!(
+            logged.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [5, 10, 15, 20, 25, 30, 35, 40]
+        );
         same(&logged, &column(&steps, "step", name), &tag);
     }
     let grids = images(&events, "samples");
@@ -293,10 +319,23 @@ fn a_gan_logs_both_losses_its_sample_grids_and_the_reconstruction_figure() {
     let events = read_events(&dir);
     let figure = images(&events, "reconstruction");
     assert_eq!(figure.len(), 1, "--force replaces the evaluation's image");
-    assert_eq!(figure[0].1, std::fs::read(dir.join("reconstruction.png")).unwrap());
-    let best = json(&dir.join("summary.json"))["best_epoch"].as_i64().unwrap();
-    assert_eq!(figure[0].0, 20 * best, "at the evaluated (best) checkpoint's step");
-    assert_eq!(images(&events, "samples").len(), 2, "the training images stay");
+    assert_eq!(
+        figure[0].1,
+        std::fs::read(dir.join("reconstruction.png")).unwrap()
+    );
+    let best = json(&dir.join("summary.json"))["best_epoch"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        figure[0].0,
+        20 * best,
+        "at the evaluated (best) checkpoint's step"
+    );
+    assert_eq!(
+        images(&events, "samples").len(),
+        2,
+        "the training images stay"
+    );
 }
 
 #[test]
@@ -304,15 +343,28 @@ fn inception_logs_the_gradient_norm_its_clipping_measures() {
     let ws = workspace();
     let train = |extra: &[&str]| {
         let args = tiny_inception("clip", extra);
-        ok(paperlab(ws.path(), &args.iter().map(String::as_str).collect::<Vec<_>>()));
+        ok(paperlab(
+            ws.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        ));
     };
     train(&["--log-every", "2"]);
     let dir = run_dir(ws.path(), "train-inception", "clip");
     let steps = table(&dir.join("steps.csv"));
     let norms = column(&steps, "step", "grad_norm");
-    assert_eq!(norms.iter().map(|p| p.0).collect::<Vec<_>>(), [2, 4, 6, 8, 10, 12]);
-    assert!(norms.iter().all(|p| p.1 > 0.0 && p.1.is_finite()), "{norms:?}");
-    same(&scalar(&read_events(&dir), "train/grad_norm"), &norms, "train/grad_norm");
+    assert_eq!(
+        norms.iter().map(|p| p.0).collect::<Vec<_>>(),
+        [2, 4, 6, 8, 10, 12]
+    );
+    assert!(
+        norms.iter().all(|p| p.1 > 0.0 && p.1.is_finite()),
+        "{norms:?}"
+    );
+    same(
+        &scalar(&read_events(&dir), "train/grad_norm"),
+        &norms,
+        "train/grad_norm",
+    );
     // Without clipping nothing measures the norm.
     train(&["--log-every", "2", "--clip-grad-norm", "0", "--force"]);
     let steps = table(&dir.join("steps.csv"));

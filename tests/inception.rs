@@ -467,7 +467,10 @@ fn resuming_after_max_steps_repeats_an_uninterrupted_run() {
     let ws = workspace();
     ok(run(ws.path(), &tiny_inception("whole", &[])));
     // Stop mid-epoch 2 (step 9 of 12), then resume to the end.
-    ok(run(ws.path(), &tiny_inception("parts", &["--max-steps", "9"])));
+    ok(run(
+        ws.path(),
+        &tiny_inception("parts", &["--max-steps", "9"]),
+    ));
     ok(paperlab(
         ws.path(),
         &["train-inception", "--name", "parts", "--resume", "--quiet"],

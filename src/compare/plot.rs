@@ -62,7 +62,11 @@ pub fn series(runs: &[Run], metric: &str, axis: Axis) -> (Vec<Series>, Vec<Strin
 }
 
 /// `metric`'s metrics.csv column over `axis`, or why the run has no line.
-fn per_epoch(run: &Run, metric: &str, axis: Axis) -> std::result::Result<(Vec<f64>, Vec<f64>), String> {
+fn per_epoch(
+    run: &Run,
+    metric: &str,
+    axis: Axis,
+) -> std::result::Result<(Vec<f64>, Vec<f64>), String> {
     let (Some(ys), Some(epochs)) = (run.metrics.column(metric), run.metrics.column("epoch")) else {
         return Err(format!("{}: no metric {metric}", run.name));
     };

@@ -30,7 +30,11 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut bit = 0;
         while bit < 8 {
-            c = if c & 1 == 1 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
             bit += 1;
         }
         table[i] = c;
@@ -190,7 +194,14 @@ impl EventFile {
     pub fn create(dir: &RunDir, suffix: Option<&str>) -> Result<EventFile> {
         let secs = existing(&dir.path)
             .iter()
-            .filter_map(|p| p.file_name()?.to_str()?.split('.').nth(3)?.parse::<u64>().ok())
+            .filter_map(|p| {
+                p.file_name()?
+                    .to_str()?
+                    .split('.')
+                    .nth(3)?
+                    .parse::<u64>()
+                    .ok()
+            })
             .map(|s| s + 1)
             .fold(unix_seconds() as u64, u64::max);
         let mut name = format!("events.out.tfevents.{secs}.{}", hostname());
@@ -246,7 +257,10 @@ impl EventFile {
     /// A PNG image under `tag` at `step`.
     pub fn image(&mut self, step: i64, tag: &str, png: &[u8]) -> Result<()> {
         let (width, height, channels) = png_shape(png).ok_or_else(|| {
-            run(format!("{tag}: not a PNG image; not written to {}", self.path.display()))
+            run(format!(
+                "{tag}: not a PNG image; not written to {}",
+                self.path.display()
+            ))
         })?;
         let image = Proto::default()
             .int(1, height)
@@ -271,9 +285,7 @@ impl EventFile {
     /// scalars, last values).
     pub fn hparams(&mut self, hparams: &[(String, HValue)]) -> Result<()> {
         let start = hparams.iter().fold(Proto::default(), |m, (k, v)| {
-            let entry = Proto::default()
-                .bytes(1, k.as_bytes())
-                .message(2, value(v));
+            let entry = Proto::default().bytes(1, k.as_bytes()).message(2, value(v));
             m.message(1, entry)
         });
         let start = start.double(5, unix_seconds());

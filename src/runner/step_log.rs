@@ -233,7 +233,8 @@ impl Files {
             None => {
                 let mut header = vec!["step", "epoch"];
                 header.extend(values.iter().map(|(k, _)| k.as_str()));
-                self.csv.insert(Metrics::open(&self.csv_path, &header, None)?)
+                self.csv
+                    .insert(Metrics::open(&self.csv_path, &header, None)?)
             }
         };
         let cells: Vec<f64> = csv
@@ -273,7 +274,10 @@ fn hparams(saved: &Value) -> Vec<(String, HValue)> {
         };
         (k, v)
     }));
-    out.push(("seed".into(), HValue::Number(saved["seed"].as_f64().unwrap_or(0.0))));
+    out.push((
+        "seed".into(),
+        HValue::Number(saved["seed"].as_f64().unwrap_or(0.0)),
+    ));
     out
 }
 

@@ -119,7 +119,10 @@ impl Sums {
     fn stacked(&self, device: Device) -> (Tensor, Vec<f64>) {
         let mut parts: Vec<Tensor> = self.0.iter().map(|e| e.sum.reshape([1])).collect();
         parts.push(Tensor::zeros([0], (Kind::Double, device)));
-        (Tensor::cat(&parts, 0), self.0.iter().map(|e| e.weight).collect())
+        (
+            Tensor::cat(&parts, 0),
+            self.0.iter().map(|e| e.weight).collect(),
+        )
     }
 
     /// Each entry's sum and weight over every process.

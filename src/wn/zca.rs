@@ -109,7 +109,12 @@ pub fn load_or_fit(train: &Dataset, path: &Path, reg: f64, write: bool) -> (Zca,
     }
     let zca = Zca::fit(&train.images, reg);
     if !write {
-        return (zca, Origin::Fitted { cached: Err("rank 0 writes the cache".into()) });
+        return (
+            zca,
+            Origin::Fitted {
+                cached: Err("rank 0 writes the cache".into()),
+            },
+        );
     }
     let save = || -> Result<()> {
         if let Some(dir) = path.parent() {

@@ -48,7 +48,10 @@ pub fn gather_rows(part: &Tensor, count: usize) -> Result<Tensor> {
 /// one-process numbers.
 pub fn seed_pass(seed: u64, stream: Stream) {
     match world() {
-        Some(w) if w.rank > 0 => seed_torch(seed ^ (w.rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), stream),
+        Some(w) if w.rank > 0 => seed_torch(
+            seed ^ (w.rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            stream,
+        ),
         _ => seed_torch(seed, stream),
     }
 }
