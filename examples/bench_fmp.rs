@@ -5,7 +5,7 @@
 //!     output, against libtorch's own `fractional_max_pool2d` (PyTorch's kernel,
 //!     2x2 windows) on the same input and output size, for every variant.
 //! (b) One training step (forward, cross-entropy, backward, SGD momentum step)
-//!     of the MNIST FMP net (L=6, n=32, alpha sqrt 2, 36x36 input, the
+//!     of the MNIST FMP net (L=6, n=32 or BENCH_FILTERS, alpha sqrt 2, 36x36 input, the
 //!     preset's 2-pixel windows and channel dropout) at batch 100.
 //!
 //! Every timing is the median of BENCH_RUNS runs (default 30) after
@@ -245,7 +245,10 @@ fn mnist_config() -> NetConfig {
 }
 
 fn bench_step(t: &Timer) {
-    let preset = mnist_config();
+    let preset = NetConfig {
+        filters: env_usize("BENCH_FILTERS", 32) as i64,
+        ..mnist_config()
+    };
     let paper_regions = NetConfig {
         fmp: Fmp {
             window: None,
@@ -345,6 +348,14 @@ fn main() {
 
     if only.is_empty() || only == "layer" {
         let cases = [
+            LayerCase {
+                label: "n16_b100_c16_35to25",
+                batch: 100,
+                channels: 16,
+                n_in: 35,
+                n_out: 25,
+                alpha: 2f64.sqrt(),
+            },
             LayerCase {
                 label: "mnist1_b100_c32_35to25",
                 batch: 100,

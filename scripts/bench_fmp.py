@@ -68,6 +68,7 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--filters", type=int, default=32, help="n: layer k has n*k filters")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: process CPU time (use with --threads 1 on a busy machine)")
     args = ap.parse_args()
@@ -75,7 +76,7 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    model = fmp_net()
+    model = fmp_net(filters=args.filters)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.003, momentum=0.9)
     x = torch.rand(args.batch, 1, 36, 36)

@@ -8,6 +8,8 @@
 #   BENCH_THREADS  intra-op threads for both sides (default: nproc)
 #   BENCH_RUNS     timed runs per measurement, median reported (default 30)
 #   BENCH_WARMUP   warm-up runs (default 5)
+#   BENCH_FILTERS  n of the step's net, layer k having n*k filters (default 32,
+#                  the MNIST preset's; the demo's is 16)
 #   BENCH_ROUNDS   alternating Rust/PyTorch rounds of the step timing; the
 #                  median over rounds is reported (default 3)
 #   BENCH_CLOCK=cpu  time process CPU time instead of wall time (both sides);
@@ -21,6 +23,7 @@ PY=.venv/bin/python
 export BENCH_THREADS="${BENCH_THREADS:-$(nproc)}"
 export BENCH_RUNS="${BENCH_RUNS:-30}"
 export BENCH_WARMUP="${BENCH_WARMUP:-5}"
+export BENCH_FILTERS="${BENCH_FILTERS:-32}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 LOG="${BENCH_LOG:-$(mktemp -t bench_fmp.XXXXXX)}"
 : >"$LOG"
@@ -44,13 +47,13 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "== step, round $r/$ROUNDS: Rust (tch) then PyTorch eager" >&2
   BENCH_ONLY=step "$BIN" | sed 's/^RESULT step\//RESULT round step\//' | tee -a "$LOG"
   "$PY" scripts/bench_fmp.py --threads "$BENCH_THREADS" --runs "$BENCH_RUNS" --warmup "$BENCH_WARMUP" \
-    --clock "${BENCH_CLOCK:-wall}" \
+    --filters "$BENCH_FILTERS" --clock "${BENCH_CLOCK:-wall}" \
     | sed 's/^RESULT step\//RESULT round step\//' | tee -a "$LOG"
 done
 echo "INFO load_after $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"
 
 echo
-awk -v threads="$BENCH_THREADS" -v runs="$BENCH_RUNS" -v rounds="$ROUNDS" -v clock="${BENCH_CLOCK:-wall}" '
+awk -v threads="$BENCH_THREADS" -v filters="$BENCH_FILTERS" -v runs="$BENCH_RUNS" -v rounds="$ROUNDS" -v clock="${BENCH_CLOCK:-wall}" '
   function median(list,   a, n, i, j, t) {
     n = split(list, a, " ")
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
@@ -67,7 +70,7 @@ awk -v threads="$BENCH_THREADS" -v runs="$BENCH_RUNS" -v rounds="$ROUNDS" -v clo
   /^RESULT round step\/mnist_fmp_net / { rust = rust " " $4 }
   /^RESULT round step\/pytorch_eager / { py = py " " $4 }
   END {
-    printf "FMP benchmark: %s; torch %s; %s threads; %s clock; median of %s runs (step: median over %s rounds)\n", machine, torch, threads, clock, runs, rounds
+    printf "FMP benchmark: %s; torch %s; n = %s; %s threads; %s clock; median of %s runs (step: median over %s rounds)\n", machine, torch, filters, threads, clock, runs, rounds
     printf "load average before %s, after %s\n\n", lb, la
     printf "%-26s %11s | %-24s | %-24s | %-24s | %-24s | %-24s | %-24s\n", "layer (fwd+bwd)", "torch ms", "ours ms (x torch)", "random", "share=batch", "disjoint", "2-pixel windows", "2-pixel windows"
     printf "%-26s %11s | %-24s | %-24s | %-24s | %-24s | %-24s | %-24s\n", "", "", "pseudo/overlap/image", "overlap/image", "pseudo/overlap", "pseudo/image", "random/image", "pseudo/image (keys)"

@@ -21,8 +21,9 @@
 //! the winning pixels, so backward is a single scatter of B*C*N_out^2
 //! gradients, as in PyTorch's kernel, and 0.6-0.75x its time on one CPU
 //! thread (BENCHMARKS.md). Where a variant is exactly PyTorch's kernel
-//! (pseudorandom fixed windows) [`Fmp::forward`] calls the kernel on CUDA,
-//! one launch where this path takes about fifteen.
+//! (pseudorandom fixed windows) [`Fmp::forward`] calls the kernel where it
+//! is the faster: on CUDA, one launch where this path takes about fifteen,
+//! and on small CPU planes with more than one thread.
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -164,9 +165,14 @@ impl Fmp {
         };
         // The kernel draws its windows in the input's type; the general
         // path in f32, so the two agree for f32 input (the training type).
-        // On the CPU the general path is faster (0.62-0.70x the kernel's
-        // time for these very windows, BENCHMARKS.md).
-        if self.is_pytorch_kernel() && x.kind() == Kind::Float && x.device().is_cuda() {
+        // Both draw the rows' u, then the columns' (a lone window draws
+        // none), so either path pools the same windows from the same stream.
+        if self.is_pytorch_kernel()
+            && x.kind() == Kind::Float
+            && h_out > 1
+            && w_out > 1
+            && kernel_is_faster(x.device(), h, w)
+        {
             let rows_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
             let cols_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
             return self.kernel_with(x, (h_out, w_out), &rows_u, &cols_u);
@@ -314,6 +320,16 @@ fn max_rows(t: &Tensor, sel: &[Tensor]) -> Tensor {
         let _ = m.maximum_out(&m, &t.index_select(1, s));
     }
     m
+}
+
+/// Whether PyTorch's kernel outruns the general path on an [H, W] plane:
+/// on CUDA always (one launch against about fifteen); on the CPU with more
+/// than one thread below 64x64, since the kernel is one parallel region
+/// and gains 1.8-1.9x from a second thread where ours, some thirty
+/// whole-tensor ops, gains 1.0-1.5x (at one thread ours takes 0.62-0.70x
+/// its time; BENCHMARKS.md, make bench-fmp).
+fn kernel_is_faster(device: Device, h: i64, w: i64) -> bool {
+    device.is_cuda() || (tch::get_num_threads() > 1 && h * w < 64 * 64)
 }
 
 /// Starts of pseudorandom fixed windows from one u [count, 1] (f32) per
