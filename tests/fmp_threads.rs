@@ -27,8 +27,17 @@ fn forward_pools_the_same_windows_at_one_and_two_threads() {
         };
         let (one, one_next) = pool(1);
         let (two, two_next) = pool(2);
-        assert!(one.equal(&two), "{share:?}: 1 and 2 threads pooled different windows");
-        assert!(one_next.equal(&two_next), "{share:?}: the stream advanced differently");
-        assert!(!one.equal(&one_next), "{share:?}: two draws pooled the same windows");
+        assert!(
+            one.equal(&two),
+            "{share:?}: 1 and 2 threads pooled different windows"
+        );
+        assert!(
+            one_next.equal(&two_next),
+            "{share:?}: the stream advanced differently"
+        );
+        assert!(
+            !one.equal(&one_next),
+            "{share:?}: two draws pooled the same windows"
+        );
     }
 }
