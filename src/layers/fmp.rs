@@ -326,7 +326,7 @@ fn max_rows(t: &Tensor, sel: &[Tensor]) -> Tensor {
 /// on CUDA always (one launch against about fifteen); on the CPU with more
 /// than one thread below 64x64, since the kernel is one parallel region
 /// and gains 1.8-1.9x from a second thread where ours, some thirty
-/// whole-tensor ops, gains 1.0-1.5x (at one thread ours takes 0.62-0.70x
+/// whole-tensor ops, gains 0.9-1.5x (at one thread ours takes 0.62-0.70x
 /// its time; BENCHMARKS.md, make bench-fmp).
 fn kernel_is_faster(device: Device, h: i64, w: i64) -> bool {
     device.is_cuda() || (tch::get_num_threads() > 1 && h * w < 64 * 64)
