@@ -14,8 +14,9 @@ JOBS=${JOBS:-1}
 for sweep in fmp wn gan-norm; do
   "$BIN" sweep "experiments/sweeps/$sweep.toml" --jobs "$JOBS" --out "$OUT"
 done
-# A figure an evaluation merged into summary.json: done already.
-has() { grep -q "\"$2\"" "$1/summary.json"; }
+# A figure an evaluation merged into summary.json (as a key, not as the
+# selection metric's name): done already.
+has() { grep -q "\"$2\":" "$1/summary.json"; }
 for norm in none batch weight weight-affine; do
   run="$OUT/train-gan/gan-norm-$norm"
   has "$run" recon_mse || "$BIN" eval-reconstruction --run "$run"

@@ -136,12 +136,23 @@ def mlp(out):
     )
 
 
+def provenance(out):
+    """Which commit trained which runs (config.json's git_commit): a folder
+    that `make reproduce` continued may hold runs of several commits."""
+    by_commit = {}
+    for config in sorted(Path(out).glob("*/*/config.json")):
+        commit = json.loads(config.read_text()).get("git_commit", "unknown")
+        by_commit.setdefault(commit, []).append(config.parent.name)
+    return "; ".join(f"{c}: {', '.join(runs)}" for c, runs in by_commit.items())
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
     print(f"# Reproduction\n\nWritten by `make reproduce` (scripts/reproduction.py) from the "
-          f"runs in `{out}`: CPU sizes; each section says how to run the paper's.\n")
+          f"runs in `{out}`: CPU sizes; each section says how to run the paper's. "
+          f"Runs by the git commit that trained them: {provenance(out)}.\n")
     sections = [("Fractional Max-Pooling (Graham 2014)", fmp),
                 ("Weight Normalization (Salimans & Kingma 2016)", wn),
                 ("Batch and weight normalization in GANs (Xiang & Li 2017)", dcgan),
