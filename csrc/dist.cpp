@@ -1,11 +1,15 @@
 // libtorch's c10d, the distributed engine PyTorch's own DDP runs on, for
-// src/runner/dist.rs: the TCPStore rendezvous, a Gloo (CPU tensors) or NCCL
-// (CUDA tensors) process group, and the few collectives data-parallel
-// training needs. The symbols come from libtorch_cpu / libtorch_cuda; only
-// the headers of Gloo (Debian's libgloo-dev) are needed, at build time.
+// src/runner/dist/: the TCPStore rendezvous, a Gloo (CPU tensors) or NCCL
+// (CUDA tensors) process group, the few collectives data-parallel
+// training needs, and the gradient reducer that overlaps them with
+// backward. The symbols come from libtorch_cpu / libtorch_cuda; only the
+// headers of Gloo (Debian's libgloo-dev) are needed, at build time.
 //
 // Every function reports libtorch's errors through *error (malloc'ed; the
 // Rust side frees it) and never lets a C++ exception cross into Rust.
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -13,9 +17,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -156,5 +163,165 @@ extern "C" int paperlab_broadcast(paperlab_group *group, const at::Tensor *tenso
     options.rootRank = root;
     options.timeout = group->timeout;
     return finish(group, group->backend->broadcast(tensors, options));
+  });
+}
+
+// Gradient reduction overlapping with backward, as c10d's Reducer (DDP)
+// does: a hook after each parameter's gradient accumulation marks it
+// ready, and a bucket's flat sum is launched as soon as all of its
+// parameters are, strictly in bucket order, so every process issues its
+// collectives in the same sequence whatever order its backward ran in.
+// paperlab_reducer_finish, after backward, launches what backward left
+// (parameters that got no gradient are left out, alike on every process),
+// waits, and writes the results back. Unlike c10d::Reducer it knows
+// Graham's summed loss and a mean over an uneven split (see grads.rs),
+// never throws inside backward, and reports a lost peer at finish.
+struct paperlab_reducer {
+  struct Launched {
+    at::Tensor flat;
+    std::vector<size_t> members;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  paperlab_group *group;
+  std::vector<at::Tensor> params;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  std::vector<uintptr_t> hook_keys;
+  std::vector<std::vector<size_t>> buckets;
+  std::vector<size_t> bucket_of;
+  // One step's state, set by arm.
+  std::mutex mutex;
+  bool armed = false;
+  double count = 0;  // examples of this process for a mean loss; 0 for a sum
+  std::vector<char> ready;
+  std::vector<size_t> pending;
+  size_t next = 0;
+  std::vector<Launched> launched;
+  std::string error;
+
+  // Flattens bucket b's ready gradients (a mean loss's scaled by count,
+  // with count appended) and starts their sum. Holds the mutex.
+  void launch(size_t b) {
+    at::NoGradGuard no_grad;
+    Launched l;
+    std::vector<at::Tensor> parts;
+    for (size_t i : buckets[b]) {
+      if (ready[i]) {
+        l.members.push_back(i);
+        parts.push_back(params[i].grad().reshape(-1));
+      }
+    }
+    if (parts.empty() || !error.empty()) return;
+    if (count > 0) parts.push_back(at::ones({1}, parts[0].options()));
+    l.flat = at::cat(parts);
+    if (count > 0) l.flat.mul_(count);
+    try {
+      std::vector<at::Tensor> tensors{l.flat};
+      c10d::AllreduceOptions options;
+      options.timeout = group->timeout;
+      l.work = group->backend->allreduce(tensors, options);
+      launched.push_back(std::move(l));
+    } catch (const std::exception &e) {
+      error = paperlab::copy_message(e);
+    }
+  }
+
+  void mark_ready(size_t i) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!armed || ready[i]) return;
+    ready[i] = 1;
+    pending[bucket_of[i]]--;
+    while (next < buckets.size() && pending[next] == 0) launch(next++);
+  }
+};
+
+namespace {
+struct ReadyHook : torch::autograd::FunctionPostHook {
+  paperlab_reducer *reducer;
+  size_t index;
+  ReadyHook(paperlab_reducer *r, size_t i) : reducer(r), index(i) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list &outputs,
+                                            const torch::autograd::variable_list &) override {
+    reducer->mark_ready(index);
+    return outputs;
+  }
+};
+}  // namespace
+
+// A reducer of the `n` leaf tensors `params` over `group`; `bucket` gives
+// each parameter's bucket (0, 1, ... in launch order).
+extern "C" paperlab_reducer *paperlab_reducer_new(paperlab_group *group, const at::Tensor **params,
+                                                  const int64_t *bucket, size_t n, char **error) {
+  return paperlab::guarded(error, static_cast<paperlab_reducer *>(nullptr), [&] {
+    auto r = std::make_unique<paperlab_reducer>();
+    r->group = group;
+    size_t buckets = 0;
+    for (size_t i = 0; i < n; i++) buckets = std::max(buckets, static_cast<size_t>(bucket[i]) + 1);
+    r->buckets.resize(buckets);
+    for (size_t i = 0; i < n; i++) {
+      r->params.push_back(*params[i]);
+      r->bucket_of.push_back(bucket[i]);
+      r->buckets[bucket[i]].push_back(i);
+      auto acc = torch::autograd::impl::grad_accumulator(*params[i]);
+      TORCH_CHECK(acc, "a reduced parameter must be a leaf tensor that requires grad");
+      r->hook_keys.push_back(acc->add_post_hook(std::make_unique<ReadyHook>(r.get(), i)));
+      r->accumulators.push_back(std::move(acc));
+    }
+    return r.release();
+  });
+}
+
+extern "C" void paperlab_reducer_free(paperlab_reducer *r) {
+  for (size_t i = 0; i < r->accumulators.size(); i++) {
+    r->accumulators[i]->del_post_hook(r->hook_keys[i]);
+  }
+  delete r;
+}
+
+// Before backward: `count` > 0 for a mean loss over that many examples of
+// this process, 0 for a summed loss.
+extern "C" void paperlab_reducer_arm(paperlab_reducer *r, double count) {
+  std::lock_guard<std::mutex> lock(r->mutex);
+  r->armed = true;
+  r->count = count;
+  r->ready.assign(r->params.size(), 0);
+  r->pending.assign(r->buckets.size(), 0);
+  for (size_t b = 0; b < r->buckets.size(); b++) r->pending[b] = r->buckets[b].size();
+  r->next = 0;
+  r->launched.clear();
+  r->error.clear();
+}
+
+// After backward: every bucket summed and written back into the gradients.
+// Returns how many buckets backward had started (the overlap), -1 on error.
+extern "C" int paperlab_reducer_finish(paperlab_reducer *r, char **error) {
+  return paperlab::guarded(error, -1, [&] {
+    std::vector<paperlab_reducer::Launched> launched;
+    int overlapped;
+    {
+      std::lock_guard<std::mutex> lock(r->mutex);
+      overlapped = static_cast<int>(r->launched.size());
+      while (r->next < r->buckets.size()) r->launch(r->next++);
+      r->armed = false;
+      launched = std::move(r->launched);
+      r->launched.clear();
+      TORCH_CHECK(r->error.empty(), r->error);
+    }
+    at::NoGradGuard no_grad;
+    for (auto &l : launched) {
+      l.work->wait(r->group->timeout);
+      at::Tensor values = l.flat;
+      if (r->count > 0) {
+        int64_t numel = l.flat.numel() - 1;
+        values = l.flat.narrow(0, 0, numel) / l.flat.narrow(0, numel, 1);
+      }
+      int64_t offset = 0;
+      for (size_t i : l.members) {
+        at::Tensor g = r->params[i].grad();
+        int64_t n = g.numel();
+        g.copy_(values.narrow(0, offset, n).view_as(g));
+        offset += n;
+      }
+    }
+    return overlapped;
   });
 }

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::optim::schedule::{apply, values, At, Scheduled};
 use crate::optim::{Hyper, Optimizer};
 use crate::runner::checkpoint::{Checkpoint, CheckpointFile};
-use crate::runner::dist::{reduce_gradients, share, Loss};
+use crate::runner::dist::{reduced_backward, share, Loss};
 use crate::runner::epochs::{EpochEnd, Steps};
 use crate::runner::precision::Amp;
 use crate::runner::session::Session;
@@ -104,8 +104,8 @@ impl GanSteps<'_> {
             (real, fake, loss)
         });
         self.d.opt.zero_grad();
-        self.d.amp.backward(&loss);
-        reduce_gradients(self.d.opt.params(), Loss::Mean(n))?;
+        let d = &self.d;
+        reduced_backward(d.opt.params(), Loss::Mean(n), || d.amp.backward(&loss))?;
         self.d.amp.step(self.d.opt.as_mut());
         sums.watch(&loss);
         sums.add("d_loss", &loss, 1.0);
@@ -135,8 +135,8 @@ impl GanSteps<'_> {
             }
         });
         self.g.opt.zero_grad();
-        self.g.amp.backward(&loss);
-        let reduced = reduce_gradients(self.g.opt.params(), Loss::Mean(n));
+        let g = &self.g;
+        let reduced = reduced_backward(g.opt.params(), Loss::Mean(n), || g.amp.backward(&loss));
         self.d.vs.unfreeze();
         reduced?;
         self.g.amp.step(self.g.opt.as_mut());

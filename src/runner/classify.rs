@@ -8,7 +8,7 @@
 //! state, its evaluation and columns) comes through [`Hooks`].
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
-use super::dist::{self, reduce_gradients, Loss};
+use super::dist::{self, reduced_backward, Loss};
 use super::epochs::{EpochEnd, Steps};
 use super::precision::Amp;
 use super::session::Session;
@@ -152,13 +152,12 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
                 (logits, loss)
             });
             self.opt.zero_grad();
-            self.amp.backward(&loss);
             let n = data.labels.size()[0];
             let kind = match self.hooks.summed_loss() {
                 true => Loss::Sum,
                 false => Loss::Mean(n),
             };
-            reduce_gradients(self.opt.params(), kind)?;
+            reduced_backward(self.opt.params(), kind, || self.amp.backward(&loss))?;
             self.amp.unscale(self.opt.params());
             let norm = self.hooks.before_step(self.opt.params());
             self.amp.step(self.opt.as_mut());

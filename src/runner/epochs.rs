@@ -13,7 +13,7 @@
 //!
 //! In a distributed run (runner/dist/) every process walks the same global
 //! batches and takes its share of each ([`dist::shard`]); the trainer's
-//! gradients are reduced by its one call of [`dist::reduce_gradients`], the
+//! gradients are reduced during its backward by [`dist::reduced_backward`], the
 //! sums by [`RunningSums`], and stopping is agreed by [`Session::should_stop`].
 
 use super::checkpoint::{Checkpoint, CheckpointFile};

@@ -1,13 +1,17 @@
-//! The gradient reduction of a distributed step: after backward, before
-//! the optimizer step (so clipping and weight decay see the global
-//! gradient), every process's gradients are summed in flat buckets of
+//! The gradient reduction of a distributed step, as PyTorch's DDP (c10d's
+//! Reducer) does it: every process's gradients are summed in buckets of
 //! [`BUCKET_BYTES`], one collective per bucket rather than per tensor, on
-//! the training device, with no host read. PyTorch's DDP (c10d's Reducer)
-//! also overlaps the buckets with backward; here they follow it.
+//! the training device, with no host read; each bucket's sum starts during
+//! backward as soon as its last gradient is accumulated (hooks in
+//! csrc/dist.cpp), the parameters bucketed in reverse, the order backward
+//! reaches them. All is summed before the optimizer step, so clipping and
+//! weight decay see the global gradient.
 
+use super::group::Reducer;
 use super::world;
 use crate::error::Result;
 use crate::optim::Param;
+use std::sync::Mutex;
 use tch::Tensor;
 
 /// DDP's default bucket_cap_mb (25 MiB).
@@ -19,26 +23,69 @@ pub const BUCKET_BYTES: usize = 25 << 20;
 pub enum Loss {
     /// Their mean, over this many examples: the reduced gradient is the
     /// global mean's, each process weighted by its examples (an epoch's
-    /// last batch may split unevenly).
+    /// last batch may split unevenly): each sums n_r * g_r and n_r, and
+    /// divides by the total.
     Mean(i64),
     /// Their sum (Graham's FMP loss): the reduced gradient is the global sum's.
     Sum,
 }
 
-/// Make every process's gradients of `params` those of the loss over the
-/// global batch (a no-op in a one-process run). Parameters without a
-/// gradient are skipped; every process has the same ones.
-pub fn reduce_gradients(params: &[Param], loss: Loss) -> Result<()> {
-    let Some(w) = world() else { return Ok(()) };
-    let grads: Vec<Tensor> = params
+/// The reducer of each parameter list trained so far (G's and D's in a
+/// GAN), keyed by the parameters' storage; made at its first backward.
+static REDUCERS: Mutex<Vec<(Vec<usize>, Reducer)>> = Mutex::new(vec![]);
+
+/// Run `backward` (the trainer's, e.g. [`Amp::backward`] of its loss) so
+/// that every process's gradients of `params` become those of the loss over
+/// the global batch (just `backward` in a one-process run). Parameters
+/// that got no gradient are skipped; every process has the same ones.
+///
+/// [`Amp::backward`]: crate::runner::precision::Amp::backward
+pub fn reduced_backward(params: &[Param], loss: Loss, backward: impl FnOnce()) -> Result<()> {
+    let Some(w) = world() else {
+        backward();
+        return Ok(());
+    };
+    let tensors: Vec<&Tensor> = params
         .iter()
-        .map(|p| p.tensor.grad())
-        .filter(|g| g.defined())
+        .map(|p| &p.tensor)
+        .filter(|t| t.requires_grad())
         .collect();
-    for bucket in buckets(&grads) {
-        reduce_bucket(bucket, loss, |flat| w.sum(flat))?;
+    let key: Vec<usize> = tensors.iter().map(|t| t.data_ptr() as usize).collect();
+    let mut reducers = REDUCERS.lock().unwrap_or_else(|e| e.into_inner());
+    let at = match reducers.iter().position(|(k, _)| *k == key) {
+        Some(at) => at,
+        None => {
+            let reducer = Reducer::new(&w.group, &tensors, &bucket_of(&tensors))
+                .map_err(|e| w.lost("setting up the gradient sum", e))?;
+            reducers.push((key, reducer));
+            reducers.len() - 1
+        }
+    };
+    let reducer = &mut reducers[at].1;
+    reducer.arm(match loss {
+        Loss::Mean(n) => n as f64,
+        Loss::Sum => 0.0,
+    });
+    backward();
+    reducer
+        .finish()
+        .map(|_| ())
+        .map_err(|e| w.lost("a sum of the gradients over the processes", e))
+}
+
+/// Each parameter's bucket, numbered in launch order: [`buckets`] of the
+/// parameters in reverse.
+fn bucket_of(params: &[&Tensor]) -> Vec<i64> {
+    let reversed: Vec<Tensor> = params.iter().rev().map(|t| t.shallow_clone()).collect();
+    let mut out = vec![0; params.len()];
+    let mut i = params.len();
+    for (b, bucket) in buckets(&reversed).iter().enumerate() {
+        for _ in 0..bucket.len() {
+            i -= 1;
+            out[i] = b as i64;
+        }
     }
-    Ok(())
+    out
 }
 
 /// Consecutive runs of gradients of one kind and device, each at most
@@ -60,38 +107,6 @@ pub fn buckets(grads: &[Tensor]) -> Vec<&[Tensor]> {
         out.push(&grads[start..]);
     }
     out
-}
-
-/// One bucket: flattened, reduced by `sum` (the collective), written back.
-/// For a mean loss each process contributes n_r * g_r and its n_r, in one
-/// extra element, and the sum is divided by the total: the global mean,
-/// however the batch was split.
-fn reduce_bucket(bucket: &[Tensor], loss: Loss, sum: impl Fn(&Tensor) -> Result<()>) -> Result<()> {
-    tch::no_grad(|| {
-        let mut parts: Vec<Tensor> = bucket.iter().map(|g| g.reshape(-1)).collect();
-        let numel: i64 = parts.iter().map(|p| p.numel() as i64).sum();
-        let flat = match loss {
-            Loss::Sum => Tensor::cat(&parts, 0),
-            Loss::Mean(n) => {
-                let first = &bucket[0];
-                parts.push(Tensor::ones([1], (first.kind(), first.device())));
-                Tensor::cat(&parts, 0) * n as f64
-            }
-        };
-        sum(&flat)?;
-        let values = match loss {
-            Loss::Sum => flat,
-            Loss::Mean(_) => flat.narrow(0, 0, numel) / flat.narrow(0, numel, 1),
-        };
-        let mut offset = 0;
-        for g in bucket {
-            let n = g.numel() as i64;
-            let mut g = g.shallow_clone();
-            g.copy_(&values.narrow(0, offset, n).view_as(&g));
-            offset += n;
-        }
-        Ok(())
-    })
 }
 
 #[cfg(test)]
@@ -116,33 +131,14 @@ mod tests {
         assert!(buckets(&[]).is_empty());
     }
 
-    /// Two "processes" whose sum is played by adding the other's flat
-    /// bucket: the mean of an uneven split is the global mean, the sum the sum.
+    /// Backward reaches the last parameters first: they fill bucket 0.
     #[test]
-    fn a_bucket_reduces_to_the_global_mean_or_sum() {
-        let g = |v: &[f32]| Tensor::from_slice(v);
-        // Process A: 3 examples, mean gradient [1, 2 | 3]; process B: 1 example, [5, 6 | 7].
-        let other = Tensor::cat(&[g(&[5., 6., 7.]), g(&[1.])], 0) * 1.0;
-        let (a, b) = (g(&[1., 2.]), g(&[3.]));
-        reduce_bucket(
-            &[a.shallow_clone(), b.shallow_clone()],
-            Loss::Mean(3),
-            |flat| {
-                let mut flat = flat.shallow_clone();
-                let _ = flat.g_add_(&other);
-                Ok(())
-            },
-        )
-        .unwrap();
-        assert_eq!(Vec::<f32>::try_from(&a).unwrap(), vec![2.0, 3.0]);
-        assert_eq!(Vec::<f32>::try_from(&b).unwrap(), vec![4.0]);
-        let c = g(&[1., 2.]);
-        reduce_bucket(&[c.shallow_clone()], Loss::Sum, |flat| {
-            let mut flat = flat.shallow_clone();
-            let _ = flat.g_add_(&g(&[10., 20.]));
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(Vec::<f32>::try_from(&c).unwrap(), vec![11.0, 22.0]);
+    fn parameters_are_bucketed_from_the_last() {
+        let cap = (BUCKET_BYTES / 4) as i64;
+        let p: Vec<Tensor> = (0..3)
+            .map(|_| Tensor::zeros([cap / 2], (Kind::Float, Device::Cpu)))
+            .collect();
+        let refs: Vec<&Tensor> = p.iter().collect();
+        assert_eq!(bucket_of(&refs), vec![1, 0, 0]);
     }
 }

@@ -10,6 +10,8 @@ use torch_sys::C_tensor;
 struct RawStore(c_void);
 #[repr(C)]
 struct RawGroup(c_void);
+#[repr(C)]
+struct RawReducer(c_void);
 
 extern "C" {
     fn paperlab_store_open(
@@ -63,6 +65,16 @@ extern "C" {
         op: i32,
         error: *mut *mut c_char,
     ) -> i32;
+    fn paperlab_reducer_new(
+        group: *mut RawGroup,
+        params: *const *const C_tensor,
+        bucket: *const i64,
+        n: usize,
+        error: *mut *mut c_char,
+    ) -> *mut RawReducer;
+    fn paperlab_reducer_free(reducer: *mut RawReducer);
+    fn paperlab_reducer_arm(reducer: *mut RawReducer, count: f64);
+    fn paperlab_reducer_finish(reducer: *mut RawReducer, error: *mut *mut c_char) -> i32;
     fn paperlab_broadcast(
         group: *mut RawGroup,
         tensor: *const C_tensor,
@@ -260,5 +272,57 @@ impl Drop for Group {
     fn drop(&mut self) {
         // SAFETY: made by paperlab_group_open, freed once.
         unsafe { paperlab_group_free(self.0) }
+    }
+}
+
+/// The gradient reducer of csrc/dist.cpp: hooks on the parameters' gradient
+/// accumulation that start each bucket's sum during backward.
+pub struct Reducer(*mut RawReducer);
+
+// SAFETY: its state is behind a mutex in C++; Rust arms and finishes it
+// from the training thread.
+unsafe impl Send for Reducer {}
+
+impl Reducer {
+    /// Hooks on `params` (leaf tensors requiring grad) reducing over
+    /// `group`, parameter i in bucket `bucket[i]` (buckets numbered in the
+    /// order they are launched). The group outlives the reducer.
+    pub fn new(group: &Group, params: &[&Tensor], bucket: &[i64]) -> Result<Reducer, String> {
+        assert_eq!(params.len(), bucket.len());
+        let ptrs: Vec<*const C_tensor> = params.iter().map(|t| t.as_ptr()).collect();
+        // SAFETY: the arrays outlive the call; the reducer keeps its own
+        // references to the tensors.
+        let raw = checked(
+            |e| unsafe {
+                paperlab_reducer_new(group.0, ptrs.as_ptr(), bucket.as_ptr(), params.len(), e)
+            },
+            |p| p.is_null(),
+        )?;
+        Ok(Reducer(raw))
+    }
+
+    /// Before a backward whose gradients are reduced: `count` > 0 for a
+    /// mean loss over that many of this process's examples, 0 for a sum.
+    pub fn arm(&mut self, count: f64) {
+        // SAFETY: a live reducer.
+        unsafe { paperlab_reducer_arm(self.0, count) }
+    }
+
+    /// After that backward: every bucket's sum waited for and written
+    /// back. Returns how many buckets backward had started by itself.
+    pub fn finish(&mut self) -> Result<usize, String> {
+        // SAFETY: a live reducer.
+        checked(
+            |e| unsafe { paperlab_reducer_finish(self.0, e) },
+            |r| *r < 0,
+        )
+        .map(|n| n as usize)
+    }
+}
+
+impl Drop for Reducer {
+    fn drop(&mut self) {
+        // SAFETY: made by paperlab_reducer_new, freed once.
+        unsafe { paperlab_reducer_free(self.0) }
     }
 }

@@ -8,8 +8,8 @@
 //! one-process run, and every helper here is then a no-op, so such a run
 //! computes exactly what it did before this module existed. The engine
 //! (runner/epochs.rs, sums.rs, session.rs) shards each global batch, agrees
-//! on stopping and reduces its sums; the trainers call one hook,
-//! [`reduce_gradients`], between backward and the optimizer step; the
+//! on stopping and reduces its sums; the trainers run backward through one
+//! hook, [`reduced_backward`], which sums the gradients as it goes; the
 //! evaluations split their batches ([`eval_batches`], [`gather_rows`]).
 
 mod eval;
@@ -18,7 +18,7 @@ pub mod group;
 pub mod launch;
 
 pub use eval::{eval_batches, gather_rows, seed_pass};
-pub use grads::{reduce_gradients, Loss};
+pub use grads::{reduced_backward, Loss};
 
 use crate::error::{run, usage, Result};
 use crate::rng::Stream;
