@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup build demo test bench-fmp bench-inception bench-loader bench-update bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
+.PHONY: setup build demo test bench-fmp bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
 
 # Sweeps: JOBS runs at a time (default 1: each run already uses every core),
 # EPOCHS and SET="key=value ..." override every run's flags. Finished runs
@@ -52,6 +52,13 @@ bench-loader: setup
 bench-update: build
 	cargo build --release --example bench_update
 	target/release/examples/bench_update
+
+# A distributed run's cost on this CPU over Gloo, under the .venv's torchrun:
+# Inception-v4's gradient sum bucketed against per tensor, and a 2-process
+# against a 1-process train-fmp run. See BENCHMARKS.md.
+bench-ddp: build
+	cargo build --release --example bench_ddp
+	scripts/bench_ddp.sh
 
 # On a CUDA machine: every trainer against its PyTorch-eager/timm counterpart,
 # as ratios (exits with a message without CUDA). See BENCHMARKS.md.

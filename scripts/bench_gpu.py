@@ -6,12 +6,16 @@ to a device synchronisation); `parzen` and `recon` do a whole evaluation
 and are timed by the shell script as whole processes, as paperlab's are.
 
   bench_gpu.py CASE [--device cuda] [--steps N] [--warmup N] [--data DIR] [--workers N]
-                    [--precision fp32|bf16|fp16] [--channels-last]
+                    [--precision fp32|bf16|fp16] [--channels-last] [--ddp gloo|nccl]
 
 --precision and --channels-last are paperlab's flags with timm's train.py
 meaning (--amp --amp-dtype, --channels-last; class Mixed): autocast of the
 forward and the loss, a GradScaler for float16, model and batches in
 channels-last order. The case's tag says the setting (inception_v4_bf16_cl).
+--ddp (the inception cases, launched by torchrun) trains through
+DistributedDataParallel as a user's DDP script does, the global batch
+shared among the processes; rank 0 prints the global images/s, tagged
+with the backend and world size (inception_v4_gloo2).
 
 Data: Fashion-MNIST from --data (the idx files paperlab reads), or the
 synthetic JPEG folder of bench_loader.py for `inception_v4_folder`.
@@ -55,7 +59,7 @@ def batches(a, x, y, bs):
     gathered batch pinned and copied without blocking on CUDA (as paperlab's
     data::batches::upload; indexing a pinned tensor would give an unpinned copy)."""
     def up(t):
-        if a.device == "cuda":
+        if a.device.startswith("cuda"):
             t = t.pin_memory()
         return t.to(a.device, non_blocking=True)
 
@@ -116,7 +120,7 @@ def timed(a, step, images_per_step):
 
 
 def sync(a):
-    if a.device == "cuda":
+    if a.device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
@@ -186,17 +190,42 @@ def gan_mlp(a):
     return timed(a, step, 100)
 
 
+def world(a):
+    """With --ddp BACKEND (under torchrun): join the process group as a
+    user's DDP script does, and return the world size; else 1."""
+    if not a.ddp:
+        return 1
+    import torch.distributed as dist
+
+    dist.init_process_group(a.ddp)
+    torch.manual_seed(dist.get_rank())
+    return dist.get_world_size()
+
+
+def ddp(a, model):
+    """`model` in DistributedDataParallel (its default 25 MiB buckets,
+    overlapping backward) with --ddp, else itself; and the bare module."""
+    if not a.ddp:
+        return model, model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [torch.cuda.current_device()] if a.device.startswith("cuda") else None
+    return DistributedDataParallel(model, device_ids=ids), model
+
+
 def inception(a, arch, folder=False):
     """The paper's recipe on both sides: TF RMSProp, clipping, label smoothing,
-    a weight EMA (timm's ModelEmaV3), batch 32 (64 from the folder)."""
+    a weight EMA (timm's ModelEmaV3), batch 32 (64 from the folder), the
+    global batch shared among the processes with --ddp."""
     import timm
     from timm.optim import RMSpropTF
     from timm.utils import ModelEmaV3
 
     amp = Mixed(a)
-    bs = 64 if folder else 32
-    model = amp.model(timm.create_model(arch, num_classes=4 if folder else 10).to(a.device))
-    ema = ModelEmaV3(model, decay=0.9999)
+    global_bs = 64 if folder else 32
+    bs = global_bs // world(a)
+    model, bare = ddp(a, amp.model(timm.create_model(arch, num_classes=4 if folder else 10).to(a.device)))
+    ema = ModelEmaV3(bare, decay=0.9999)
     opt = RMSpropTF(model.parameters(), lr=0.045, alpha=0.9, momentum=0.9, eps=1.0, weight_decay=4e-5)
     if folder:
         from torchvision import datasets, transforms
@@ -205,7 +234,7 @@ def inception(a, arch, folder=False):
             a.size, interpolation=transforms.InterpolationMode.BICUBIC), transforms.PILToTensor()])
         loader = torch.utils.data.DataLoader(
             datasets.ImageFolder(os.path.join(a.folder, "train"), tf), batch_size=bs, shuffle=True,
-            num_workers=a.workers, pin_memory=a.device == "cuda", persistent_workers=True, drop_last=True)
+            num_workers=a.workers, pin_memory=a.device.startswith("cuda"), persistent_workers=True, drop_last=True)
 
         def endless():
             while True:
@@ -227,9 +256,9 @@ def inception(a, arch, folder=False):
         with amp.autocast():
             loss = F.cross_entropy(model(x).float(), y, label_smoothing=0.1)
         amp.step(loss, opt, clip=lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0))
-        ema.update(model)
+        ema.update(bare)
 
-    return timed(a, step, bs)
+    return timed(a, step, global_bs)
 
 
 def wn_net(channels, classes, widths=(96, 192)):
@@ -376,12 +405,17 @@ def main():
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--recon-steps", type=int, default=50)
     ap.add_argument("--samples", type=int, default=10000)
+    ap.add_argument("--ddp", choices=["gloo", "nccl"],
+                    help="inception cases under torchrun: DistributedDataParallel over this backend")
     a = ap.parse_args()
     torch.manual_seed(0)
     rate = CASES[a.case](a)
-    if rate is not None:
+    rank = int(os.environ.get("RANK", "0")) if a.ddp else 0
+    if rate is not None and rank == 0:
         setting = a.precision + ("_cl" if a.channels_last else "")
         tag = "" if setting == "fp32" else "_" + setting
+        if a.ddp:
+            tag += f"_{a.ddp}{os.environ['WORLD_SIZE']}"
         print(f"SAMPLE {a.case}{tag} pytorch {rate:.1f}", flush=True)
 
 

@@ -11,6 +11,9 @@
 # sums, a device sync, before it stops an epoch's clock). PyTorch's is
 # timed over --steps steps after --warmup, synchronised. eval-parzen and
 # eval-reconstruction (and their counterparts) are timed as whole processes.
+# Then Inception-v4 distributed, under torchrun on both sides: world size
+# 1 over NCCL against no process group, and 2 processes sharing the GPU
+# over Gloo, against PyTorch's DistributedDataParallel.
 # Then the precision and layout cases (SETTINGS): each conv trainer, and
 # the MLP GAN in bf16, with paperlab's --precision / --channels-last and
 # the same flags to bench_gpu.py (timm train.py's --amp --amp-dtype and
@@ -65,16 +68,19 @@ fi
 out="$work/runs"
 samples="$work/samples.txt"
 
+# Both sides run under ${launch[@]} (torchrun, for the distributed cases)
+# where it is set.
+launch=()
 # ours CASE COMMAND FLAGS...: a fresh run; prints its last epoch's images/s.
 ours() {
   local case=$1 cmd=$2; shift 2
-  $bin "$cmd" --device "$dev" --data-dir "$data" --out "$out" --name "$case" --quiet --force "$@" >"$work/$case.log" 2>&1 \
+  ${launch[@]+"${launch[@]}" --no-python} $bin "$cmd" --device "$dev" --data-dir "$data" --out "$out" --name "$case" --quiet --force "$@" >"$work/$case.log" 2>&1 \
     || { cat "$work/$case.log"; exit 1; }
   echo "SAMPLE $case paperlab $(tail -1 "$out/$cmd/$case/metrics.csv" | awk -F, '{print $NF}')" | tee -a "$samples"
 }
 # theirs CASE ARGS...: the PyTorch counterpart.
 theirs() {
-  $py scripts/bench_gpu.py "$@" --device "$dev" --data "$data" --steps $((5 * n)) --warmup $((1 + n / 2)) | tee -a "$samples"
+  ${launch[@]+"${launch[@]}"} $([ ${#launch[@]} = 0 ] && echo "$py") scripts/bench_gpu.py "$@" --device "$dev" --data "$data" --steps $((5 * n)) --warmup $((1 + n / 2)) | tee -a "$samples"
 }
 # whole CASE SIDE COMMAND...: a whole process, as seconds.
 whole() {
@@ -130,6 +136,24 @@ whole recon pytorch $py scripts/bench_gpu.py recon --device "$dev" --data "$data
 whole parzen paperlab $bin eval-parzen --run "$out/train-gan/gan_mlp" --device "$dev" --data-dir "$data" --samples $((1000 * n)) --valid-limit 1000 --quiet
 whole parzen pytorch $py scripts/bench_gpu.py parzen --device "$dev" --data "$data" --samples $((1000 * n))
 
+# Distributed Inception-v4 through c10d, each side launched by torchrun:
+# world size 1 over NCCL (the process group's cost against the plain
+# inception_v4 case above), and 2 processes sharing the GPU (cuda:0) over
+# Gloo (NCCL refuses two ranks on one GPU), against PyTorch's
+# DistributedDataParallel doing the same (bench_gpu.py --ddp).
+one_backend=nccl
+[ "$dry" = 1 ] && one_backend=gloo # the dry run's CPU tensors
+plain_dev=$dev
+[ "$dry" = 1 ] || dev=cuda:0 # every process on the first GPU
+for pair in "$one_backend 1" "gloo 2"; do
+  read -r backend procs <<<"$pair"
+  launch=("$py" -m torch.distributed.run --standalone --nproc-per-node "$procs")
+  ours "inception_v4_$backend$procs" train-inception --model inception-v4 "${fashion[@]}" "${small[@]}" \
+    --train-limit $((32 * 6 * n)) --val-limit 64 --dist-backend "$backend"
+  theirs inception_v4 --size "$size" --ddp "$backend"
+done
+launch=() dev=$plain_dev
+
 echo "== precision and layout: ${settings[*]}"
 for setting in "${settings[@]}"; do
   for case in inception_v4 inception_resnet_v2 fmp wn dcgan gan_mlp; do
@@ -159,6 +183,9 @@ for case in dict.fromkeys(c for c, _ in rate):
         continue
     ours, theirs = rate[(case, "paperlab")], rate[(case, "pytorch")]
     print(f"  {case:<30} paperlab {ours:9.1f} img/s   PyTorch {theirs:9.1f} img/s   ratio {ours / theirs:5.2f}")
+for case in (c for c in dict.fromkeys(c for c, _ in rate) if c in ("inception_v4_nccl1", "inception_v4_gloo1")):
+    ours, theirs = (rate[(case, side)] / rate[("inception_v4", side)] for side in ("paperlab", "pytorch"))
+    print(f"  {case:<30} against no process group: paperlab {ours:5.3f}, PyTorch DDP {theirs:5.3f} of the images/s")
 for case in dict.fromkeys(c for c, _ in secs):
     ours, theirs = secs[(case, "paperlab")], secs[(case, "pytorch")]
     print(f"  {case:<30} paperlab {ours:9.2f} s       PyTorch {theirs:9.2f} s       ratio {theirs / ours:5.2f}")

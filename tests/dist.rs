@@ -230,6 +230,105 @@ fn a_two_rank_fmp_run_writes_the_one_process_files_and_figures() {
     assert_eq!(a["steps"], b["steps"]);
 }
 
+/// The column `name` of a run's metrics.csv.
+fn column(dir: &Path, name: &str) -> Vec<f64> {
+    let mut reader = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
+    let i = reader.headers().unwrap().iter().position(|h| h == name);
+    let i = i.unwrap_or_else(|| panic!("metrics.csv has no column {name}"));
+    reader
+        .records()
+        .map(|r| r.unwrap()[i].parse().unwrap())
+        .collect()
+}
+
+/// The GAN's evaluations during training, shared among 2 processes, give
+/// the one-process figures. A learning rate too small to move any weight
+/// (1e-30, and no floor) keeps G at its initialisation, the same in both
+/// runs, so the Parzen estimate (mlp) and the running reconstruction MSE
+/// (dcgan without normalisation: no running statistics) must agree,
+/// although the processes drew other z and dropout masks while training.
+#[test]
+fn the_gans_shared_evaluations_give_the_one_process_figures() {
+    let ws = workspace();
+    let common = [
+        "--threads",
+        "1",
+        "--quiet",
+        "--dist-timeout",
+        "60",
+        "--lr",
+        "1e-30",
+        "--epochs",
+        "1",
+    ];
+    let runs: [(&str, [&str; 2], &[&str]); 2] = [
+        (
+            "parzen_ll",
+            ["mlp-one", "mlp-two"],
+            &[
+                "--train-limit",
+                "300",
+                "--valid-size",
+                "100",
+                "--g-hidden",
+                "32",
+                "--d-units",
+                "16",
+                "--batch-size",
+                "50",
+                "--lr-min",
+                "0",
+                "--parzen-every",
+                "1",
+                "--parzen-samples",
+                "200",
+                "--parzen-valid",
+                "50",
+            ],
+        ),
+        (
+            "recon_mse",
+            ["dcgan-one", "dcgan-two"],
+            &[
+                "--model",
+                "dcgan",
+                "--norm",
+                "none",
+                "--features",
+                "8",
+                "--train-limit",
+                "200",
+                "--batch-size",
+                "8",
+                "--test-interval",
+                "3",
+                "--running",
+                "15",
+                "--final",
+                "16",
+                "--test-steps",
+                "5",
+            ],
+        ),
+    ];
+    for (metric, [one, two], flags) in runs {
+        let args =
+            |name: &'static str| [&["train-gan"][..], flags, &common, &["--name", name]].concat();
+        ok(paperlab(ws.path(), &args(one)));
+        all_ok(two_ranks(ws.path(), &args(two)));
+        let (a, b) = (
+            column(&run_dir(ws.path(), "train-gan", one), metric),
+            column(&run_dir(ws.path(), "train-gan", two), metric),
+        );
+        assert_eq!(a.len(), 1, "{metric}");
+        assert!(a[0].is_finite(), "{metric}: {a:?}");
+        assert!(
+            (a[0] - b[0]).abs() <= 1e-4 * a[0].abs(),
+            "{metric}: one process {a:?}, two {b:?}"
+        );
+    }
+}
+
 /// Every file of a run directory, relative, sorted.
 fn files(dir: &Path) -> Vec<String> {
     let mut out = vec![];

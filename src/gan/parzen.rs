@@ -15,6 +15,7 @@ use super::samples::write_npy;
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
 use crate::figures;
+use crate::runner::dist;
 use crate::runner::progress::Progress;
 use crate::runner::reopen::{reopen, Reopened};
 use crate::runner::run_dir::write_atomic;
@@ -87,14 +88,30 @@ pub fn mean_and_se(ll: &Tensor) -> (f64, f64) {
 /// Mean validation log-likelihood for each sigma, and the index of the best
 /// (the first of equals, as numpy.argmax).
 pub fn select_sigma(valid: &Tensor, centres: &Tensor, sigmas: &[f64]) -> (usize, Vec<f64>) {
-    let means = Vec::<f64>::try_from(
-        log_likelihoods(valid, centres, sigmas)
-            .mean_dim(1, false, Kind::Double)
-            .to_device(Device::Cpu),
-    )
-    .expect("double means convert to Vec<f64>");
+    best_sigma(&log_likelihoods(valid, centres, sigmas))
+}
+
+/// The means of `ll` [S, N] by sigma, and the index of the highest.
+fn best_sigma(ll: &Tensor) -> (usize, Vec<f64>) {
+    let means = Vec::<f64>::try_from(ll.mean_dim(1, false, Kind::Double).to_device(Device::Cpu))
+        .expect("double means convert to Vec<f64>");
     let best = (0..means.len()).fold(0, |b, i| if means[i] > means[b] { i } else { b });
     (best, means)
+}
+
+/// [`log_likelihoods`] in a distributed run: each process takes a
+/// contiguous share of the rows of `x` (`dist::eval_batches`, one row a
+/// unit) and all receive every value, so more processes are faster and the
+/// figures are the one-process ones (the centres are the same everywhere).
+fn shared_log_likelihoods(x: &Tensor, centres: &Tensor, sigmas: &[f64]) -> Result<Tensor> {
+    let n = x.size()[0] as usize;
+    let own = dist::eval_batches(n);
+    let part = log_likelihoods(
+        &x.narrow(0, own.start as i64, own.len() as i64),
+        centres,
+        sigmas,
+    );
+    Ok(dist::gather_rows(&part.tr().contiguous(), n)?.tr())
 }
 
 /// Images of `ds` as rows of floats in [0, 1] on `device`, [N, C*H*W].
@@ -107,10 +124,12 @@ pub fn flat(ds: &Dataset, device: Device) -> Tensor {
 }
 
 /// The quick estimate of `train-gan --parzen-every`: sigma chosen on `select`,
-/// the mean log-likelihood of `eval`.
-pub fn estimate(centres: &Tensor, select: &Tensor, eval: &Tensor, sigmas: &[f64]) -> f64 {
-    let (best, _) = select_sigma(select, centres, sigmas);
-    mean_and_se(&log_likelihoods(eval, centres, &sigmas[best..=best]).get(0)).0
+/// the mean log-likelihood of `eval`, both shared among a distributed run's
+/// processes.
+pub fn estimate(centres: &Tensor, select: &Tensor, eval: &Tensor, sigmas: &[f64]) -> Result<f64> {
+    let (best, _) = best_sigma(&shared_log_likelihoods(select, centres, sigmas)?);
+    let ll = shared_log_likelihoods(eval, centres, &sigmas[best..=best])?;
+    Ok(mean_and_se(&ll.get(0)).0)
 }
 
 pub fn run(a: EvalParzenArgs) -> Result<()> {

@@ -14,6 +14,7 @@ use super::steps::{EpochReport, Player};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::rng::{seed_torch, Stream};
+use crate::runner::dist;
 use crate::runner::session::Session;
 use crate::runner::summary::{Goal, Selection};
 use std::path::PathBuf;
@@ -91,7 +92,7 @@ impl EpochReport for ParzenReport<'_> {
                     &m.select,
                     &m.eval,
                     &logspace(-1.0, 0.0, 10),
-                )
+                )?
             }
             _ => f64::NAN,
         };
@@ -143,9 +144,16 @@ impl EpochReport for ReconReport {
             self.grids
                 .save(s, g.net.as_ref(), &format!("iter_{iteration:06}.png"))?;
         }
+        // Each image's code is searched for on its own (the loss divides by
+        // the fixed --batch-size), so a distributed run's processes each
+        // take a contiguous share of the images and gather every MSE.
+        let n = self.running.size()[0] as usize;
+        let own = dist::eval_batches(n);
+        let images = self.running.narrow(0, own.start as i64, own.len() as i64);
         g.vs.freeze();
-        let (_, mse) = reconstruct(g.net.as_ref(), self.code_size, &self.running, &self.recon);
+        let (_, mse) = reconstruct(g.net.as_ref(), self.code_size, &images, &self.recon);
         g.vs.unfreeze();
+        let mse = dist::gather_rows(&mse, n)?;
         let mean = mse.mean(Kind::Double).double_value(&[]);
         Ok((
             vec![iteration as f64, mean],
