@@ -188,6 +188,11 @@ struct paperlab_reducer {
   std::vector<uintptr_t> hook_keys;
   std::vector<std::vector<size_t>> buckets;
   std::vector<size_t> bucket_of;
+  // Each bucket's flat buffer, allocated at its first launch and reused
+  // (as DDP's buckets are): a fresh 25 MiB tensor per bucket and step
+  // costs the page faults of its allocation.
+  std::vector<at::Tensor> storage;
+  std::vector<int64_t> capacity;
   // One step's state, set by arm.
   std::mutex mutex;
   bool armed = false;
@@ -198,23 +203,37 @@ struct paperlab_reducer {
   std::vector<Launched> launched;
   std::string error;
 
-  // Flattens bucket b's ready gradients (a mean loss's scaled by count,
-  // with count appended) and starts their sum. Holds the mutex.
+  // Copies bucket b's ready gradients into its flat buffer (a mean loss's
+  // scaled by count, with count appended) and starts their sum. Holds the
+  // mutex.
   void launch(size_t b) {
-    at::NoGradGuard no_grad;
     Launched l;
-    std::vector<at::Tensor> parts;
+    int64_t total = 0;
     for (size_t i : buckets[b]) {
       if (ready[i]) {
         l.members.push_back(i);
-        parts.push_back(params[i].grad().reshape(-1));
+        total += params[i].grad().numel();
       }
     }
-    if (parts.empty() || !error.empty()) return;
-    if (count > 0) parts.push_back(at::ones({1}, parts[0].options()));
-    l.flat = at::cat(parts);
-    if (count > 0) l.flat.mul_(count);
+    if (l.members.empty() || !error.empty()) return;
     try {
+      at::NoGradGuard no_grad;
+      auto like = params[l.members[0]].grad().options();
+      at::Tensor &buffer = storage[b];
+      if (!buffer.defined() || buffer.dtype() != like.dtype() || buffer.device() != like.device()) {
+        buffer = at::empty({capacity[b] + 1}, like);
+      }
+      l.flat = buffer.narrow(0, 0, total + (count > 0 ? 1 : 0));
+      int64_t offset = 0;
+      for (size_t i : l.members) {
+        const at::Tensor &g = params[i].grad();
+        l.flat.narrow(0, offset, g.numel()).view(g.sizes()).copy_(g);
+        offset += g.numel();
+      }
+      if (count > 0) {
+        l.flat.narrow(0, total, 1).fill_(1);
+        l.flat.mul_(count);
+      }
       std::vector<at::Tensor> tensors{l.flat};
       c10d::AllreduceOptions options;
       options.timeout = group->timeout;
@@ -257,10 +276,13 @@ extern "C" paperlab_reducer *paperlab_reducer_new(paperlab_group *group, const a
     size_t buckets = 0;
     for (size_t i = 0; i < n; i++) buckets = std::max(buckets, static_cast<size_t>(bucket[i]) + 1);
     r->buckets.resize(buckets);
+    r->storage.resize(buckets);
+    r->capacity.assign(buckets, 0);
     for (size_t i = 0; i < n; i++) {
       r->params.push_back(*params[i]);
       r->bucket_of.push_back(bucket[i]);
       r->buckets[bucket[i]].push_back(i);
+      r->capacity[bucket[i]] += params[i]->numel();
       auto acc = torch::autograd::impl::grad_accumulator(*params[i]);
       TORCH_CHECK(acc, "a reduced parameter must be a leaf tensor that requires grad");
       r->hook_keys.push_back(acc->add_post_hook(std::make_unique<ReadyHook>(r.get(), i)));
@@ -312,7 +334,8 @@ extern "C" int paperlab_reducer_finish(paperlab_reducer *r, char **error) {
       at::Tensor values = l.flat;
       if (r->count > 0) {
         int64_t numel = l.flat.numel() - 1;
-        values = l.flat.narrow(0, 0, numel) / l.flat.narrow(0, numel, 1);
+        values = l.flat.narrow(0, 0, numel);
+        values.div_(l.flat.narrow(0, numel, 1));
       }
       int64_t offset = 0;
       for (size_t i : l.members) {

@@ -3,15 +3,17 @@
 //! values), run on every rank of a torchrun launch (`make bench-ddp`).
 //! Each round takes the same cheap backward (every gradient a fixed random
 //! tensor) and then sums the gradients over the processes in one of two
-//! forms, in turn (A B A B ...):
+//! forms, or not, in turn (A B C A B C ...):
 //!
 //! - `per-tensor`: one blocking allreduce per gradient tensor, the naive form;
 //! - `bucketed`: paperlab's `dist::reduced_backward`, 25 MiB flat buckets
-//!   started by hooks during backward, as DDP's Reducer does.
+//!   started by hooks during backward, as DDP's Reducer does;
+//! - `backward`: the backward alone, no sum, to subtract.
 //!
-//! The two are checked against each other first (equal sums). BENCH_RUNS
+//! The two sums are checked against each other first (equal sums). BENCH_RUNS
 //! (10) and BENCH_WARMUP (2); rank 0 prints the median ms of each and
-//! `RESULT form ms` lines.
+//! `RESULT form ms` lines, and writes the gradients' shapes as JSON to
+//! BENCH_SHAPES if set (for PyTorch DDP's side, scripts/bench_ddp.py).
 
 use paperlab::inception::net::{build, Arch, Config};
 use paperlab::optim::{params_of, Param};
@@ -64,6 +66,11 @@ fn main() {
     let _net = build(&vs.root(), &Config::new(Arch::InceptionV4, 1000));
     let params = params_of(&vs);
     let values: i64 = params.iter().map(|p| p.tensor.numel() as i64).sum();
+    if let (Ok(path), 0) = (std::env::var("BENCH_SHAPES"), w.rank) {
+        // For scripts/bench_ddp.py: the same tensors in the same order.
+        let shapes: Vec<Vec<i64>> = params.iter().map(|p| p.tensor.size()).collect();
+        std::fs::write(&path, serde_json::to_string(&shapes).unwrap()).expect("BENCH_SHAPES");
+    }
     tch::manual_seed(w.rank as i64);
     let r: Vec<Tensor> = params.iter().map(|p| p.tensor.rand_like()).collect();
 
@@ -78,8 +85,11 @@ fn main() {
         .fold(0.0, f64::max);
     assert!(diff < 1e-5, "per-tensor and bucketed sums differ by {diff}");
 
-    let forms: [(&str, fn(&[Param], &[Tensor])); 2] =
-        [("per-tensor", per_tensor), ("bucketed", bucketed)];
+    let forms: [(&str, fn(&[Param], &[Tensor])); 3] = [
+        ("per-tensor", per_tensor),
+        ("bucketed", bucketed),
+        ("backward", backward),
+    ];
     let (runs, warmup) = (env("BENCH_RUNS", 10), env("BENCH_WARMUP", 2));
     let mut times = vec![vec![]; forms.len()];
     for round in 0..warmup + runs {
@@ -107,6 +117,10 @@ fn main() {
             println!("{name:>10}: {ms:8.1} ms median of {runs}");
             println!("RESULT {name} {ms:.1}");
         }
-        println!("per-tensor / bucketed: {:.2}", ms[0] / ms[1]);
+        println!(
+            "per-tensor / bucketed: {:.2} (less the backward alone: {:.2})",
+            ms[0] / ms[1],
+            (ms[0] - ms[2]) / (ms[1] - ms[2])
+        );
     }
 }

@@ -193,6 +193,5 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
             "valid_images" => valid.len(),
         },
     )?;
-    eprintln!("results: {}", s.dir.path.display());
     Ok(())
 }

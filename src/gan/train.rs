@@ -144,10 +144,8 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
         }
     };
     s.write_summary(Some(outcome.images_per_sec), figures)?;
-    eprintln!(
-        "results: {}; {next} {}`",
-        s.dir.path.display(),
-        s.dir.path.display()
-    );
+    if s.is_writer() {
+        eprintln!("next: {next} {}`", s.dir.path.display());
+    }
     Ok(())
 }

@@ -296,7 +296,6 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             "init_from" => args.init_from.as_ref().map(|p| p.display().to_string()),
         },
     )?;
-    eprintln!("results: {}", s.dir.path.display());
     Ok(())
 }
 

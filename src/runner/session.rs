@@ -279,7 +279,8 @@ impl Session {
     }
 
     /// Write summary.json: the run's position and selection, the training
-    /// throughput (None when nothing was trained) and the paper's `figures`.
+    /// throughput (None when nothing was trained) and the paper's `figures`;
+    /// then tell the user where the run is (the writer alone, as for every file).
     pub fn write_summary(&self, images_per_sec: Option<f64>, figures: Figures) -> Result<()> {
         if !self.is_writer() {
             return Ok(());
@@ -297,6 +298,8 @@ impl Session {
             train_images_per_sec: images_per_sec,
             figures,
         };
-        self.dir.write_json("summary.json", &summary)
+        self.dir.write_json("summary.json", &summary)?;
+        eprintln!("results: {}", self.dir.path.display());
+        Ok(())
     }
 }

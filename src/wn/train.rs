@@ -150,7 +150,6 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
             "data_init" => args.init == InitMode::Data,
         },
     )?;
-    eprintln!("results: {}", s.dir.path.display());
     Ok(())
 }
 
