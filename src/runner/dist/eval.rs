@@ -1,7 +1,8 @@
 //! Evaluation across the processes of a run: each process computes the
-//! rows (softmax outputs) of a contiguous run of the evaluation's batches,
-//! the one-process batches, so a net without random layers gives the
-//! one-process rows, and every process then holds all rows in order. The
+//! rows (softmax outputs, or the GAN's per-image values) of a contiguous
+//! run of the evaluation's batches (or images), the one-process batches,
+//! so a net without random layers gives the one-process rows, and every
+//! process then holds all rows in order. The
 //! gather is one sum of a zero-padded [N, ...] tensor (c10d's Gloo group
 //! has no all-gather of uneven parts), plus one of the row counts.
 
