@@ -22,12 +22,8 @@ use std::time::Instant;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-fn env(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{env, median};
 
 /// Backward of sum(p * r) over the parameters: each gradient becomes r.
 fn backward(params: &[Param], r: &[Tensor]) {
@@ -60,8 +56,16 @@ fn grads(params: &[Param]) -> Vec<Tensor> {
 
 fn main() {
     tch::set_num_threads(1);
-    dist::init(&DistArgs::default(), "cpu", Device::Cpu).expect("distributed launch");
-    let w = dist::world().expect("run me under torchrun (make bench-ddp)");
+    let fail = |why: String| -> ! {
+        eprintln!("bench_ddp: {why}");
+        std::process::exit(2)
+    };
+    if let Err(e) = dist::init(&DistArgs::default(), "cpu", Device::Cpu) {
+        fail(e.to_string());
+    }
+    let Some(w) = dist::world() else {
+        fail("run it under torchrun, as `make bench-ddp` does".into());
+    };
     let vs = VarStore::new(Device::Cpu);
     let _net = build(&vs.root(), &Config::new(Arch::InceptionV4, 1000));
     let params = params_of(&vs);
@@ -108,11 +112,7 @@ fn main() {
             values as f64 / 1e6,
             w.size
         );
-        let median = |t: &mut Vec<f64>| {
-            t.sort_by(f64::total_cmp);
-            t[t.len() / 2]
-        };
-        let ms: Vec<f64> = times.iter_mut().map(median).collect();
+        let ms: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
         for ((name, _), ms) in forms.iter().zip(&ms) {
             println!("{name:>10}: {ms:8.1} ms median of {runs}");
             println!("RESULT {name} {ms:.1}");

@@ -25,14 +25,10 @@ use std::time::Instant;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
-const CPU: Device = Device::Cpu;
+mod common;
+use common::env;
 
-fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+const CPU: Device = Device::Cpu;
 
 struct Timer {
     warmup: usize,
@@ -246,7 +242,7 @@ fn mnist_config() -> NetConfig {
 
 fn bench_step(t: &Timer) {
     let preset = NetConfig {
-        filters: env_usize("BENCH_FILTERS", 32) as i64,
+        filters: env("BENCH_FILTERS", 32) as i64,
         ..mnist_config()
     };
     let paper_regions = NetConfig {
@@ -318,12 +314,12 @@ fn bench_step(t: &Timer) {
 }
 
 fn main() {
-    let threads = env_usize("BENCH_THREADS", tch::get_num_threads() as usize) as i32;
+    let threads = env("BENCH_THREADS", tch::get_num_threads() as usize) as i32;
     tch::set_num_threads(threads);
     tch::manual_seed(0);
     let t = Timer {
-        warmup: env_usize("BENCH_WARMUP", 5),
-        runs: env_usize("BENCH_RUNS", 30),
+        warmup: env("BENCH_WARMUP", 5),
+        runs: env("BENCH_RUNS", 30),
         cpu_clock: std::env::var("BENCH_CLOCK").is_ok_and(|c| c == "cpu"),
     };
     let only = std::env::var("BENCH_ONLY").unwrap_or_default(); // "", "layer" or "step"

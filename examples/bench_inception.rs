@@ -22,12 +22,8 @@ use std::time::Instant;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
-fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::env;
 
 const MODELS: [(Arch, &str); 2] = [
     (Arch::InceptionV4, "inception_v4"),
@@ -52,12 +48,12 @@ fn check(dir: &Path, arch: Arch, timm: &str, channels_last: bool) -> (f64, f64) 
 }
 
 fn main() {
-    let threads = env_usize("BENCH_THREADS", tch::get_num_threads() as usize) as i32;
+    let threads = env("BENCH_THREADS", tch::get_num_threads() as usize) as i32;
     tch::set_num_threads(threads);
     let (warmup, runs, batch) = (
-        env_usize("BENCH_WARMUP", 1),
-        env_usize("BENCH_RUNS", 5).max(1),
-        env_usize("BENCH_BATCH", 2) as i64,
+        env("BENCH_WARMUP", 1),
+        env("BENCH_RUNS", 5).max(1),
+        env("BENCH_BATCH", 2) as i64,
     );
     println!("INFO threads {}", tch::get_num_threads());
     println!("INFO warmup {warmup} runs {runs} batch {batch}");

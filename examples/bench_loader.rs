@@ -33,6 +33,9 @@ use std::path::Path;
 use std::time::Instant;
 use tch::{Kind, Tensor};
 
+mod common;
+use common::env;
+
 fn decode(decoder: &str, path: &Path) -> Rgb {
     match decoder {
         "stb" => {
@@ -180,13 +183,6 @@ fn run(pipe: &str, folder: &LazyFolder, idx: &[i64], seed: u64, size: usize, w: 
     } else {
         batch(pipe, folder, idx, seed, size, w)
     }
-}
-
-fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 const PIPES: [&str; 8] = [

@@ -37,6 +37,9 @@ use std::time::Instant;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
+mod common;
+use common::{env, median};
+
 const WD: f64 = 4e-5;
 const CLIP: f64 = 2.0;
 const EMA_DECAY: f64 = 0.9999;
@@ -56,13 +59,6 @@ fn device() -> Device {
         Ok("cuda") => Device::Cuda(0),
         _ => Device::Cpu,
     }
-}
-
-fn env(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Inception-v4 on the CPU with gradients defined (then set by `grads`).
@@ -333,11 +329,6 @@ fn compare(per: &PerTensor, flat: &Flat) -> f64 {
         check(&flat.view(&flat.shadow, &key["ema.".len()..]), &t);
     }
     worst
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 fn main() {

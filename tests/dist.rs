@@ -230,17 +230,6 @@ fn a_two_rank_fmp_run_writes_the_one_process_files_and_figures() {
     assert_eq!(a["steps"], b["steps"]);
 }
 
-/// The column `name` of a run's metrics.csv.
-fn column(dir: &Path, name: &str) -> Vec<f64> {
-    let mut reader = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
-    let i = reader.headers().unwrap().iter().position(|h| h == name);
-    let i = i.unwrap_or_else(|| panic!("metrics.csv has no column {name}"));
-    reader
-        .records()
-        .map(|r| r.unwrap()[i].parse().unwrap())
-        .collect()
-}
-
 /// The GAN's evaluations during training, shared among 2 processes, give
 /// the one-process figures. A learning rate too small to move any weight
 /// (1e-30, and no floor) keeps G at its initialisation, the same in both
@@ -316,10 +305,11 @@ fn the_gans_shared_evaluations_give_the_one_process_figures() {
             |name: &'static str| [&["train-gan"][..], flags, &common, &["--name", name]].concat();
         ok(paperlab(ws.path(), &args(one)));
         all_ok(two_ranks(ws.path(), &args(two)));
-        let (a, b) = (
-            column(&run_dir(ws.path(), "train-gan", one), metric),
-            column(&run_dir(ws.path(), "train-gan", two), metric),
-        );
+        let column = |name: &str| -> Vec<f64> {
+            let rows = csv_rows(&run_dir(ws.path(), "train-gan", name).join("metrics.csv"));
+            rows.iter().map(|r| r[metric]).collect()
+        };
+        let (a, b) = (column(one), column(two));
         assert_eq!(a.len(), 1, "{metric}");
         assert!(a[0].is_finite(), "{metric}: {a:?}");
         assert!(

@@ -587,21 +587,6 @@ fn eval_parzen_refuses_runs_of_other_subcommands_and_bad_flags() {
     );
 }
 
-fn csv_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String, f64>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    reader
-        .records()
-        .map(|r| {
-            header
-                .iter()
-                .cloned()
-                .zip(r.unwrap().iter().map(|v| v.parse().unwrap()))
-                .collect()
-        })
-        .collect()
-}
-
 /// A diverging GAN stops with exit 1 and says no checkpoint exists yet.
 #[test]
 fn a_diverging_gan_stops_with_a_clear_message() {

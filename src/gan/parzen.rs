@@ -111,7 +111,7 @@ fn shared_log_likelihoods(x: &Tensor, centres: &Tensor, sigmas: &[f64]) -> Resul
         centres,
         sigmas,
     );
-    Ok(dist::gather_rows(&part.tr().contiguous(), n)?.tr())
+    Ok(dist::gather_rows(&part.tr(), n)?.tr())
 }
 
 /// Images of `ds` as rows of floats in [0, 1] on `device`, [N, C*H*W].
