@@ -1,5 +1,6 @@
 //! The --device flag.
 
+use super::host_memory;
 use crate::error::{usage, Result};
 use tch::Device;
 
@@ -29,10 +30,12 @@ pub fn parse(spec: &str) -> Result<Device> {
 }
 
 /// Everything a command sets up before building a network: the device of
-/// --device, libtorch's CPU threads (--threads, validated by the CLI) and
-/// torch's generators seeded from --seed (for the initial weights).
+/// --device, libtorch's CPU threads (--threads, validated by the CLI),
+/// torch's generators seeded from --seed (for the initial weights), and
+/// malloc keeping freed memory for the next step ([`host_memory`]).
 pub fn setup(spec: &str, threads: Option<i32>, seed: u64) -> Result<Device> {
     let device = parse(spec)?;
+    host_memory::keep_freed_memory();
     if let Some(n) = threads {
         tch::set_num_threads(n);
     }

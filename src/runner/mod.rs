@@ -13,6 +13,7 @@ pub mod ema;
 pub mod epochs;
 pub mod events;
 pub mod flat_config;
+pub mod host_memory;
 pub mod interrupt;
 pub mod layout;
 pub mod metrics;
