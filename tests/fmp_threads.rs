@@ -1,7 +1,7 @@
-//! `--threads` must not change a run's draws: `Fmp::forward` pools the
-//! same windows from the same seed at one and two threads (it once chose
-//! PyTorch's kernel by thread count; any such choice must keep this). Its
-//! own binary, since it sets the process's thread count and seed.
+//! `Fmp::forward` picks PyTorch's kernel or the general path by thread
+//! count and plane size; both must pool the same windows from the same
+//! random stream, or a run's draws would depend on `--threads`. Its own
+//! binary, since it sets the process's thread count and seed.
 
 use paperlab::layers::fmp::{Fmp, Regions, Sequence, Share};
 use tch::{Device, Kind, Tensor};

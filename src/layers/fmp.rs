@@ -19,10 +19,11 @@
 //! autograd (for each offset k, an index_select of the k-th row of every
 //! region and an elementwise max); the output is one gather of the input at
 //! the winning pixels, so backward is a single scatter of B*C*N_out^2
-//! gradients, as in PyTorch's kernel, and 0.55-0.7x its time on the CPU at
-//! one and two threads (BENCHMARKS.md). Where a variant is exactly
-//! PyTorch's kernel (pseudorandom fixed windows) [`Fmp::forward`] calls the
-//! kernel on CUDA, where it is one launch and this path about fifteen.
+//! gradients, as in PyTorch's kernel, and 0.55-0.65x its time on one CPU
+//! thread (BENCHMARKS.md). Where a variant is exactly PyTorch's kernel
+//! (pseudorandom fixed windows) [`Fmp::forward`] calls the kernel where it
+//! is the faster: on CUDA, one launch where this path takes about fifteen,
+//! and on small CPU planes with more than one thread.
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -170,7 +171,7 @@ impl Fmp {
             && x.kind() == Kind::Float
             && h_out > 1
             && w_out > 1
-            && kernel_is_faster(x.device())
+            && kernel_is_faster(x.device(), h, w)
         {
             let rows_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
             let cols_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
@@ -321,14 +322,16 @@ fn max_rows(t: &Tensor, sel: &[Tensor]) -> Tensor {
     m
 }
 
-/// Whether PyTorch's kernel outruns the general path: on CUDA (one launch
-/// against about fifteen). On the CPU ours takes 0.53-0.64x its time at one
-/// thread and 0.63-0.67x at two on the MNIST planes (BENCHMARKS.md, make
-/// bench-fmp); the kernel's apparent lead at two threads, on which an
-/// earlier choice rested, was the page faults of our whole-tensor ops
-/// before runner::host_memory.
-fn kernel_is_faster(device: Device) -> bool {
-    device.is_cuda()
+/// Whether PyTorch's kernel outruns the general path on an [H, W] plane:
+/// on CUDA always (one launch against about fifteen); on the CPU with more
+/// than one thread below 64x64. At one thread ours takes 0.53-0.64x its
+/// time. At two, ours (some thirty whole-tensor ops, each a parallel
+/// region) took 0.63-0.67x the kernel's time while the 2-core host was
+/// quiet, but about 1.45x in its busy spells, where the kernel, one
+/// parallel region, held steady: so the kernel is the safer choice
+/// (BENCHMARKS.md, make bench-fmp).
+fn kernel_is_faster(device: Device, h: i64, w: i64) -> bool {
+    device.is_cuda() || (tch::get_num_threads() > 1 && h * w < 64 * 64)
 }
 
 /// Starts of pseudorandom fixed windows from one u [count, 1] (f32) per
