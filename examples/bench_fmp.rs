@@ -23,13 +23,12 @@
 use paperlab::fmp::model::{net, NetConfig, Pool};
 use paperlab::layers::fmp::{Fmp, Regions, Sequence, Share};
 use paperlab::optim::{params_of, Optimizer, Sgd, SgdConfig};
-use paperlab::runner::host_memory::keep_freed_memory;
 use std::time::Instant;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 mod common;
-use common::env;
+use common::{env, malloc_as_paperlab};
 
 const CPU: Device = Device::Cpu;
 
@@ -320,11 +319,6 @@ fn main() {
     let threads = env("BENCH_THREADS", tch::get_num_threads() as usize) as i32;
     tch::set_num_threads(threads);
     tch::manual_seed(0);
-    // As every paperlab command sets it up (runner::device::setup).
-    let glibc_malloc = std::env::var("BENCH_MALLOC").is_ok_and(|m| m == "glibc");
-    if !glibc_malloc {
-        keep_freed_memory();
-    }
     let t = Timer {
         warmup: env("BENCH_WARMUP", 5),
         runs: env("BENCH_RUNS", 30),
@@ -335,12 +329,7 @@ fn main() {
     println!("INFO interop_threads {}", tch::get_num_interop_threads());
     println!("INFO warmup {} runs {}", t.warmup, t.runs);
     println!("INFO device cpu");
-    let malloc = if glibc_malloc {
-        "glibc-default"
-    } else {
-        "paperlab"
-    };
-    println!("INFO malloc {malloc}");
+    malloc_as_paperlab();
     println!(
         "INFO clock {}",
         if t.cpu_clock {

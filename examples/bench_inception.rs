@@ -10,7 +10,8 @@
 //!    labels) of paperlab's default (channels-last) and of the plain NCHW
 //!    layout ("paperlab_nchw") at 299x299, batch BENCH_BATCH (default 2), median of BENCH_RUNS
 //!    (default 5) after BENCH_WARMUP (default 1), with BENCH_THREADS intra-op
-//!    threads (default: libtorch's); BENCH_SKIP_TIMING=1 only checks.
+//!    threads (default: libtorch's); BENCH_SKIP_TIMING=1 only checks;
+//!    BENCH_MALLOC=glibc runs with glibc's default malloc instead of paperlab's.
 //!    Lines `SAMPLE name ms` (one per timed run) and `RESULT name ms` (the
 //!    median) are for scripts.
 
@@ -23,7 +24,7 @@ use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 mod common;
-use common::env;
+use common::{env, malloc_as_paperlab};
 
 const MODELS: [(Arch, &str); 2] = [
     (Arch::InceptionV4, "inception_v4"),
@@ -57,6 +58,7 @@ fn main() {
     );
     println!("INFO threads {}", tch::get_num_threads());
     println!("INFO warmup {warmup} runs {runs} batch {batch}");
+    malloc_as_paperlab();
     if let Ok(dir) = std::env::var("BENCH_EXPORT") {
         let dir = PathBuf::from(dir);
         for (arch, timm) in MODELS {
