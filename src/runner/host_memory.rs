@@ -6,18 +6,19 @@
 //! few 16 MB activations at once returns them, and the next step takes a page
 //! fault for every 4 KB it writes again: 20,000 faults a step for the MNIST
 //! FMP net at n = 32, a tenth of its CPU time (BENCHMARKS.md, "Fractional
-//! max-pooling"). Keeping up to [`TRIM_THRESHOLD`] free, with the mmap
+//! max-pooling"). Keeping up to 256 MB free, with the mmap
 //! threshold fixed at glibc's own ceiling, lets the step reuse its pages.
 //! It is what `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:
 //! glibc.malloc.trim_threshold=...` would set, done for every command.
 
 /// Allocations of at least this many bytes get their own mapping, returned
-/// when freed: glibc's ceiling for its dynamic threshold (32 MiB on 64-bit),
-/// the value a long run's threshold reaches by itself.
-pub const MMAP_THRESHOLD: i32 = 32 << 20;
+/// when freed: the most glibc's dynamic threshold can rise to (32 MiB on
+/// 64-bit), so no allocation gets a mapping that glibc would have put on
+/// the heap.
+const MMAP_THRESHOLD: i32 = 32 << 20;
 
 /// Free memory at the top of the heap beyond this is returned to the kernel.
-pub const TRIM_THRESHOLD: i32 = 256 << 20;
+const TRIM_THRESHOLD: i32 = 256 << 20;
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 extern "C" {
