@@ -1,6 +1,8 @@
 //! Fractional max-pooling against a plain loop-per-region oracle, plus the
 //! sequence rules of REFERENCE.md section 1 and the network's input sizes.
 
+mod common;
+use common::fmp_net_config;
 use paperlab::fmp::model::{NetConfig, Pool};
 use paperlab::layers::fmp::{pseudorandom_window_starts, Fmp, Regions, Sequence, Share};
 use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
@@ -331,28 +333,15 @@ fn pseudorandom_sequences_follow_the_formula() {
     }
 }
 
-fn config(layers: i64, alpha: f64, pool: Pool) -> NetConfig {
-    NetConfig {
-        layers,
-        filters: 4,
-        pool,
-        fmp: Fmp::new(alpha, Sequence::Pseudorandom, Regions::Overlapping),
-        dropout: NetConfig::linear_dropout(layers, 0.5),
-        slope: 0.333,
-        in_channels: 1,
-        classes: 10,
-        background_margin: 0.0,
-        color_shift: None,
-        classifier_init: 1.0,
-    }
-}
-
 #[test]
 fn network_input_sizes_match_the_paper() {
-    assert_eq!(config(6, 2f64.sqrt(), Pool::Fmp).input_size(), 36);
-    assert_eq!(config(12, 2f64.powf(1.0 / 3.0), Pool::Fmp).input_size(), 94);
+    assert_eq!(fmp_net_config(6, 2f64.sqrt(), Pool::Fmp).input_size(), 36);
+    assert_eq!(
+        fmp_net_config(12, 2f64.powf(1.0 / 3.0), Pool::Fmp).input_size(),
+        94
+    );
     // The 2x2 max-pooling baseline at the same depth: pools after layers 2, 4, 6.
-    assert_eq!(config(6, 2f64.sqrt(), Pool::Max2).input_size(), 30);
+    assert_eq!(fmp_net_config(6, 2f64.sqrt(), Pool::Max2).input_size(), 30);
     let d = NetConfig::linear_dropout(6, 0.5);
     assert_eq!(d.len(), 8);
     assert!((d[7] - 0.5).abs() < 1e-12 && d[0] == 0.0);
@@ -365,7 +354,7 @@ fn networks_reduce_their_input_to_one_pixel() {
         (12, 2f64.powf(1.0 / 3.0), Pool::Fmp),
         (6, 2f64.sqrt(), Pool::Max2),
     ] {
-        let cfg = config(layers, alpha, pool);
+        let cfg = fmp_net_config(layers, alpha, pool);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = paperlab::fmp::model::net(&vs.root(), &cfg);
         let size = cfg.input_size();

@@ -5,8 +5,10 @@
 //! (Its own test binary without the harness's threads: the setting is
 //! process-wide and the trainers run on the main thread.)
 
+mod common;
+use common::fmp_net_config;
 use paperlab::fmp::model::{net, NetConfig, Pool};
-use paperlab::layers::fmp::{Fmp, Regions, Sequence};
+use paperlab::layers::fmp::Fmp;
 use paperlab::optim::{params_of, Optimizer, Sgd, SgdConfig};
 use paperlab::runner::host_memory::keep_freed_memory;
 use tch::nn::{ModuleT, VarStore};
@@ -27,21 +29,15 @@ fn minor_faults() -> u64 {
 fn main() {
     keep_freed_memory();
     tch::manual_seed(0);
+    // The MNIST preset's net: n = 32, his 2-pixel windows.
+    let base = fmp_net_config(6, 2f64.sqrt(), Pool::Fmp);
     let cfg = NetConfig {
-        layers: 6,
         filters: 32,
-        pool: Pool::Fmp,
         fmp: Fmp {
             window: Some(2),
-            ..Fmp::new(2f64.sqrt(), Sequence::Pseudorandom, Regions::Overlapping)
+            ..base.fmp
         },
-        dropout: NetConfig::linear_dropout(6, 0.5),
-        slope: 0.333,
-        in_channels: 1,
-        classes: 10,
-        background_margin: 0.0,
-        color_shift: None,
-        classifier_init: 1.0,
+        ..base
     };
     let vs = VarStore::new(Device::Cpu);
     let model = net(&vs.root(), &cfg);

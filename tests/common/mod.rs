@@ -1,6 +1,8 @@
 //! Helpers for tests that drive the `paperlab` binary.
 #![allow(dead_code)]
 
+use paperlab::fmp::model::{NetConfig, Pool};
+use paperlab::layers::fmp::{Fmp, Regions, Sequence};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -160,4 +162,24 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, f64>> {
                 .collect()
         })
         .collect()
+}
+
+/// An FMP net of `layers` pools by `alpha` (pseudorandom overlapping
+/// regions) on 1-channel images, 10 classes, n = 4, Graham's slope and
+/// linear dropout up to 0.5, no input marking or colour shift; tests change
+/// other fields by struct update.
+pub fn fmp_net_config(layers: i64, alpha: f64, pool: Pool) -> NetConfig {
+    NetConfig {
+        layers,
+        filters: 4,
+        pool,
+        fmp: Fmp::new(alpha, Sequence::Pseudorandom, Regions::Overlapping),
+        dropout: NetConfig::linear_dropout(layers, 0.5),
+        slope: 0.333,
+        in_channels: 1,
+        classes: 10,
+        background_margin: 0.0,
+        color_shift: None,
+        classifier_init: 1.0,
+    }
 }
