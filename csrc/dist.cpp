@@ -34,6 +34,8 @@ struct paperlab_group {
   Store store;
   c10::intrusive_ptr<c10d::Backend> backend;
   std::chrono::milliseconds timeout;
+  bool nccl;
+  bool closed = false;
 };
 
 // The store at host:port (this process serves it when `server`), its keys
@@ -108,6 +110,13 @@ extern "C" paperlab_group *paperlab_group_open(Store *store, int rank, int world
     c10::intrusive_ptr<c10d::Backend> backend;
     if (nccl) {
 #ifdef USE_C10D_NCCL
+      // A failed or timed-out collective: NCCL's watchdog aborts the
+      // communicators and leaves the process running (CleanUpOnly), so the
+      // next collective fails on the training thread and paperlab reports
+      // it (rank, what failed, the last checkpoint intact) with its own
+      // exit code, instead of the default mode's teardown from the
+      // watchdog's thread. A value the user set wins.
+      setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2", 0);
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = timeout;
       backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(*store, rank, world, options);
@@ -118,11 +127,27 @@ extern "C" paperlab_group *paperlab_group_open(Store *store, int rank, int world
       auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
       backend = c10::make_intrusive<c10d::ProcessGroupGloo>(*store, rank, world, options);
     }
-    return new paperlab_group{*store, backend, timeout};
+    return new paperlab_group{*store, backend, timeout, nccl};
   });
 }
 
 extern "C" void paperlab_group_free(paperlab_group *group) { delete group; }
+
+// Ends the group once: `clean` shuts it down after completed work (NCCL
+// destroys its communicators, stops its watchdog); otherwise it aborts,
+// which waits for no peer. Errors are ignored: the process is exiting.
+extern "C" void paperlab_group_shutdown(paperlab_group *group, bool clean) {
+  if (group->closed) return;
+  group->closed = true;
+  try {
+    if (clean) {
+      group->backend->shutdown();
+    } else {
+      group->backend->abort();
+    }
+  } catch (const std::exception &) {
+  }
+}
 
 static c10d::ReduceOp reduce_op(int op) {
   switch (op) {
@@ -135,11 +160,17 @@ static c10d::ReduceOp reduce_op(int op) {
   }
 }
 
-// Waits for `work`: on the host for Gloo; for NCCL the current CUDA stream
-// waits for it, the host does not.
-static int finish(const paperlab_group *group, const c10::intrusive_ptr<c10d::Work> &work) {
-  work->wait(group->timeout);
-  return 0;
+// Waits for `work`. Gloo's work runs on its own threads: the host waits,
+// up to the timeout. NCCL's is queued on its stream: the current stream
+// waits for it and the host goes on (a wait with a timeout would block the
+// host until it completes); a lost peer is NCCL's watchdog's to catch,
+// after the group's timeout (see paperlab_group_open).
+static void finish(const paperlab_group *group, const c10::intrusive_ptr<c10d::Work> &work) {
+  if (group->nccl) {
+    work->wait();
+  } else {
+    work->wait(group->timeout);
+  }
 }
 
 // In place, over every process: op 0 sum, 1 min, 2 max. One collective.
@@ -150,7 +181,8 @@ extern "C" int paperlab_allreduce(paperlab_group *group, const at::Tensor *tenso
     c10d::AllreduceOptions options;
     options.reduceOp = reduce_op(op);
     options.timeout = group->timeout;
-    return finish(group, group->backend->allreduce(tensors, options));
+    finish(group, group->backend->allreduce(tensors, options));
+    return 0;
   });
 }
 
@@ -162,7 +194,8 @@ extern "C" int paperlab_broadcast(paperlab_group *group, const at::Tensor *tenso
     c10d::BroadcastOptions options;
     options.rootRank = root;
     options.timeout = group->timeout;
-    return finish(group, group->backend->broadcast(tensors, options));
+    finish(group, group->backend->broadcast(tensors, options));
+    return 0;
   });
 }
 
@@ -173,7 +206,8 @@ extern "C" int paperlab_broadcast(paperlab_group *group, const at::Tensor *tenso
 // collectives in the same sequence whatever order its backward ran in.
 // paperlab_reducer_finish, after backward, launches what backward left
 // (parameters that got no gradient are left out, alike on every process),
-// waits, and writes the results back. Unlike c10d::Reducer it knows
+// waits (on NCCL the stream waits, not the host), and writes the results
+// back. Unlike c10d::Reducer it knows
 // Graham's summed loss and a mean over an uneven split (see grads.rs),
 // never throws inside backward, and reports a lost peer at finish.
 struct paperlab_reducer {
@@ -330,7 +364,7 @@ extern "C" int paperlab_reducer_finish(paperlab_reducer *r, char **error) {
     }
     at::NoGradGuard no_grad;
     for (auto &l : launched) {
-      l.work->wait(r->group->timeout);
+      finish(r->group, l.work);
       at::Tensor values = l.flat;
       if (r->count > 0) {
         int64_t numel = l.flat.numel() - 1;

@@ -126,6 +126,24 @@ trainer() {
 }
 
 echo "== device: $($py -c 'import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (dry run)")'), torch $($py -c 'import torch; print(torch.__version__)'), $(date -u +%F)"
+
+# NCCL first and briefly, so that even a short device session learns whether
+# it runs: Inception-v4 (with its weight EMA) at world size 1 under
+# torchrun, stopped by --max-steps after 2 steps, then resumed to its end:
+# the step-0 broadcast of the model's and the EMA's variables, the gradient
+# buckets summed during backward, the sums' reads, a checkpoint and the
+# group's shutdown, all through NCCL. (The dry run goes through Gloo.)
+echo "== NCCL at world size 1: step-0 broadcast, bucketed gradient sums, stop and resume"
+nccl_run() {
+  "$py" -m torch.distributed.run --standalone --nproc-per-node 1 --no-python \
+    $bin train-inception --device "$dev" --data-dir "$data" --out "$out" --name nccl_check --quiet "$@" \
+    >"$work/nccl_check.log" 2>&1 || { cat "$work/nccl_check.log"; echo "bench-gpu: the NCCL check failed" >&2; exit 1; }
+}
+nccl_run --force --model inception-v4 "${fashion[@]}" "${small[@]}" --train-limit 192 --val-limit 64 \
+  --batch-size 32 --dist-backend "$([ "$dry" = 1 ] && echo gloo || echo nccl)" --max-steps 2
+nccl_run --resume
+echo "NCCL check: passed (stopped after 2 steps, resumed to epoch $(tail -1 "$out/train-inception/nccl_check/metrics.csv" | cut -d, -f1))"
+
 for case in fmp gan_mlp inception_v4 inception_resnet_v2; do trainer $case fp32; done
 ours inception_v4_folder train-inception --model inception-v4 --dataset "imagenet:$work/jpeg" --epochs 2 "${small[@]}" \
   --batch-size 64 --workers "$workers" --val-limit 64

@@ -21,5 +21,8 @@ fn main() {
             paperlab::error::exit_code(&err)
         }
     };
+    // A run that finished or stopped where every process agreed ends its
+    // process group cleanly; any other failure (a lost peer) aborts it.
+    paperlab::runner::dist::shutdown(code == 0 || code == 130);
     std::process::exit(code);
 }

@@ -150,6 +150,9 @@ impl Steps for Fake {
             selection: score,
         })
     }
+    fn replicated(&self) -> Vec<Tensor> {
+        vec![self.w.shallow_clone()]
+    }
     fn checkpoint(&self) -> Checkpoint {
         Checkpoint::new().tensors("fake.", vec![("w".into(), self.w.copy())])
     }

@@ -4,10 +4,15 @@
 //! binary, since it sets the process's thread count and seed.
 
 use paperlab::layers::fmp::{Fmp, Regions, Sequence, Share};
+use std::sync::Mutex;
 use tch::{Device, Kind, Tensor};
+
+/// The tests set the process's thread count: one at a time.
+static THREADS: Mutex<()> = Mutex::new(());
 
 #[test]
 fn forward_pools_the_same_windows_at_one_and_two_threads() {
+    let _threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
     for share in [Share::Image, Share::Batch] {
         let fmp = Fmp {
             share,
@@ -40,4 +45,34 @@ fn forward_pools_the_same_windows_at_one_and_two_threads() {
             "{share:?}: two draws pooled the same windows"
         );
     }
+}
+
+/// Under --precision bf16 or fp16 the kernel still pools (f32 around it,
+/// where PyTorch's kernel would draw half-precision windows), choosing
+/// f32's windows from the same draws; other types take the general path.
+#[test]
+fn half_inputs_take_the_kernel_with_f32_windows() {
+    let _threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    tch::set_num_threads(2);
+    let fmp = Fmp {
+        window: Some(2),
+        ..Fmp::new(2f64.sqrt(), Sequence::Pseudorandom, Regions::Overlapping)
+    };
+    // Integers below 256, which bf16 and fp16 hold exactly.
+    let x = Tensor::randperm(4 * 21 * 21, (Kind::Int64, Device::Cpu))
+        .remainder(256)
+        .to_kind(Kind::Float)
+        .view([4, 1, 21, 21]);
+    let (h_out, w_out) = fmp.output_size(21, 21);
+    for kind in [Kind::BFloat16, Kind::Half] {
+        let half = x.to_kind(kind);
+        assert!(fmp.takes_kernel(&half, h_out, w_out), "{kind:?}");
+        tch::manual_seed(5);
+        let pooled = fmp.forward(&half);
+        tch::manual_seed(5);
+        let expected = fmp.forward(&x).to_kind(kind);
+        assert_eq!(pooled.kind(), kind);
+        assert!(pooled.equal(&expected), "{kind:?} pooled other windows");
+    }
+    assert!(!fmp.takes_kernel(&x.to_kind(Kind::Double), h_out, w_out));
 }

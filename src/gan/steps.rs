@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::optim::schedule::{apply, values, At, Scheduled};
 use crate::optim::{Hyper, Optimizer};
 use crate::runner::checkpoint::{Checkpoint, CheckpointFile};
-use crate::runner::dist::{reduced_backward, share, Loss};
+use crate::runner::dist::{self, reduced_backward, share, Loss};
 use crate::runner::epochs::{EpochEnd, Steps};
 use crate::runner::precision::Amp;
 use crate::runner::session::Session;
@@ -219,6 +219,12 @@ impl Steps for GanSteps<'_> {
             ),
             selection,
         })
+    }
+
+    fn replicated(&self) -> Vec<Tensor> {
+        let mut vars = dist::variables(&self.g.vs);
+        vars.extend(dist::variables(&self.d.vs));
+        vars
     }
 
     fn checkpoint(&self) -> Checkpoint {

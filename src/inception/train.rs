@@ -94,6 +94,10 @@ impl Hooks for InceptionHooks<'_> {
         state
     }
 
+    fn replicated(&self) -> Vec<Tensor> {
+        self.ema.map_or(vec![], |e| e.variables())
+    }
+
     fn load_state(&mut self, checkpoint: &CheckpointFile) -> Result<()> {
         if let Some(ema) = self.ema {
             ema.load(checkpoint)?;

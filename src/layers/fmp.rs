@@ -102,7 +102,7 @@ impl Fmp {
         n.clamp(1, (n_in - 1).max(1))
     }
 
-    fn output_size(&self, h: i64, w: i64) -> (i64, i64) {
+    pub fn output_size(&self, h: i64, w: i64) -> (i64, i64) {
         self.output
             .unwrap_or_else(|| (self.output_len(h), self.output_len(w)))
     }
@@ -167,19 +167,38 @@ impl Fmp {
         // path in f32, so the two agree for f32 input (the training type).
         // Both draw the rows' u, then the columns' (a lone window draws
         // none), so either path pools the same windows from the same stream.
-        if self.is_pytorch_kernel()
-            && x.kind() == Kind::Float
-            && h_out > 1
-            && w_out > 1
-            && kernel_is_faster(x.device(), h, w)
-        {
+        if let Some(x32) = self.kernel_input(x, h_out, w_out) {
             let rows_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
             let cols_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
-            return self.kernel_with(x, (h_out, w_out), &rows_u, &cols_u);
+            let y = self.kernel_with(&x32, (h_out, w_out), &rows_u, &cols_u);
+            return y.to_kind(x.kind());
         }
         let rows = self.sequences(h, h_out, count, x.device());
         let cols = self.sequences(w, w_out, count, x.device());
         self.forward_with(x, &rows, &cols)
+    }
+
+    /// Whether [`Fmp::forward`] pools `x` into h_out x w_out with PyTorch's
+    /// kernel (see [`kernel_is_faster`]) rather than the general path.
+    pub fn takes_kernel(&self, x: &Tensor, h_out: i64, w_out: i64) -> bool {
+        let (_, _, h, w) = x.size4().expect("FMP expects a [B, C, H, W] input");
+        self.is_pytorch_kernel()
+            && h_out > 1
+            && w_out > 1
+            && matches!(x.kind(), Kind::Float | Kind::BFloat16 | Kind::Half)
+            && kernel_is_faster(x.device(), h, w)
+    }
+
+    /// `x` as the kernel pools it, where it does ([`Fmp::takes_kernel`]):
+    /// f32 as it is; bf16 and fp16 (under --precision) cast to f32, the
+    /// output cast back, since a u drawn in half precision would choose
+    /// other windows than f32's (and may round up to 1). Max-pooling
+    /// commutes with the rounding, so that is the half-precision pooling of
+    /// f32's windows, at an f32 copy of the input (the general path makes
+    /// an f64 one).
+    fn kernel_input(&self, x: &Tensor, h_out: i64, w_out: i64) -> Option<Tensor> {
+        self.takes_kernel(x, h_out, w_out)
+            .then(|| x.to_kind(Kind::Float))
     }
 
     /// PyTorch's kernel for pseudorandom fixed windows, with u [B or 1, 1]

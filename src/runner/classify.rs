@@ -85,6 +85,11 @@ pub trait Hooks {
     fn state(&self) -> Vec<(String, Tensor)> {
         vec![]
     }
+    /// Variables of the hooks' own that every process must hold alike (an
+    /// EMA's shadow): see [`Steps::replicated`].
+    fn replicated(&self) -> Vec<Tensor> {
+        vec![]
+    }
     /// Restore what [`Hooks::state`] saved, on --resume.
     fn load_state(&mut self, _checkpoint: &CheckpointFile) -> Result<()> {
         Ok(())
@@ -199,6 +204,12 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
         })
     }
 
+    fn replicated(&self) -> Vec<Tensor> {
+        let mut vars = dist::variables(self.net.vs);
+        vars.extend(self.hooks.replicated());
+        vars
+    }
+
     fn checkpoint(&self) -> Checkpoint {
         Checkpoint::new()
             .vars("model.", self.net.vs)
@@ -271,4 +282,96 @@ pub fn error_rate(scores: &Tensor, labels: &Tensor) -> f64 {
         .sum(Kind::Int64)
         .int64_value(&[]);
     wrong as f64 / labels.size()[0].max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::{params_of, OptimConfig, SgdConfig, UpdateImpl};
+    use crate::runner::ema::Ema;
+    use crate::runner::layout::Layout;
+    use crate::runner::precision::Precision;
+    use std::collections::HashSet;
+    use tch::nn::{self, Module};
+
+    /// Hooks holding a weight EMA, as Inception's do.
+    struct WithEma(Ema<nn::Linear>);
+
+    impl Hooks for WithEma {
+        fn replicated(&self) -> Vec<Tensor> {
+            self.0.variables()
+        }
+        fn selection(&self) -> Selection {
+            Selection::new("x", Goal::Lower)
+        }
+        fn evaluate(&mut self, _: &ClassifierNet, _: &mut Session, _: i64) -> Result<Evaluation> {
+            unreachable!("not evaluated here")
+        }
+    }
+
+    fn pointers(ts: &[Tensor]) -> HashSet<usize> {
+        ts.iter().map(|t| t.data_ptr() as usize).collect()
+    }
+
+    /// What a distributed run broadcasts at step 0 is the model's and the
+    /// EMA's variables themselves (so the broadcast updates them), every
+    /// one of them, and nothing of the optimizer's or the loss scaler's
+    /// state (copies, some of them on the CPU whatever the device).
+    #[test]
+    fn replicated_are_the_model_and_ema_variables_themselves() {
+        let vs = VarStore::new(Device::Cpu);
+        let linear = |p: &nn::Path| nn::linear(p / "fc", 4, 3, Default::default());
+        let model = linear(&vs.root());
+        let ema = Ema::new(&vs, 0.9, linear).unwrap();
+        let sgd = SgdConfig {
+            momentum: 0.9,
+            ..SgdConfig::new(0.1)
+        };
+        let mut opt = OptimConfig::Sgd(sgd).build(params_of(&vs), UpdateImpl::Auto);
+        // One step, so the optimizer holds its state.
+        model
+            .forward(&Tensor::ones([2, 4], (Kind::Float, Device::Cpu)))
+            .sum(Kind::Float)
+            .backward();
+        opt.step();
+        let examples = Dataset {
+            images: Tensor::zeros([1, 1, 2, 2], (Kind::Uint8, Device::Cpu)),
+            labels: Tensor::zeros([1], (Kind::Int64, Device::Cpu)),
+            classes: 3,
+        };
+        let prepare = |x: &Tensor, _| x.shallow_clone();
+        let steps = Classifier {
+            net: ClassifierNet {
+                model: &model,
+                vs: &vs,
+                prepare: &prepare,
+                batch_size: 1,
+            },
+            amp: Amp::new(Precision::Fp16, Layout::Contiguous, &vs),
+            opt,
+            schedules: vec![],
+            examples: &examples,
+            epochs: 1,
+            hooks: WithEma(ema),
+        };
+        let replicated = steps.replicated();
+        let live: Vec<Tensor> = vs.variables().into_values().collect();
+        let mut expected = pointers(&live);
+        expected.extend(pointers(&steps.hooks.0.variables()));
+        assert_eq!(
+            replicated.len(),
+            4,
+            "the weight and bias of the model and of its EMA"
+        );
+        assert_eq!(pointers(&replicated), expected);
+        let state: Vec<Tensor> = steps
+            .opt
+            .state()
+            .into_iter()
+            .chain(steps.amp.state())
+            .map(|(_, t)| t)
+            .collect();
+        assert!(!state.is_empty());
+        assert!(pointers(&replicated).is_disjoint(&pointers(&state)));
+    }
 }

@@ -111,6 +111,11 @@ impl<M> Ema<M> {
         });
     }
 
+    /// The shadow's variables themselves, in name order.
+    pub fn variables(&self) -> Vec<Tensor> {
+        self.shadow.iter().map(Tensor::shallow_clone).collect()
+    }
+
     /// The shadow's tensors under "ema.", for checkpoints.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self

@@ -27,6 +27,7 @@ use crate::error::Result;
 use crate::optim::schedule::At;
 use crate::rng::{seed_torch, Rng, Stream};
 use std::time::Instant;
+use tch::Tensor;
 
 /// Training steps between progress updates (each reads the sums: a host sync).
 pub const REPORT_EVERY: i64 = 20;
@@ -79,6 +80,13 @@ pub trait Steps {
     fn progress(&self, means: &Means) -> String;
     /// After epoch `epoch` (1-based): evaluate and report.
     fn end_epoch(&mut self, s: &mut Session, epoch: i64, means: &Means) -> Result<EpochEnd>;
+    /// The variables every process must hold alike from the first step on
+    /// (the model's, an EMA's shadow), in the same order on every process:
+    /// in a distributed run rank 0's values are broadcast into them after
+    /// [`Steps::init`] ([`dist::replicate`]), so they must be the variables
+    /// themselves (shallow clones), on the run's device. Optimizer and
+    /// scaler state is not among them: it starts alike everywhere.
+    fn replicated(&self) -> Vec<Tensor>;
     /// What checkpoints hold besides the position and the sums (model,
     /// optimizer, extra state), keys prefixed by their owner.
     fn checkpoint(&self) -> Checkpoint;
@@ -162,15 +170,13 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
             if step == 0 {
                 match dist::world() {
                     None => steps.init(&data[0])?,
-                    Some(w) => {
+                    Some(_) => {
                         // As one process: initialisation sees the whole first
                         // global batch; then every process starts from rank 0's
                         // weights, as DDP does.
                         let (idx, seed) = global[0];
                         steps.init(&steps.examples().batch(idx, seed, s.device)?)?;
-                        for t in steps.checkpoint().values() {
-                            w.broadcast(t)?;
-                        }
+                        dist::replicate(&steps.replicated())?;
                     }
                 }
             }

@@ -1,10 +1,11 @@
 //! The gradient reduction of a distributed step, as PyTorch's DDP (c10d's
 //! Reducer) does it: every process's gradients are summed in buckets of
 //! [`BUCKET_BYTES`], one collective per bucket rather than per tensor, on
-//! the training device, with no host read; each bucket's sum starts during
-//! backward as soon as its last gradient is accumulated (hooks in
-//! csrc/dist.cpp), the parameters bucketed in reverse, the order backward
-//! reaches them. All is summed before the optimizer step, so clipping and
+//! the training device (on NCCL the CUDA stream waits for the sums, not the
+//! host, so the optimizer step queues behind them); each bucket's sum
+//! starts during backward as soon as its last gradient is accumulated
+//! (hooks in csrc/dist.cpp), the parameters bucketed in reverse, the order
+//! backward reaches them. All is summed before the optimizer step, so clipping and
 //! weight decay see the global gradient.
 
 use super::group::Reducer;

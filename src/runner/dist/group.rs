@@ -59,6 +59,7 @@ extern "C" {
         error: *mut *mut c_char,
     ) -> *mut RawGroup;
     fn paperlab_group_free(group: *mut RawGroup);
+    fn paperlab_group_shutdown(group: *mut RawGroup, clean: bool);
     fn paperlab_allreduce(
         group: *mut RawGroup,
         tensor: *const C_tensor,
@@ -246,8 +247,16 @@ impl Group {
         Ok(Group(raw))
     }
 
-    /// `t` reduced in place over every process (one collective). For NCCL
-    /// the current CUDA stream waits for it, not the host.
+    /// End the group (once; later calls do nothing): `clean` after work
+    /// that completed, else an abort that waits for no peer.
+    pub fn shutdown(&self, clean: bool) {
+        // SAFETY: a live group, ended from the training thread.
+        unsafe { paperlab_group_shutdown(self.0, clean) }
+    }
+
+    /// `t` reduced in place over every process (one collective). Gloo:
+    /// the host waits for it. NCCL: the current CUDA stream waits for it,
+    /// the host does not.
     pub fn allreduce(&self, t: &Tensor, op: Op) -> Result<(), String> {
         // SAFETY: t outlives the call.
         checked(

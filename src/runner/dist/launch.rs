@@ -13,6 +13,10 @@ pub struct Launch {
     pub world: usize,
     /// The process's index on its machine: it picks cuda:LOCAL_RANK.
     pub local_rank: usize,
+    /// How many of the run's processes share this machine, where the
+    /// launcher says (torchrun's LOCAL_WORLD_SIZE, Slurm's
+    /// SLURM_NTASKS_PER_NODE); None when it does not.
+    pub local_world: Option<usize>,
     /// Where the rendezvous store is served (rank 0's host).
     pub host: String,
     pub port: u16,
@@ -54,6 +58,7 @@ fn from_torchrun(var: &dyn Fn(&str) -> Option<String>, world: &str) -> Result<La
         Some(v) => number("LOCAL_RANK", &v)? as usize,
         None => rank,
     };
+    let local_world = optional(var, "LOCAL_WORLD_SIZE")?;
     let missing = |name: &str| {
         usage(format!(
             "WORLD_SIZE is set (a distributed launch) but {name} is not: set MASTER_ADDR and MASTER_PORT to rank 0's host and a free port (torchrun sets them)"
@@ -65,6 +70,7 @@ fn from_torchrun(var: &dyn Fn(&str) -> Option<String>, world: &str) -> Result<La
         rank,
         world,
         local_rank,
+        local_world,
         host,
         port: port_number("MASTER_PORT", &port)?,
         agent_store: var("TORCHELASTIC_USE_AGENT_STORE").is_some_and(|v| v == "True"),
@@ -111,6 +117,7 @@ fn from_slurm(var: &dyn Fn(&str) -> Option<String>, rank: &str, tasks: &str) -> 
         rank,
         world,
         local_rank,
+        local_world: optional(var, "SLURM_NTASKS_PER_NODE")?,
         host,
         port,
         agent_store: false,
@@ -143,6 +150,11 @@ fn number(name: &str, value: &str) -> Result<u64> {
             "{name}={value:?}: expected a non-negative whole number"
         ))
     })
+}
+
+/// A count the launcher may set: None when unset.
+fn optional(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<usize>> {
+    var(name).map(|v| positive(name, &v)).transpose()
 }
 
 fn positive(name: &str, value: &str) -> Result<usize> {
@@ -199,6 +211,7 @@ mod tests {
             ("WORLD_SIZE", "4"),
             ("RANK", "3"),
             ("LOCAL_RANK", "1"),
+            ("LOCAL_WORLD_SIZE", "2"),
             ("MASTER_ADDR", "10.0.0.1"),
             ("MASTER_PORT", "29500"),
             ("TORCHELASTIC_USE_AGENT_STORE", "True"),
@@ -207,6 +220,7 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((l.rank, l.world, l.local_rank), (3, 4, 1));
+        assert_eq!(l.local_world, Some(2));
         assert_eq!(
             (l.host.as_str(), l.port, l.agent_store, l.restart),
             ("10.0.0.1", 29500, true, 2)

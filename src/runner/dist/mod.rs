@@ -27,6 +27,7 @@ use group::{Group, Op, Store};
 use launch::Launch;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
+use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 /// The process group of a distributed run.
@@ -107,19 +108,7 @@ pub fn init(args: &DistArgs, spec: &str, device: Device) -> Result<Device> {
             args.dist_timeout
         )));
     }
-    let device = match (spec, device) {
-        ("auto" | "cuda", Device::Cuda(_)) => {
-            let n = tch::Cuda::device_count() as usize;
-            if launch.local_rank >= n {
-                return Err(usage(format!(
-                    "LOCAL_RANK={} but this machine has {n} CUDA device(s): launch at most {n} processes per machine, or pass --device cpu",
-                    launch.local_rank
-                )));
-            }
-            Device::Cuda(launch.local_rank)
-        }
-        _ => device,
-    };
+    let device = rank_device(spec, device, &launch, tch::Cuda::device_count() as usize)?;
     let nccl = match (args.dist_backend, device) {
         (Backend::Nccl, Device::Cpu) => {
             return Err(usage(
@@ -160,6 +149,33 @@ pub fn init(args: &DistArgs, spec: &str, device: Device) -> Result<Device> {
     Ok(device)
 }
 
+/// The device a process of `launch` trains on: cuda:LOCAL_RANK under
+/// `--device auto|cuda` (`device` is what --device `spec` chose), so each
+/// process of a machine has its own GPU. A named GPU (`cuda:N`) is taken
+/// only where this is its machine's one process (LOCAL_WORLD_SIZE=1):
+/// otherwise every rank would land on GPU N, which NCCL refuses.
+pub fn rank_device(spec: &str, device: Device, launch: &Launch, gpus: usize) -> Result<Device> {
+    let Device::Cuda(_) = device else {
+        return Ok(device);
+    };
+    if spec == "auto" || spec == "cuda" {
+        if launch.local_rank >= gpus {
+            return Err(usage(format!(
+                "LOCAL_RANK={} but this machine has {gpus} CUDA device(s): launch at most {gpus} processes per machine, or pass --device cpu",
+                launch.local_rank
+            )));
+        }
+        return Ok(Device::Cuda(launch.local_rank));
+    }
+    if launch.local_world != Some(1) {
+        return Err(usage(format!(
+            "--device {spec} names one GPU, but each process of a distributed run ({}) needs its own: pass --device cuda (process LOCAL_RANK takes cuda:LOCAL_RANK) and choose the machine's GPUs with CUDA_VISIBLE_DEVICES",
+            launch.source
+        )));
+    }
+    Ok(device)
+}
+
 impl World {
     /// A collective or store operation failed: a peer died, or it did not
     /// answer within --dist-timeout.
@@ -172,12 +188,14 @@ impl World {
 
     /// `t` summed in place over every process.
     pub fn sum(&self, t: &Tensor) -> Result<()> {
+        self.on_device(t, "a sum")?;
         self.group
             .allreduce(t, Op::Sum)
             .map_err(|e| self.lost("a sum over the processes", e))
     }
 
     pub fn min(&self, t: &Tensor) -> Result<()> {
+        self.on_device(t, "a minimum")?;
         self.group
             .allreduce(t, Op::Min)
             .map_err(|e| self.lost("a minimum over the processes", e))
@@ -185,9 +203,24 @@ impl World {
 
     /// `t` replaced by rank 0's values on every process.
     pub fn broadcast(&self, t: &Tensor) -> Result<()> {
+        self.on_device(t, "a broadcast")?;
         self.group
             .broadcast(t, 0)
             .map_err(|e| self.lost("a broadcast from rank 0", e))
+    }
+
+    /// Every tensor a collective takes is on the run's device, as NCCL
+    /// demands of CUDA runs; Gloo would take a CPU tensor in a CUDA run, so
+    /// without this check the CPU tests could not see such a mistake.
+    fn on_device(&self, t: &Tensor, what: &str) -> Result<()> {
+        if t.device() == self.device {
+            return Ok(());
+        }
+        Err(run(format!(
+            "internal error: {what} over the processes got a tensor on {} but the run computes on {}",
+            super::device::name(t.device()),
+            super::device::name(self.device)
+        )))
     }
 
     /// Rank 0 publishes `value` under `key`.
@@ -247,6 +280,34 @@ pub fn rank_zero_first<T>(key: &str, f: impl FnOnce() -> T) -> Result<T> {
     }
 }
 
+/// Every process takes rank 0's values of `vars` (the model's and the
+/// EMA's variables, after data-dependent initialisation), as DDP does at
+/// its start: broadcast in place, so `vars` must share storage with what
+/// they are to update (not copies) and be on the run's device. Every
+/// process passes them in the same order. In one process, nothing.
+pub fn replicate(vars: &[Tensor]) -> Result<()> {
+    let Some(w) = world() else { return Ok(()) };
+    tch::no_grad(|| vars.iter().try_for_each(|t| w.broadcast(t)))
+}
+
+/// The variables of `vs` in name order (the same on every process), as
+/// [`replicate`] takes them.
+pub fn variables(vs: &VarStore) -> Vec<Tensor> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Close the process group at the end of the command: `clean` after a
+/// command that succeeded (every collective has completed), otherwise an
+/// abort that does not wait for peers that may be gone. Nothing in one
+/// process; later calls do nothing.
+pub fn shutdown(clean: bool) {
+    if let Some(w) = world() {
+        w.group.shutdown(clean);
+    }
+}
+
 /// This process's part of a global batch: contiguous, sizes differing by at
 /// most one (equal when the world size divides the batch).
 pub fn shard(indices: &[i64]) -> &[i64] {
@@ -300,4 +361,55 @@ pub fn check_batches(batch_size: i64, epoch_examples: i64) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_code;
+
+    fn launch(local_rank: usize, local_world: Option<usize>) -> Launch {
+        Launch {
+            rank: local_rank,
+            world: 4,
+            local_rank,
+            local_world,
+            host: "h".into(),
+            port: 1,
+            agent_store: false,
+            restart: 0,
+            source: "RANK/WORLD_SIZE",
+        }
+    }
+
+    #[test]
+    fn each_process_of_a_machine_takes_its_own_gpu() {
+        for spec in ["auto", "cuda"] {
+            let d = rank_device(spec, Device::Cuda(0), &launch(3, Some(4)), 4).unwrap();
+            assert_eq!(d, Device::Cuda(3), "--device {spec}");
+        }
+        // No CUDA (auto fell back) or --device cpu: the CPU for every rank.
+        let d = rank_device("auto", Device::Cpu, &launch(3, Some(4)), 0).unwrap();
+        assert_eq!(d, Device::Cpu);
+        // A machine's only process may name its GPU.
+        let d = rank_device("cuda:1", Device::Cuda(1), &launch(0, Some(1)), 2).unwrap();
+        assert_eq!(d, Device::Cuda(1));
+    }
+
+    #[test]
+    fn a_named_gpu_shared_by_processes_or_too_few_gpus_are_refused() {
+        for local_world in [Some(2), None] {
+            let err =
+                rank_device("cuda:1", Device::Cuda(1), &launch(0, local_world), 2).unwrap_err();
+            assert_eq!(exit_code(&err), 2);
+            let msg = err.to_string();
+            assert!(
+                msg.contains("--device cuda:1") && msg.contains("CUDA_VISIBLE_DEVICES"),
+                "{msg}"
+            );
+        }
+        let err = rank_device("cuda", Device::Cuda(0), &launch(2, Some(4)), 2).unwrap_err();
+        assert_eq!(exit_code(&err), 2);
+        assert!(err.to_string().contains("LOCAL_RANK=2"), "{err}");
+    }
 }
