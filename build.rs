@@ -5,7 +5,8 @@
 //! run's config.json report, and compiles csrc/*.cpp (libtorch ops that tch
 //! does not expose; bound in src/native.rs, and c10d's process groups,
 //! bound in src/runner/dist/) against the same libtorch headers.
-use std::path::Path;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
@@ -70,7 +71,20 @@ fn compile_ops(lib: &Path) {
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .include("csrc");
-    c10d_flags(&mut build, lib);
+    let nccl = c10d_flags(&mut build, lib);
+    // The script reruns at every commit (it records the commit): compile
+    // only when the sources or the settings changed since the last build.
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let stamp = out.join("paperlab_ops.stamp");
+    let key = sources_key(&sources, &format!("{} {abi} {nccl}", lib.display()));
+    if out.join("libpaperlab_ops.a").exists()
+        && std::fs::read_to_string(&stamp).is_ok_and(|k| k == key)
+    {
+        println!("cargo:rustc-link-search=native={}", out.display());
+        println!("cargo:rustc-link-lib=static=paperlab_ops");
+        println!("cargo:rustc-link-lib=stdc++");
+        return;
+    }
     build
         .files(
             sources
@@ -78,6 +92,20 @@ fn compile_ops(lib: &Path) {
                 .filter(|f| f.extension().is_some_and(|e| e == "cpp")),
         )
         .compile("paperlab_ops");
+    std::fs::write(stamp, key).expect("OUT_DIR is writable");
+}
+
+/// A digest of every file in csrc/ and of the compiler settings.
+fn sources_key(sources: &[PathBuf], settings: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    settings.hash(&mut h);
+    for f in sources {
+        f.hash(&mut h);
+        std::fs::read(f)
+            .expect("csrc/ files are readable")
+            .hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
 }
 
 /// What csrc/dist.cpp needs besides libtorch's headers: Gloo's headers
@@ -85,8 +113,8 @@ fn compile_ops(lib: &Path) {
 /// when the torch wheel's CUDA packages hold them, NCCL's and CUDA's, for
 /// ProcessGroupNCCL (symbols in libtorch_cuda, which the binary links
 /// anyway). Without them the binary has Gloo only and says so when NCCL is
-/// asked for.
-fn c10d_flags(build: &mut cc::Build, lib: &Path) {
+/// asked for. Returns whether NCCL is built in.
+fn c10d_flags(build: &mut cc::Build, lib: &Path) -> bool {
     // Both are on the compiler's default search path.
     assert!(
         ["/usr/include", "/usr/local/include"]
@@ -109,5 +137,7 @@ fn c10d_flags(build: &mut cc::Build, lib: &Path) {
             build.include(nvidia.join(dir));
         }
         build.define("USE_C10D_NCCL", None);
+        return true;
     }
+    false
 }
