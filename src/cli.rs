@@ -1,7 +1,8 @@
 //! The command line: one subcommand per experiment, dispatched to its paper's
 //! module. A preset (--config) is layered between the defaults and the
-//! command line (see runner::preset); float flags are checked here, once for
-//! every subcommand.
+//! command line (see runner::preset). Each numeric flag's range is its
+//! value parser (src/ranges.rs), so the command line and presets are checked
+//! alike while they are parsed.
 
 use crate::compare::CompareArgs;
 use crate::error::{usage, Result};
@@ -28,8 +29,8 @@ struct Cli {
     command: Command,
 }
 
-// allow_negative_numbers: `--lr -0.1` reaches the command's own check (which
-// says why it is refused) instead of clap's "unexpected argument '-0'".
+// allow_negative_numbers: `--lr -0.1` reaches the flag's range (which says
+// what it expects) instead of clap's "unexpected argument '-0'".
 #[derive(Subcommand)]
 enum Command {
     /// Versions, devices and the datasets paperlab finds.
@@ -61,6 +62,12 @@ enum Command {
     Sweep(SweepArgs),
 }
 
+/// The whole command line as clap describes it (for tests and tools that
+/// walk the flags).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 /// Parse `argv` and run the subcommand. Clap's own errors (unknown flags,
 /// invalid numbers) print themselves and exit with 2.
 pub fn run(argv: Vec<OsString>) -> Result<()> {
@@ -90,37 +97,15 @@ fn parse(cli: &clap::Command, argv: &[OsString]) -> Result<ArgMatches> {
     let user = cli.clone().get_matches_from(argv);
     let (name, given) = user.subcommand().expect("clap requires a subcommand");
     let sub = cli.find_subcommand(name).expect("the parsed subcommand");
-    if let Some(message) = non_finite(sub, given) {
-        return Err(usage(message));
-    }
     let Ok(Some(file)) = given.try_get_one::<PathBuf>("config") else {
         return Ok(user);
     };
     let in_preset = |message: String| usage(format!("--config {}: {message}", file.display()));
     let layered = preset::layer(argv, file, sub, given)?;
-    let matches = cli.clone().try_get_matches_from(layered).map_err(|e| {
+    cli.clone().try_get_matches_from(layered).map_err(|e| {
         let text = e.to_string();
         let first = text.lines().next().unwrap_or_default();
         in_preset(first.trim_start_matches("error: ").to_string())
-    })?;
-    let (_, layered) = matches.subcommand().expect("clap requires a subcommand");
-    match non_finite(sub, layered) {
-        Some(message) => Err(in_preset(message)),
-        None => Ok(matches),
-    }
-}
-
-/// A message naming the first float flag of `sub` given NaN or an infinite
-/// value: refused here for every flag at once, since the commands' own range
-/// checks (`lr > 0.0` and the like) are easy to write in a way NaN passes.
-fn non_finite(sub: &clap::Command, m: &ArgMatches) -> Option<String> {
-    sub.get_arguments().find_map(|arg| {
-        let mut values = m.try_get_many::<f64>(arg.get_id().as_str()).ok()??;
-        let v = values.find(|v| !v.is_finite())?;
-        Some(format!(
-            "--{} {v}: expected a finite number",
-            arg.get_long()?
-        ))
     })
 }
 

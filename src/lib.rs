@@ -3,7 +3,6 @@
 //! Shared runner parts live in [`runner`] and [`data`]; reusable layers in
 //! [`layers`]; one module per paper holds its models, training and evaluation.
 
-pub mod augment;
 pub mod cli;
 pub mod compare;
 pub mod data;
@@ -15,6 +14,7 @@ pub mod info;
 pub mod layers;
 pub mod native;
 pub mod optim;
+pub mod ranges;
 pub mod rng;
 pub mod runner;
 pub mod sweep;

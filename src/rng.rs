@@ -14,8 +14,6 @@ pub enum Stream {
     RankStep(u64, u64),
     /// Random choices made while loading the batches of step N (crops).
     Load(u64),
-    /// The order of the training set in epoch N.
-    Shuffle(u64),
     /// The evaluation after epoch N.
     Eval(u64),
     /// Pass N of a multi-pass test (FMP's R tests).
@@ -32,7 +30,7 @@ impl Stream {
     fn key(self, seed: u64) -> (u64, u64) {
         const FAR: u64 = 1 << 40;
         match self {
-            Stream::Step(n) | Stream::Shuffle(n) => (seed, n),
+            Stream::Step(n) => (seed, n),
             Stream::RankStep(n, rank) => (seed ^ 0xd157 ^ rank.wrapping_mul(0x9E37_79B9), n),
             Stream::Load(n) => (seed ^ 0x10ad, n),
             Stream::Eval(n) => (seed, FAR + n),

@@ -85,7 +85,7 @@ fn the_fmp_net() {
             .stdout,
     )
     .unwrap();
-    let cfg: FmpConfig = args.net_config(1, 10).unwrap();
+    let cfg: FmpConfig = args.net_config(1, 10);
     let vs = cpu();
     let model = fmp_net(&vs.root(), &cfg);
     let s = cfg.input_size();

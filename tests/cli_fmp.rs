@@ -267,7 +267,7 @@ fn bad_input_exits_2_with_a_message_naming_it() {
     fails(
         paperlab(p, &tiny(&["--test-limit", "0"])),
         2,
-        &["--test-limit 0", "positive"],
+        &["--test-limit", "'0'", "positive"],
     );
     fails(
         paperlab(p, &tiny(&["--alpha", "0.7"])),

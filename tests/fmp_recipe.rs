@@ -5,9 +5,9 @@
 
 mod common;
 use common::*;
-use paperlab::augment::Augment;
 use paperlab::data::Dataset;
 use paperlab::fmp::args::TrainFmpArgs;
+use paperlab::fmp::augment::Augment;
 use paperlab::fmp::eval::error_by_tests;
 use paperlab::fmp::model::{channel_dropout, net, Input, NetConfig};
 use paperlab::fmp::train::summed_loss;
@@ -61,7 +61,7 @@ fn graham_kept(c: i64, p: f64) -> i64 {
 fn the_mnist_preset_is_the_papers_network() {
     let _rng = rng_lock();
     let args = preset_args("experiments/fmp-mnist.toml");
-    let cfg = args.net_config(1, 10).unwrap();
+    let cfg = args.net_config(1, 10);
     assert_eq!(cfg.input_size(), 36);
     assert_eq!(
         cfg.pool_sizes(),
@@ -110,7 +110,7 @@ fn the_mnist_preset_is_the_papers_network() {
 fn the_cifar100_preset_is_runcifar100s_network() {
     let _rng = rng_lock();
     let args = preset_args("experiments/fmp-cifar100.toml");
-    let cfg = args.net_config(3, 100).unwrap();
+    let cfg = args.net_config(3, 100);
     assert_eq!(cfg.input_size(), 94);
     assert_eq!((cfg.layers, cfg.filters), (12, 32));
     assert_eq!(cfg.fmp.window, Some(2));
@@ -161,7 +161,7 @@ fn pixels_within_two_levels_of_the_background_become_background() {
             background,
             ..preset_args("experiments/fmp-mnist.toml")
         };
-        let margin = args.net_config(1, 10).unwrap().background_margin;
+        let margin = args.net_config(1, 10).background_margin;
         let images = Tensor::from_slice(&levels.map(|v| v as f32 / 255.0)).view([4, 1, 1, 1]);
         let input = Input {
             size: 1,
@@ -194,9 +194,7 @@ fn the_network_marks_the_background_of_its_input() {
     let _rng = rng_lock();
     let cfg = NetConfig {
         filters: 4,
-        ..preset_args("experiments/fmp-mnist.toml")
-            .net_config(1, 10)
-            .unwrap()
+        ..preset_args("experiments/fmp-mnist.toml").net_config(1, 10)
     };
     assert!((cfg.background_margin - 2.001 / 255.0).abs() < 1e-12);
     let unmarked = NetConfig {
@@ -272,9 +270,7 @@ fn the_colour_shift_acts_on_training_passes_only() {
     let _rng = rng_lock();
     let plain = NetConfig {
         filters: 4,
-        ..preset_args("experiments/fmp-mnist.toml")
-            .net_config(1, 10)
-            .unwrap()
+        ..preset_args("experiments/fmp-mnist.toml").net_config(1, 10)
     };
     let shifting = NetConfig {
         color_shift: Some(ColorShift {
@@ -316,7 +312,7 @@ fn the_last_dropout_scales_the_classifiers_input_at_test_time() {
     let cfg = NetConfig {
         filters: 4,
         dropout: vec![0.0; 7].into_iter().chain([0.25]).collect(),
-        ..args.net_config(1, 10).unwrap()
+        ..args.net_config(1, 10)
     };
     let plain = NetConfig {
         dropout: vec![0.0; 8],
@@ -439,9 +435,7 @@ fn r_passes_average_r_single_pass_softmaxes() {
     tch::manual_seed(8);
     let cfg = NetConfig {
         filters: 4,
-        ..preset_args("experiments/fmp-mnist.toml")
-            .net_config(1, 10)
-            .unwrap()
+        ..preset_args("experiments/fmp-mnist.toml").net_config(1, 10)
     };
     let vs = VarStore::new(CPU);
     let model = net(&vs.root(), &cfg);

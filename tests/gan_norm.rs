@@ -174,7 +174,7 @@ fn levels_split_and_crop_flags_reach_the_run_or_are_refused() {
     assert_eq!(summary["g_params"], g, "{summary:#}");
 
     for (extra, words) in [
-        (vec!["--levels", "0"], vec!["--levels 0", "positive"]),
+        (vec!["--levels", "0"], vec!["'0' for '--levels", "positive"]),
         (
             vec!["--crop-size", "20"],
             vec!["--crop-size", "fashion-mnist"],
@@ -340,6 +340,6 @@ fn eval_reconstruction_measures_an_mlp_run_on_its_test_images() {
             ],
         ),
         2,
-        &["--images 0"],
+        &["'0' for '--images"],
     );
 }

@@ -160,20 +160,32 @@ fn print_config_checks_the_flags_and_shows_the_defaults_it_fills_in() {
     let c = resolved(p, &["train-gan"]);
     assert_eq!((&c["lr"], &c["batch_size"]), (&0.1.into(), &100.into()));
     for (sub, given, words) in [
-        ("train-fmp", "--layers=0", ["--layers 0", "positive"]),
+        ("train-fmp", "--layers=0", ["'0' for '--layers", "positive"]),
         (
             "train-fmp",
             "--augment-epochs=-1",
-            ["--augment-epochs -1", "0 or more"],
+            ["'-1' for '--augment-epochs", "0 or more"],
         ),
         (
             "train-fmp",
             "--train-limit=0",
-            ["--train-limit 0", "positive"],
+            ["'0' for '--train-limit", "positive"],
         ),
-        ("train-wn", "--widths=0,1", ["--widths 0,1", "positive"]),
-        ("train-gan", "--features=0", ["--features 0", "positive"]),
-        ("train-inception", "--epochs=0", ["--epochs 0", "positive"]),
+        (
+            "train-wn",
+            "--widths=0,1",
+            ["'0' for '--widths", "positive"],
+        ),
+        (
+            "train-gan",
+            "--features=0",
+            ["'0' for '--features", "positive"],
+        ),
+        (
+            "train-inception",
+            "--epochs=0",
+            ["'0' for '--epochs", "positive"],
+        ),
     ] {
         fails(paperlab(p, &[sub, given, "--print-config"]), 2, &words);
     }
@@ -223,17 +235,17 @@ fn threads_must_be_positive_and_negative_numbers_reach_the_checks() {
     fails(
         paperlab(p, &["train-fmp", "--lr", "-0.1", "--quiet"]),
         2,
-        &["--lr -0.1", "must be positive"],
+        &["--lr", "'-0.1'", "positive"],
     );
     fails(
         paperlab(p, &["train-gan", "--lr", "-0.1"]),
         2,
-        &["--lr -0.1"],
+        &["--lr", "'-0.1'", "positive"],
     );
     fails(
         paperlab(p, &["train-inception", "--lr", "-0.1"]),
         2,
-        &["--lr -0.1"],
+        &["--lr", "'-0.1'", "positive"],
     );
     assert!(!p.join("results").exists());
 }

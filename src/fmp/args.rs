@@ -1,14 +1,15 @@
 //! Flags of `train-fmp` and `eval-fmp`; the paper's values are the presets in
 //! experiments/fmp-*.toml.
 
+use super::augment::Augment;
 use super::model::{levels_per_unit, NetConfig, Pool};
-use crate::augment::Augment;
 use crate::error::{usage, Result};
 use crate::layers::background::margin;
 use crate::layers::color_shift::ColorShift;
 use crate::layers::fmp::{Fmp, Regions, Sequence, Share};
 use crate::optim::schedule::{ExpDecay, Scheduled};
 use crate::optim::{GrahamConfig, Hyper, OptimConfig, SgdConfig};
+use crate::ranges;
 use crate::runner::args::{ClassData, Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::{Args, ValueEnum};
@@ -44,10 +45,10 @@ pub struct TrainFmpArgs {
     #[serde(flatten)]
     pub data: ClassData,
     /// L, the number of C2-FMP layers.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = ranges::positive_int)]
     pub layers: i64,
     /// n: layer k has n*k filters.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = ranges::positive_int)]
     pub filters: i64,
     /// Pooling ratio alpha > 1: a number, sqrtN or a^(b/c), e.g. sqrt2 or 2^(1/3).
     #[arg(long, default_value = "sqrt2", value_parser = parse_alpha)]
@@ -64,28 +65,28 @@ pub struct TrainFmpArgs {
     pub fmp_share: Share,
     /// Pool fixed N-pixel windows placed by the sequence (Graham's code and
     /// PyTorch's kernel) instead of the paper's overlapping regions.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = ranges::positive_int)]
     #[serde(default)]
     pub fmp_window: Option<i64>,
     /// Dropout multiplier p: convolution j of L+2 drops p*j/(L+1) of its output channels.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::fraction)]
     pub dropout: f64,
     /// Explicit dropout per convolution output (L+2 values), overriding --dropout.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = ranges::fraction)]
     pub dropout_schedule: Option<Vec<f64>>,
     /// The classifier's weights start uniform in +-sqrt(6 / (fan_in + A fan_out)): Graham's A is 1 at HEAD, 10000 in the April 2015 tree his CIFAR-100 net comes from.
-    #[arg(long, default_value_t = 1.0, value_name = "A")]
+    #[arg(long, default_value_t = 1.0, value_name = "A", value_parser = ranges::non_negative)]
     #[serde(default = "head_classifier_init")]
     pub classifier_init: f64,
     /// Negative slope of the leaky ReLU.
-    #[arg(long, default_value_t = 0.333)]
+    #[arg(long, default_value_t = 0.333, value_parser = ranges::non_negative)]
     pub leaky: f64,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = ranges::positive_int)]
     pub epochs: i64,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = ranges::positive_int)]
     pub batch_size: i64,
     /// Hold out the last N training images as a validation set; best.safetensors is then chosen by its error.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = ranges::count)]
     #[serde(default)]
     pub valid_size: i64,
     /// graham (NAG-light momentum on the summed loss, the paper's code) or sgd (PyTorch's SGD on the mean loss).
@@ -93,49 +94,49 @@ pub struct TrainFmpArgs {
     #[serde(default = "saved_before_optimizer")]
     pub optimizer: FmpOptimizer,
     /// lr0 in lr0 * exp(-k * epoch).
-    #[arg(long, default_value_t = 0.003)]
+    #[arg(long, default_value_t = 0.003, value_parser = ranges::positive)]
     pub lr: f64,
     /// k in lr0 * exp(-k * epoch).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = ranges::non_negative)]
     pub lr_decay: f64,
     /// Momentum (Graham's default in SparseConvNet.h:52 is 0.99).
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, default_value_t = 0.99, value_parser = ranges::fraction)]
     pub momentum: f64,
     /// Nesterov momentum (--optimizer sgd).
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub nesterov: bool,
     /// L2 weight decay (--optimizer sgd).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::non_negative)]
     pub weight_decay: f64,
     /// Pixel level (0-255) that becomes 0 and fills the padding; pixels are scaled to (v - B) / max(B, 255 - B) as Graham's code does: 0 for MNIST ([0, 1]), 128 for his CIFAR input.
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub background: u8,
     /// Pixels within this many levels of --background in every channel are background, set to it exactly, as Graham's input marks them (OpenCVPicture.cpp:386-391); 0 marks none (runs saved before this flag).
-    #[arg(long, default_value_t = 2.0, value_name = "LEVELS")]
+    #[arg(long, default_value_t = 2.0, value_name = "LEVELS", value_parser = ranges::non_negative)]
     #[serde(default)]
     pub background_margin: f64,
     /// Graham's ColorShiftLayer on training inputs (runCifar100.cu: 0.2,0.3,0.6,0.6): standard deviations, in input units, of a per-image and per-channel shift, cos-weighted shift, and row and column gradients.
-    #[arg(long, value_delimiter = ',', value_name = "S1,S2,S3,S4")]
+    #[arg(long, value_delimiter = ',', value_name = "S1,S2,S3,S4", value_parser = ranges::non_negative)]
     #[serde(default)]
     pub color_shift: Option<Vec<f64>>,
     /// Graham's affine distortion with a horizontal flip of training images.
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub augment: bool,
     /// Shift training images by up to N pixels in the input field, each axis.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = ranges::count)]
     #[serde(default)]
     pub jiggle: i64,
     /// Graham's colour distortion of training images: standard deviations in pixel levels of brightness, contrast, x gradient, y gradient (e.g. 25,0,2,2).
-    #[arg(long, value_delimiter = ',', value_name = "S1,S2,S3,S4")]
+    #[arg(long, value_delimiter = ',', value_name = "S1,S2,S3,S4", value_parser = ranges::non_negative)]
     #[serde(default)]
     pub color_distortion: Option<Vec<f64>>,
     /// Augment only in epochs 1..=N (default: every epoch).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = ranges::count)]
     #[serde(default)]
     pub augment_epochs: Option<i64>,
     /// After training, report the test error averaged over each of these numbers of passes.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = ranges::positive_int)]
     pub tests: Vec<i64>,
 }
 
@@ -146,92 +147,64 @@ impl RunConfig for TrainFmpArgs {
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
-    /// The flags alone: the limits, --augment-epochs, and what building the
-    /// network's config (on placeholder channels and classes, which it does
-    /// not check), the optimizer and the augmentation refuses.
+    /// What the flags' ranges cannot say: how flags combine. Builds nothing.
     fn checked(self) -> Result<Self> {
-        self.data.check()?;
-        if let Some(n) = self.augment_epochs.filter(|n| *n < 0) {
-            return Err(usage(format!(
-                "--augment-epochs {n}: expected a number of epochs, 0 or more"
-            )));
-        }
-        self.net_config(1, 1)?;
-        self.optim_config()?;
-        self.augment(1.0)?;
-        Ok(self)
-    }
-}
-
-impl TrainFmpArgs {
-    /// Check the flags that clap cannot, and build the network's config.
-    pub fn net_config(&self, in_channels: i64, classes: i64) -> Result<NetConfig> {
-        let positive = [
-            ("--layers", self.layers),
-            ("--filters", self.filters),
-            ("--epochs", self.epochs),
-        ];
-        for (flag, v) in positive
-            .into_iter()
-            .chain([("--batch-size", self.batch_size)])
-        {
-            if v < 1 {
-                return Err(usage(format!("{flag} {v}: expected a positive integer")));
-            }
-        }
-        check_tests(&self.tests)?;
-        if self.lr <= 0.0 {
-            return Err(usage(format!(
-                "--lr {}: a learning rate must be positive",
-                self.lr
-            )));
-        }
-        let dropout = match &self.dropout_schedule {
-            Some(d) if d.len() as i64 != self.layers + 2 => {
+        if let Some(d) = self.dropout_schedule.as_ref() {
+            if d.len() as i64 != self.layers + 2 {
                 return Err(usage(format!(
                     "--dropout-schedule has {} values; expected one per convolution, {} for --layers {}",
                     d.len(),
                     self.layers + 2,
                     self.layers
-                )))
+                )));
             }
-            Some(d) => d.clone(),
-            None => NetConfig::linear_dropout(self.layers, self.dropout),
-        };
-        if let Some(p) = dropout.iter().find(|p| !(0.0..1.0).contains(*p)) {
-            return Err(usage(format!(
-                "dropout {p}: expected a probability in [0, 1)"
-            )));
         }
-        if self.fmp_window.is_some() && self.fmp_regions == Regions::Disjoint {
+        if self.optimizer == FmpOptimizer::Graham && (self.nesterov || self.weight_decay != 0.0) {
+            return Err(usage(
+                "--nesterov and --weight-decay belong to --optimizer sgd; Graham's update has neither",
+            ));
+        }
+        four_sigmas("--color-shift", &self.color_shift)?;
+        four_sigmas("--color-distortion", &self.color_distortion)?;
+        self.check_window()?;
+        Ok(self)
+    }
+}
+
+impl TrainFmpArgs {
+    /// --fmp-window: overlapping windows, each fitting every pool.
+    fn check_window(&self) -> Result<()> {
+        let Some(w) = self.fmp_window else {
+            return Ok(());
+        };
+        if self.fmp_regions == Regions::Disjoint {
             return Err(usage(
                 "--fmp-window places overlapping windows; it cannot be combined with --fmp-regions disjoint",
             ));
         }
-        if !(self.classifier_init >= 0.0) {
-            return Err(usage(format!(
-                "--classifier-init {}: expected a number, 0 or more",
-                self.classifier_init
-            )));
+        let sizes = self.net_config(1, 1).pool_sizes();
+        match sizes.into_iter().find(|(i, o)| o - 1 + w > *i) {
+            Some((into, out)) if self.pool == Pool::Fmp => Err(usage(format!(
+                "--fmp-window {w}: the pool from {into}x{into} to {out}x{out} has room for windows of at most {} pixels",
+                into - out + 1
+            ))),
+            _ => Ok(()),
         }
-        if !(self.background_margin >= 0.0) {
-            return Err(usage(format!(
-                "--background-margin {}: expected a number of grey levels, 0 or more",
-                self.background_margin
-            )));
-        }
-        let color_shift = sigmas(
-            "--color-shift",
-            self.color_shift.as_deref(),
-            "shift, cos-weighted shift, row gradient, column gradient",
-        )?
-        .map(|sigma| ColorShift { sigma });
+    }
+
+    /// The network's config for `in_channels` and `classes` (the flags
+    /// checked).
+    pub fn net_config(&self, in_channels: i64, classes: i64) -> NetConfig {
+        let dropout = match &self.dropout_schedule {
+            Some(d) => d.clone(),
+            None => NetConfig::linear_dropout(self.layers, self.dropout),
+        };
         let fmp = Fmp {
             share: self.fmp_share,
             window: self.fmp_window,
             ..Fmp::new(self.alpha, self.fmp_sequence, self.fmp_regions)
         };
-        let cfg = NetConfig {
+        NetConfig {
             layers: self.layers,
             filters: self.filters,
             pool: self.pool,
@@ -245,62 +218,35 @@ impl TrainFmpArgs {
             } else {
                 margin(self.background_margin, levels_per_unit(self.background))
             },
-            color_shift,
+            color_shift: sigmas(&self.color_shift).map(|sigma| ColorShift { sigma }),
             classifier_init: self.classifier_init,
-        };
-        if let (Some(w), Pool::Fmp) = (self.fmp_window, self.pool) {
-            if let Some((into, out)) = cfg.pool_sizes().into_iter().find(|(i, o)| o - 1 + w > *i) {
-                return Err(usage(format!(
-                    "--fmp-window {w}: the pool from {into}x{into} to {out}x{out} has room for windows of at most {} pixels",
-                    into - out + 1
-                )));
-            }
         }
-        Ok(cfg)
     }
 
     /// --optimizer with --momentum (and, for sgd, --nesterov and --weight-decay).
-    pub fn optim_config(&self) -> Result<OptimConfig> {
-        Ok(match self.optimizer {
-            FmpOptimizer::Graham => {
-                if self.nesterov || self.weight_decay != 0.0 {
-                    return Err(usage(
-                        "--nesterov and --weight-decay belong to --optimizer sgd; Graham's update has neither",
-                    ));
-                }
-                OptimConfig::Graham(GrahamConfig {
-                    lr: self.lr,
-                    momentum: self.momentum,
-                })
-            }
+    pub fn optim_config(&self) -> OptimConfig {
+        match self.optimizer {
+            FmpOptimizer::Graham => OptimConfig::Graham(GrahamConfig {
+                lr: self.lr,
+                momentum: self.momentum,
+            }),
             FmpOptimizer::Sgd => OptimConfig::Sgd(SgdConfig {
                 momentum: self.momentum,
                 nesterov: self.nesterov,
                 weight_decay: self.weight_decay,
                 ..SgdConfig::new(self.lr)
             }),
-        })
+        }
     }
 
     /// The training-time augmentation (--augment, --jiggle, --color-distortion).
-    pub fn augment(&self, levels_per_unit: f64) -> Result<Augment> {
-        if self.jiggle < 0 {
-            return Err(usage(format!(
-                "--jiggle {}: expected a number of pixels, 0 or more",
-                self.jiggle
-            )));
-        }
-        let color = sigmas(
-            "--color-distortion",
-            self.color_distortion.as_deref(),
-            "brightness, contrast, x gradient, y gradient",
-        )?;
-        Ok(Augment {
+    pub fn augment(&self, levels_per_unit: f64) -> Augment {
+        Augment {
             affine: self.augment,
             jiggle: self.jiggle,
-            color,
+            color: sigmas(&self.color_distortion),
             levels_per_unit,
-        })
+        }
     }
 
     /// The learning rate lr0 * exp(-k * epoch), the paper's schedule.
@@ -315,15 +261,21 @@ impl TrainFmpArgs {
     }
 }
 
-/// A flag of four standard deviations (`what` names them), if given.
-fn sigmas(flag: &str, v: Option<&[f64]>, what: &str) -> Result<Option<[f64; 4]>> {
-    match v {
-        None => Ok(None),
-        Some(&[a, b, c, d]) if [a, b, c, d].iter().all(|s| *s >= 0.0) => Ok(Some([a, b, c, d])),
+/// A flag of four standard deviations (each checked by its range), if
+/// given, has four.
+fn four_sigmas(flag: &str, v: &Option<Vec<f64>>) -> Result<()> {
+    match v.as_deref() {
+        None | Some([_, _, _, _]) => Ok(()),
         Some(v) => Err(usage(format!(
-            "{flag} {v:?}: expected four standard deviations, 0 or more ({what})"
+            "{flag}: {} values given; expected four standard deviations",
+            v.len()
         ))),
     }
+}
+
+/// The four standard deviations of a checked flag ([`four_sigmas`]).
+fn sigmas(v: &Option<Vec<f64>>) -> Option<[f64; 4]> {
+    v.as_deref().map(|v| [v[0], v[1], v[2], v[3]])
 }
 
 /// Parse alpha: `1.5`, `sqrt2`, `2^(1/3)`; it must exceed 1.
@@ -355,29 +307,16 @@ pub fn parse_alpha(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// --tests: positive pass counts.
-pub fn check_tests(tests: &[i64]) -> Result<()> {
-    match tests.iter().find(|&&r| r < 1) {
-        Some(r) => Err(usage(format!(
-            "--tests {r}: expected positive numbers of passes, e.g. 1,2,6,12"
-        ))),
-        None if tests.is_empty() => Err(usage(
-            "--tests: expected at least one number of passes, e.g. 1,12",
-        )),
-        None => Ok(()),
-    }
-}
-
 #[derive(Args, Debug, Clone)]
 pub struct EvalFmpArgs {
     #[command(flatten)]
     pub common: EvalCommon,
     /// Numbers of passes R to average the softmax over.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,6,12")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,6,12", value_parser = ranges::positive_int)]
     pub tests: Vec<i64>,
     /// Use only the first N test images (default: the run's --test-limit).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub test_limit: Option<i64>,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = ranges::positive_int)]
     pub batch_size: i64,
 }

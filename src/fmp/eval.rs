@@ -4,7 +4,7 @@
 //! --checkpoint says otherwise: best.safetensors is chosen on the test set
 //! unless the run held out --valid-size images) and writes tests.csv.
 
-use super::args::{check_tests, EvalFmpArgs, TrainFmpArgs};
+use super::args::{EvalFmpArgs, TrainFmpArgs};
 use super::model::{net, Input};
 use crate::data::{self, Dataset};
 use crate::error::Result;
@@ -57,14 +57,13 @@ pub fn write_tests(path: &Path, errors: &[(i64, f64)]) -> Result<()> {
 }
 
 pub fn run(args: EvalFmpArgs) -> Result<()> {
-    check_tests(&args.tests)?;
     let run: Reopened<TrainFmpArgs> = reopen("train-fmp", &args.common, "last", &["tests.csv"])?;
     let train_args = &run.config;
     let test = data::load(&train_args.data.dataset, &run.data_dir)?
         .test
         .limit(args.test_limit.or(train_args.data.test_limit));
     let [channels, _, _] = test.image_shape();
-    let cfg = train_args.net_config(channels, test.classes)?;
+    let cfg = train_args.net_config(channels, test.classes);
     let input = Input {
         size: cfg.input_size(),
         background: train_args.background,

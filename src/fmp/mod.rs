@@ -3,6 +3,7 @@
 //! and averages the softmax over repeated passes with fresh pooling regions.
 
 pub mod args;
+pub mod augment;
 pub mod eval;
 pub mod model;
 pub mod train;

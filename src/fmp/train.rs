@@ -6,9 +6,9 @@
 //! chooses best.safetensors (--valid-size).
 
 use super::args::{FmpOptimizer, TrainFmpArgs};
+use super::augment::Augment;
 use super::eval::error_by_tests;
 use super::model::{net, Input};
-use crate::augment::Augment;
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
 use crate::figures;
@@ -101,9 +101,9 @@ pub fn summed_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
 pub fn run(args: TrainFmpArgs) -> Result<()> {
     let args = session::resolve("train-fmp", args)?;
     let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
-    if args.valid_size < 0 || args.valid_size >= splits.train.len() {
+    if args.valid_size >= splits.train.len() {
         return Err(usage(format!(
-            "--valid-size {}: expected 0 or more images, fewer than the {} training images of {}",
+            "--valid-size {}: expected fewer than the {} training images of {}",
             args.valid_size,
             splits.train.len(),
             args.data.dataset
@@ -115,7 +115,7 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
         splits.test.limit(args.data.test_limit),
     );
     let [channels, height, width] = train.image_shape();
-    let cfg = args.net_config(channels, train.classes)?;
+    let cfg = args.net_config(channels, train.classes);
     let size = cfg.input_size();
     if size < height.max(width) {
         return Err(usage(format!(
@@ -127,8 +127,8 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
         size,
         background: args.background,
     };
-    let augment = args.augment(input.levels_per_unit())?;
-    let optim = args.optim_config()?;
+    let augment = args.augment(input.levels_per_unit());
+    let optim = args.optim_config();
     let mut columns = COLUMNS.to_vec();
     if args.valid_size > 0 {
         columns.push("valid_error");

@@ -12,6 +12,7 @@ use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::optim::schedule::{Constant, LinearRamp, PerStepDecay, Scheduled};
 use crate::optim::{Hyper, OptimConfig, RmsPropConfig, SgdConfig};
+use crate::ranges;
 use crate::runner::args::{Common, EvalCommon};
 use crate::runner::session::RunConfig;
 use clap::{Args, ValueEnum};
@@ -166,41 +167,41 @@ pub struct TrainGanArgs {
     /// mlp: hold out the last N training images as validation (sigma
     /// selection and --parzen-every estimates), as the authors held out
     /// MNIST's last 10,000.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = ranges::count)]
     pub valid_size: i64,
     /// Train on only the first N of the remaining training images.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub train_limit: Option<i64>,
     #[arg(long, value_enum, default_value_t = Noise::Normal)]
     pub noise: Noise,
     /// Dimension of z (default: 100 for mlp, 128 for dcgan).
-    #[arg(long, alias = "code-size")]
+    #[arg(long, alias = "code-size", value_parser = ranges::positive_int)]
     pub noise_dim: Option<i64>,
     /// dcgan: the normalization of Xiang & Li's comparison.
     #[arg(long, value_enum, default_value_t = GanNorm::Weight)]
     pub norm: GanNorm,
     /// dcgan: D's first convolution has this many features, doubled at each level; G mirrors D.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ranges::positive_int)]
     pub features: i64,
     /// dcgan: side of the square images (default 64 for images:PATH; cifar10 and padded fashion-mnist are 32).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub image_size: Option<i64>,
     /// dcgan: D's stride-2 levels and G's transposed ones (the authors'
     /// --nlayer; default: halve the side while it is at least 8, as they do).
-    #[arg(long, alias = "nlayer")]
+    #[arg(long, alias = "nlayer", value_parser = ranges::positive_int)]
     pub levels: Option<i64>,
     /// dcgan on images:PATH: keep the centre N x N of every image before the
     /// resize to --image-size (the authors' --crop_size; 160 for CelebA).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub crop_size: Option<i64>,
     /// dcgan: least-squares losses on D's outputs instead of binary cross-entropy.
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub ls: bool,
     /// dcgan: held-out images reconstructed during training (best.safetensors: the lowest mean MSE).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = ranges::positive_int)]
     pub running: i64,
     /// dcgan: held-out images kept for eval-reconstruction's final test.
-    #[arg(long = "final", default_value_t = 2000)]
+    #[arg(long = "final", default_value_t = 2000, value_parser = ranges::positive_int)]
     #[serde(rename = "final")]
     pub final_images: i64,
     /// dcgan: how the held-out sets are drawn from one seeded permutation.
@@ -208,76 +209,76 @@ pub struct TrainGanArgs {
     #[serde(default)]
     pub split: Split,
     /// dcgan: an epoch is this many iterations; each ends with the running reconstruction test.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = ranges::positive_int)]
     pub test_interval: i64,
     /// dcgan: RMSProp steps of the running reconstruction test.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = ranges::positive_int)]
     pub test_steps: i64,
     /// dcgan: learning rate of the reconstruction test's RMSProp.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = ranges::positive)]
     pub test_lr: f64,
     /// Width of each of G's two ReLU layers.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 1200, value_parser = ranges::positive_int)]
     pub g_hidden: i64,
     /// Maxout units in each of D's two hidden layers.
-    #[arg(long, default_value_t = 240)]
+    #[arg(long, default_value_t = 240, value_parser = ranges::positive_int)]
     pub d_units: i64,
     /// Pieces per maxout unit.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = ranges::positive_int)]
     pub d_pieces: i64,
     /// G's weights are uniform in [-r, r] (biases zero; the output bias is the
     /// logit of the per-pixel training mean).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = ranges::non_negative)]
     pub g_init: f64,
     /// D's weights are uniform in [-r, r] (biases zero).
-    #[arg(long, default_value_t = 0.005)]
+    #[arg(long, default_value_t = 0.005, value_parser = ranges::non_negative)]
     pub d_init: f64,
     /// Probability of keeping each of D's input pixels (kept ones scaled by 1/p).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = ranges::keep_probability)]
     pub d_input_include: f64,
     /// Probability of keeping each input of D's later layers (scaled by 1/p).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = ranges::keep_probability)]
     pub d_hidden_include: f64,
     /// Epochs (default: 250 for mlp, where momentum saturates; for dcgan,
     /// 100 of --test-interval iterations, the authors' 100,000).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub epochs: Option<i64>,
     /// Default: 100 for mlp, 32 for dcgan.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub batch_size: Option<i64>,
     /// Learning rate of the first update, G and D alike (default: 0.1 for
     /// mlp's SGD, 1e-4 for dcgan's RMSProp).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive)]
     pub lr: Option<f64>,
     /// mlp: the learning rate is divided by this after every update...
-    #[arg(long, default_value_t = 1.000004)]
+    #[arg(long, default_value_t = 1.000004, value_parser = ranges::at_least_one)]
     pub lr_decay: f64,
     /// mlp: ...down to this floor.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, value_parser = ranges::non_negative)]
     pub lr_min: f64,
     /// mlp: momentum in epoch 1.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = ranges::fraction)]
     pub momentum: f64,
     /// Momentum from epoch --momentum-saturate on, reached linearly.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, value_parser = ranges::fraction)]
     pub final_momentum: f64,
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 250, value_parser = ranges::positive_int)]
     pub momentum_saturate: i64,
     /// k: discriminator updates (each on its own real batch) per generator update.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = ranges::positive_int)]
     pub d_steps: i64,
     #[arg(long, value_enum, default_value_t = GLoss::NonSaturating)]
     pub g_loss: GLoss,
     /// Every N epochs, a quick Parzen estimate on validation images (0: never);
     /// the best checkpoint is then the one with the highest estimate.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = ranges::count)]
     pub parzen_every: i64,
     /// G samples used as centres by the --parzen-every estimate.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = ranges::positive_int)]
     pub parzen_samples: i64,
     /// The estimate picks sigma on the first N validation images and reports
     /// the log-likelihood of the next N.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = ranges::positive_int)]
     pub parzen_valid: i64,
 }
 
@@ -288,8 +289,9 @@ impl RunConfig for TrainGanArgs {
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
-    /// Check the flags clap cannot, and fill in the model's defaults and the
-    /// default dataset (so config.json records what ran).
+    /// What the flags' ranges cannot say (how flags combine), and the
+    /// model's defaults and the default dataset filled in (so config.json
+    /// records what ran).
     fn checked(mut self) -> Result<TrainGanArgs> {
         let d = self.model.defaults();
         self.lr = Some(self.lr.unwrap_or(d.lr));
@@ -301,57 +303,6 @@ impl RunConfig for TrainGanArgs {
             return Err(usage(
                 "--channels-last: --model mlp has no convolutions; the flag is for the conv nets (--model dcgan)",
             ));
-        }
-        let positive = [
-            ("--noise-dim", self.noise_dim()),
-            ("--g-hidden", self.g_hidden),
-            ("--d-units", self.d_units),
-            ("--d-pieces", self.d_pieces),
-            ("--epochs", self.epochs()),
-            ("--batch-size", self.batch_size()),
-            ("--momentum-saturate", self.momentum_saturate),
-            ("--d-steps", self.d_steps),
-            ("--parzen-samples", self.parzen_samples),
-            ("--parzen-valid", self.parzen_valid),
-            ("--features", self.features),
-            ("--running", self.running),
-            ("--final", self.final_images),
-            ("--test-interval", self.test_interval),
-            ("--test-steps", self.test_steps),
-        ];
-        for (flag, v) in positive {
-            if v < 1 {
-                return Err(usage(format!("{flag} {v}: expected a positive integer")));
-            }
-        }
-        for (flag, p) in [
-            ("--d-input-include", self.d_input_include),
-            ("--d-hidden-include", self.d_hidden_include),
-        ] {
-            if !(p > 0.0 && p <= 1.0) {
-                return Err(usage(format!(
-                    "{flag} {p}: expected a probability in (0, 1]"
-                )));
-            }
-        }
-        for (flag, v) in [("--lr", self.lr()), ("--test-lr", self.test_lr)] {
-            if v <= 0.0 {
-                return Err(usage(format!(
-                    "{flag} {v}: a learning rate must be positive"
-                )));
-            }
-        }
-        if !(self.lr_min >= 0.0 && self.lr_decay >= 1.0) {
-            return Err(usage(format!(
-                "--lr-decay {}, --lr-min {}: expected decay >= 1, floor >= 0",
-                self.lr_decay, self.lr_min
-            )));
-        }
-        if self.valid_size < 0 || self.parzen_every < 0 {
-            return Err(usage(format!(
-                "--valid-size {} and --parzen-every {} cannot be negative",
-                self.valid_size, self.parzen_every
-            )));
         }
         if self.parzen_every > self.epochs() {
             return Err(usage(format!(
@@ -365,11 +316,6 @@ impl RunConfig for TrainGanArgs {
                 "--parzen-every needs --model mlp and validation images (--valid-size {})",
                 self.valid_size
             )));
-        }
-        for (flag, v) in [("--levels", self.levels), ("--crop-size", self.crop_size)] {
-            if let Some(v) = v.filter(|&v| v < 1) {
-                return Err(usage(format!("{flag} {v}: expected a positive integer")));
-            }
         }
         if self.crop_size.is_some() && !matches!(self.dataset(), GanData::Images { .. }) {
             return Err(usage(format!(
@@ -521,16 +467,16 @@ pub struct EvalReconstructionArgs {
     pub common: EvalCommon,
     /// Reconstruct the first N images of the run's final set (runs without
     /// one, such as mlp runs: of the dataset's test split; default 2000).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub images: Option<i64>,
     /// RMSProp steps. The authors' README asks the final test for more
     /// than the running test's 50 without a number; 500 lets each code
     /// coordinate travel about 5 (RMSProp moves it about --lr a step), the
     /// span of z ~ N(0, 1).
-    #[arg(long, default_value_t = FINAL_STEPS)]
+    #[arg(long, default_value_t = FINAL_STEPS, value_parser = ranges::positive_int)]
     pub steps: i64,
     /// RMSProp's learning rate (default: the run's --test-lr).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive)]
     pub lr: Option<f64>,
 }
 
@@ -539,19 +485,19 @@ pub struct EvalParzenArgs {
     #[command(flatten)]
     pub common: EvalCommon,
     /// G samples used as the Parzen window's centres.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = ranges::positive_int)]
     pub samples: i64,
     /// Candidate sigmas LO:HI:N, N values log-spaced from LO to HI (numpy.logspace).
     #[arg(long, default_value = "0.1:1:10", value_parser = parse_sigmas)]
     pub sigmas: Sigmas,
     /// Use this sigma instead of choosing one on validation images.
-    #[arg(long, conflicts_with = "sigmas")]
+    #[arg(long, conflicts_with = "sigmas", value_parser = ranges::positive)]
     pub sigma: Option<f64>,
     /// Choose sigma on the first N validation images.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = ranges::positive_int)]
     pub valid_limit: i64,
     /// Use only the first N test images.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub test_limit: Option<i64>,
 }
 

@@ -59,12 +59,6 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
         lr: a.lr.unwrap_or(gan.test_lr),
         batch_size: gan.batch_size(),
     };
-    if recon.steps < 1 || recon.lr <= 0.0 {
-        return Err(usage(format!(
-            "--steps {} and --lr {}: expected at least one step and a positive learning rate",
-            recon.steps, recon.lr
-        )));
-    }
     let x = images
         .limit(Some(n))
         .images

@@ -133,15 +133,6 @@ pub fn estimate(centres: &Tensor, select: &Tensor, eval: &Tensor, sigmas: &[f64]
 }
 
 pub fn run(a: EvalParzenArgs) -> Result<()> {
-    if a.samples < 1 || a.valid_limit < 1 {
-        return Err(usage(format!(
-            "--samples {} and --valid-limit {}: expected positive integers",
-            a.samples, a.valid_limit
-        )));
-    }
-    if let Some(s) = a.sigma.filter(|s| !(*s > 0.0 && s.is_finite())) {
-        return Err(usage(format!("--sigma {s}: expected a positive number")));
-    }
     let run: Reopened<TrainGanArgs> = reopen(
         "train-gan",
         &a.common,

@@ -10,6 +10,7 @@ use super::net::{Arch, Config, MIN_SIZE};
 use crate::error::{usage, Result};
 use crate::optim::schedule::{Scheduled, StepDecay};
 use crate::optim::{Hyper, OptimConfig, RmsPropConfig};
+use crate::ranges;
 use crate::runner::args::Common;
 use crate::runner::session::RunConfig;
 use clap::Args;
@@ -32,22 +33,22 @@ pub struct TrainInceptionArgs {
     #[arg(long, default_value = "imagenet")]
     pub dataset: DataSpec,
     /// Use N training images (in-memory datasets: the first N; a folder: N evenly spaced through it).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub train_limit: Option<i64>,
     /// Use N validation images (the test split of in-memory datasets), chosen like --train-limit.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub val_limit: Option<i64>,
     /// Input size (square); at least 75.
-    #[arg(long, default_value_t = 299)]
+    #[arg(long, default_value_t = 299, value_parser = image_size)]
     pub image_size: i64,
     /// Multiplies every filter count (1.0 = the paper).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = ranges::positive)]
     pub width: f64,
     /// Classifier outputs (default: the dataset's classes; 1000 for --summary). Given with --init-from, a classifier of another size in the file is replaced.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub classes: Option<i64>,
     /// Overrides every residual block's scale (Inception-ResNets; the paper: 0.1 to 0.3, 1.0 shows the instability).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::non_negative)]
     pub residual_scale: Option<f64>,
     /// Start from these weights (timm state-dict names, safetensors), or a train-inception checkpoint.
     #[arg(long)]
@@ -55,54 +56,54 @@ pub struct TrainInceptionArgs {
     /// Only evaluate the --init-from weights (no training).
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub eval_only: bool,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = ranges::positive_int)]
     pub epochs: i64,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = ranges::positive_int)]
     pub batch_size: i64,
     /// Learning rate at batch size --lr-batch; scaled linearly with --batch-size.
-    #[arg(long, default_value_t = 0.045)]
+    #[arg(long, default_value_t = 0.045, value_parser = ranges::positive)]
     pub lr: f64,
     /// The batch size --lr is meant for.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = ranges::positive_int)]
     pub lr_batch: i64,
     /// The learning rate is multiplied by this every --lr-decay-epochs epochs.
-    #[arg(long, default_value_t = 0.94)]
+    #[arg(long, default_value_t = 0.94, value_parser = ranges::positive)]
     pub lr_decay: f64,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = ranges::positive_int)]
     pub lr_decay_epochs: i64,
     /// RMSProp's decay of the mean square.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = ranges::fraction)]
     pub rmsprop_decay: f64,
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = ranges::fraction)]
     pub momentum: f64,
     /// RMSProp's epsilon, inside the square root (TensorFlow's RMSProp).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = ranges::positive)]
     pub rmsprop_eps: f64,
     /// Clip the global gradient norm to this (0 = no clipping).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = ranges::non_negative)]
     pub clip_grad_norm: f64,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = ranges::fraction)]
     pub label_smoothing: f64,
     /// Dropout keep probability before the classifier.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = ranges::keep_probability)]
     pub dropout_keep: f64,
     /// L2 weight decay of the convolution and classifier weights (not BatchNorm or biases, as TF-slim).
-    #[arg(long, default_value_t = 4e-5)]
+    #[arg(long, default_value_t = 4e-5, value_parser = ranges::non_negative)]
     pub weight_decay: f64,
     /// Decay of the moving average of the weights used for evaluation (0 = evaluate the weights themselves).
-    #[arg(long, default_value_t = 0.9999)]
+    #[arg(long, default_value_t = 0.9999, value_parser = ranges::fraction)]
     pub ema_decay: f64,
     /// BatchNorm momentum, PyTorch convention (TF-slim's decay 0.9997 is 0.0003).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = ranges::closed_fraction)]
     pub bn_momentum: f64,
     /// Crops per validation image for the final evaluation: 1, 10 or 144 (per-epoch evaluations use 1).
     #[arg(long, default_value_t = 1, value_parser = parse_crops)]
     pub crops: i64,
     /// Evaluation resize = image size / crop-pct before cropping (default: timm's 0.875 for v4 and v1, 0.8975 for v2 on imagenet; 1.0 for in-memory datasets; 1.0 = no border cropped).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::keep_probability)]
     pub crop_pct: Option<f64>,
     /// Threads decoding images (default: the number of cores, at most 16).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::threads)]
     pub workers: Option<usize>,
 }
 
@@ -127,141 +128,28 @@ fn parse_crops(s: &str) -> std::result::Result<i64, String> {
 }
 
 /// --image-size: at least [`MIN_SIZE`].
-fn check_size(size: i64) -> Result<()> {
-    if size < MIN_SIZE {
-        return Err(usage(format!(
-            "--image-size {size}: the networks need at least {MIN_SIZE}x{MIN_SIZE} \
-             (their valid-padding stem and reductions leave 1x1 at 75)"
-        )));
+fn image_size(s: &str) -> std::result::Result<i64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(size) if size >= MIN_SIZE => Ok(size),
+        _ => Err(format!(
+            "expected at least {MIN_SIZE} (the networks' valid-padding stem and reductions leave 1x1 at 75)"
+        )),
     }
-    Ok(())
 }
 
 impl TrainInceptionArgs {
-    /// Check what clap cannot (before anything is read or created).
+    /// What the flags' ranges cannot say: how flags combine (before
+    /// anything is read or created).
     pub fn validate(&self) -> Result<()> {
-        check_size(self.image_size)?;
-        for (flag, v) in [
-            ("--epochs", self.epochs),
-            ("--batch-size", self.batch_size),
-            ("--lr-batch", self.lr_batch),
-            ("--lr-decay-epochs", self.lr_decay_epochs),
-        ] {
-            if v < 1 {
-                return Err(usage(format!("{flag} {v}: expected a positive integer")));
-            }
-        }
-        for (flag, v) in [
-            ("--train-limit", self.train_limit),
-            ("--val-limit", self.val_limit),
-        ] {
-            if let Some(n) = v.filter(|&n| n < 1) {
-                return Err(usage(format!(
-                    "{flag} {n}: expected a positive number of images"
-                )));
-            }
-        }
-        if let Some(c) = self.classes.filter(|&c| c < 1) {
-            return Err(usage(format!("--classes {c}: expected a positive integer")));
-        }
-        let checks: [(&str, f64, bool, &str); 11] = [
-            (
-                "--width",
-                self.width,
-                self.width > 0.0,
-                "a positive multiplier",
-            ),
-            ("--lr", self.lr, self.lr > 0.0, "a positive number"),
-            (
-                "--lr-decay",
-                self.lr_decay,
-                self.lr_decay > 0.0,
-                "a positive factor",
-            ),
-            (
-                "--rmsprop-decay",
-                self.rmsprop_decay,
-                (0.0..1.0).contains(&self.rmsprop_decay),
-                "a number in [0, 1)",
-            ),
-            (
-                "--momentum",
-                self.momentum,
-                (0.0..1.0).contains(&self.momentum),
-                "a number in [0, 1)",
-            ),
-            (
-                "--rmsprop-eps",
-                self.rmsprop_eps,
-                self.rmsprop_eps > 0.0,
-                "a positive number",
-            ),
-            (
-                "--clip-grad-norm",
-                self.clip_grad_norm,
-                self.clip_grad_norm >= 0.0,
-                "0 (off) or a positive norm",
-            ),
-            (
-                "--label-smoothing",
-                self.label_smoothing,
-                (0.0..1.0).contains(&self.label_smoothing),
-                "a number in [0, 1)",
-            ),
-            (
-                "--dropout-keep",
-                self.dropout_keep,
-                self.dropout_keep > 0.0 && self.dropout_keep <= 1.0,
-                "a probability in (0, 1]",
-            ),
-            (
-                "--weight-decay",
-                self.weight_decay,
-                self.weight_decay >= 0.0,
-                "a non-negative number",
-            ),
-            (
-                "--ema-decay",
-                self.ema_decay,
-                (0.0..1.0).contains(&self.ema_decay),
-                "0 (off) or a decay in (0, 1)",
-            ),
-        ];
-        for (flag, v, ok, want) in checks {
-            if !ok || !v.is_finite() {
-                return Err(usage(format!("{flag} {v}: expected {want}")));
-            }
-        }
-        if !(0.0..=1.0).contains(&self.bn_momentum) {
-            return Err(usage(format!(
-                "--bn-momentum {}: expected a number in [0, 1]",
-                self.bn_momentum
-            )));
-        }
-        if let Some(s) = self.residual_scale {
-            if !(s.is_finite() && s >= 0.0) {
-                return Err(usage(format!(
-                    "--residual-scale {s}: expected a non-negative number (the paper: 0.1 to 0.3)"
-                )));
-            }
-            if self.model == Arch::InceptionV4 {
-                return Err(usage(
-                    "--residual-scale: inception-v4 has no residual blocks; use --model inception-resnet-v1 or inception-resnet-v2",
-                ));
-            }
-        }
-        if let Some(p) = self.crop_pct.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
-            return Err(usage(format!(
-                "--crop-pct {p}: expected a fraction in (0, 1]"
-            )));
+        if self.residual_scale.is_some() && self.model == Arch::InceptionV4 {
+            return Err(usage(
+                "--residual-scale: inception-v4 has no residual blocks; use --model inception-resnet-v1 or inception-resnet-v2",
+            ));
         }
         if self.eval_only && self.init_from.is_none() {
             return Err(usage(
                 "--eval-only evaluates given weights: pass --init-from FILE.safetensors",
             ));
-        }
-        if self.workers == Some(0) {
-            return Err(usage("--workers 0: expected at least one thread"));
         }
         Ok(())
     }

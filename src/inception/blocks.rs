@@ -156,13 +156,6 @@ impl Unit {
             Unit::Cat(units) => units.iter().map(|u| u.channels(c)).sum(),
         }
     }
-
-    /// Set the residual scale of this unit, if it is a residual block.
-    pub fn set_residual_scale(&mut self, scale: f64) {
-        if let Unit::Residual(r) = self {
-            r.scale = scale;
-        }
-    }
 }
 
 /// Builds units with the network-wide settings: the width multiplier and

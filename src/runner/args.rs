@@ -6,8 +6,9 @@ use super::epochs::REPORT_EVERY;
 use super::layout::Layout;
 use super::precision::{Amp, Precision};
 use crate::data::DatasetName;
-use crate::error::{usage, Result};
+use crate::error::Result;
 use crate::optim::UpdateImpl;
+use crate::ranges;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -131,27 +132,11 @@ pub struct ClassData {
     #[arg(long, default_value = "fashion-mnist")]
     pub dataset: DatasetName,
     /// Use only the first N training images.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub train_limit: Option<i64>,
     /// Use only the first N test images.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive_int)]
     pub test_limit: Option<i64>,
-}
-
-impl ClassData {
-    /// The limits, where given, are positive.
-    pub fn check(&self) -> Result<()> {
-        let limits = [
-            ("--train-limit", self.train_limit),
-            ("--test-limit", self.test_limit),
-        ];
-        match limits.iter().find(|(_, v)| v.is_some_and(|v| v < 1)) {
-            Some((flag, Some(v))) => Err(usage(format!(
-                "{flag} {v}: expected a positive number of images"
-            ))),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// Options shared by evaluations that reload a finished run.

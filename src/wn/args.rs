@@ -10,6 +10,7 @@ use super::model::{NetConfig, Norm, MIN_SIZE};
 use crate::error::{usage, Result};
 use crate::optim::schedule::{HoldThenLinear, Scheduled, Switch};
 use crate::optim::{AdamConfig, Hyper, OptimConfig};
+use crate::ranges;
 use crate::runner::args::{ClassData, Common};
 use crate::runner::session::RunConfig;
 use clap::builder::BoolishValueParser;
@@ -41,47 +42,47 @@ pub struct TrainWnArgs {
     #[arg(long, value_enum, default_value_t = InitMode::Data)]
     pub init: InitMode,
     /// Training images the data-dependent initialisation sees (the first of epoch 1's order).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = ranges::positive_int)]
     pub init_batch: i64,
     /// ZCA-whiten the scaled input (fitted on the training set, cached under --data-dir/zca); --zca off for datasets where it makes no sense.
     #[arg(long, num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = BoolishValueParser::new(), value_name = "BOOL")]
     pub zca: bool,
     /// ZCA regularisation added to every eigenvalue.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, value_parser = ranges::positive)]
     pub zca_reg: f64,
     /// Widths of the first three convolutions and of the six later layers.
-    #[arg(long, value_delimiter = ',', default_value = "96,192")]
+    #[arg(long, value_delimiter = ',', default_value = "96,192", value_parser = ranges::positive_int)]
     pub widths: Vec<i64>,
     /// Std of the Gaussian noise added to the input in training.
-    #[arg(long, default_value_t = 0.15)]
+    #[arg(long, default_value_t = 0.15, value_parser = ranges::non_negative)]
     pub noise: f64,
     /// Dropout after each max-pool.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = ranges::fraction)]
     pub dropout: f64,
     /// Negative slope of the leaky ReLU.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = ranges::non_negative)]
     pub leaky: f64,
     /// Epochs to train: 200 is the authors' whole schedule, fewer its start.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = ranges::positive_int)]
     pub epochs: i64,
     /// Epochs at --lr and --beta1 before the decay; from the next one beta1 is --beta1-late and the lr falls.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = ranges::count)]
     pub decay_after: i64,
     /// Epochs of the linear decay: the lr is lr*(1 - k/D) in its k-th epoch (k from 0), lr/D in its last.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = ranges::positive_int)]
     pub decay_epochs: i64,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = ranges::positive_int)]
     pub batch_size: i64,
     /// Adam's learning rate before the decay (the authors' code: 0.001).
-    #[arg(long, default_value_t = 0.003)]
+    #[arg(long, default_value_t = 0.003, value_parser = ranges::positive)]
     pub lr: f64,
     /// Adam's beta1 before the decay.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = ranges::fraction)]
     pub beta1: f64,
     /// Adam's beta1 during the decay.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = ranges::fraction)]
     pub beta1_late: f64,
-    #[arg(long, default_value_t = 0.999)]
+    #[arg(long, default_value_t = 0.999, value_parser = ranges::fraction)]
     pub beta2: f64,
 }
 
@@ -99,26 +100,9 @@ impl RunConfig for TrainWnArgs {
 }
 
 impl TrainWnArgs {
-    /// Check the flags that clap cannot, before any data is read.
+    /// What the flags' ranges cannot say: how flags combine (before any
+    /// data is read).
     pub fn check(&self) -> Result<()> {
-        let positive = [
-            ("--epochs", self.epochs),
-            ("--batch-size", self.batch_size),
-            ("--init-batch", self.init_batch),
-            ("--decay-epochs", self.decay_epochs),
-        ];
-        self.data.check()?;
-        for (flag, v) in positive {
-            if v < 1 {
-                return Err(usage(format!("{flag} {v}: expected a positive integer")));
-            }
-        }
-        if self.decay_after < 0 {
-            return Err(usage(format!(
-                "--decay-after {}: expected a number of epochs, 0 or more",
-                self.decay_after
-            )));
-        }
         let end = self.decay_after + self.decay_epochs;
         if self.epochs > end {
             return Err(usage(format!(
@@ -126,29 +110,10 @@ impl TrainWnArgs {
                 self.epochs, self.decay_after, self.decay_epochs
             )));
         }
-        if !matches!(self.widths[..], [a, b] if a > 0 && b > 0) {
+        if self.widths.len() != 2 {
             return Err(usage(format!(
-                "--widths {}: expected two positive widths, e.g. 96,192",
-                join(&self.widths)
-            )));
-        }
-        let in_unit = [
-            ("--dropout", self.dropout),
-            ("--beta1", self.beta1),
-            ("--beta1-late", self.beta1_late),
-            ("--beta2", self.beta2),
-        ];
-        if let Some((flag, v)) = in_unit.iter().find(|(_, v)| !(0.0..1.0).contains(v)) {
-            return Err(usage(format!("{flag} {v}: expected a value in [0, 1)")));
-        }
-        let positive = [("--lr", self.lr), ("--zca-reg", self.zca_reg)];
-        if let Some((flag, v)) = positive.iter().find(|(_, v)| *v <= 0.0) {
-            return Err(usage(format!("{flag} {v}: expected a positive number")));
-        }
-        if self.noise < 0.0 {
-            return Err(usage(format!(
-                "--noise {}: expected a standard deviation, 0 or more",
-                self.noise
+                "--widths: {} values given; expected two widths, e.g. 96,192",
+                self.widths.len()
             )));
         }
         Ok(())
@@ -212,12 +177,4 @@ impl TrainWnArgs {
             Scheduled::new(Hyper::Beta1, self.beta1_schedule()),
         ]
     }
-}
-
-fn join(values: &[i64]) -> String {
-    values
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
 }

@@ -21,6 +21,7 @@ pub use eval::{eval_batches, gather_rows, seed_pass};
 pub use grads::{reduced_backward, Loss};
 
 use crate::error::{run, usage, Result};
+use crate::ranges;
 use crate::rng::Stream;
 use clap::{Args, ValueEnum};
 use group::{Group, Op, Store};
@@ -48,7 +49,7 @@ pub struct DistArgs {
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub dist_backend: Backend,
     /// Seconds a distributed run waits for its rendezvous and for each collective before failing (a lost process).
-    #[arg(long, default_value_t = DEFAULT_TIMEOUT)]
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT, value_parser = ranges::positive)]
     pub dist_timeout: f64,
 }
 
@@ -102,12 +103,6 @@ pub fn init(args: &DistArgs, spec: &str, device: Device) -> Result<Device> {
     let Some(launch) = launch::detect(&|k| std::env::var(k).ok())? else {
         return Ok(device);
     };
-    if !(args.dist_timeout > 0.0 && args.dist_timeout.is_finite()) {
-        return Err(usage(format!(
-            "--dist-timeout {}: expected a positive number of seconds",
-            args.dist_timeout
-        )));
-    }
     let device = rank_device(spec, device, &launch, tch::Cuda::device_count() as usize)?;
     let nccl = match (args.dist_backend, device) {
         (Backend::Nccl, Device::Cpu) => {
