@@ -2,8 +2,12 @@
 //!
 //! Usage and data errors (a bad flag, a missing or corrupt file) exit with 2;
 //! failures while running exit with 1; an interrupted run exits with 130.
+//! A panic is a bug; the binary reports it in one line
+//! ([`internal_error`]) and exits with 1.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 /// What kind of failure, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,4 +87,90 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         Some(Kind::Interrupted) => 130,
         Some(Kind::Run) | None => 1,
     }
+}
+
+/// The run directory a panic names: the run in progress ([`set_run`]).
+static RUN: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Name `dir` in any internal error from now on (`Session::open` calls it).
+pub fn set_run(dir: &Path) {
+    *RUN.lock().unwrap_or_else(PoisonError::into_inner) = Some(dir.to_path_buf());
+}
+
+/// The run directory [`set_run`] registered, if any.
+pub fn current_run() -> Option<PathBuf> {
+    RUN.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// What a libtorch error's text has before its C++ frames.
+const FRAMES: &str = "Exception raised from";
+
+/// What the user sees of a panic, which is a bug (a libtorch exception
+/// reaching an `unwrap`, a broken invariant): one line naming `run` and
+/// the first line of what failed (a tch error's message unescaped, without
+/// libtorch's "Exception raised from ..." frames); with `details` (the
+/// binary passes RUST_BACKTRACE) the rest of the message, frames included,
+/// on the lines after it.
+pub fn internal_error(payload: &str, run: Option<&Path>, details: bool) -> String {
+    let text = error_text(payload);
+    let what = text.split(FRAMES).next().unwrap_or_default();
+    let first = what
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("(no message)");
+    let run = run.map_or(String::new(), |r| format!(" in run {}", r.display()));
+    let mut message = format!("paperlab: internal error{run}: {first}");
+    if details {
+        message.push('\n');
+        message.push_str(text.trim_end());
+    } else {
+        message.push_str(" (a bug; RUST_BACKTRACE=1 shows libtorch's and paperlab's frames)");
+    }
+    message
+}
+
+/// A panic payload's message: `unwrap` and `expect` on a tch error give
+/// `...: Torch("<message with Rust's escapes>")`, whose newlines are `\n`
+/// and quotes `\"`; that becomes the message itself, with any context
+/// other than unwrap's boilerplate kept in front of it.
+fn error_text(payload: &str) -> String {
+    let payload = payload
+        .strip_prefix("called `Result::unwrap()` on an `Err` value: ")
+        .unwrap_or(payload);
+    let Some((head, escaped)) = payload
+        .strip_suffix("\")")
+        .and_then(|p| p.split_once("(\""))
+    else {
+        return payload.to_string();
+    };
+    // Drop the error's variant name (Torch, Shape, ...) before the quote.
+    let context = head.trim_end_matches(|c: char| c.is_ascii_alphanumeric());
+    format!("{context}{}", unescape(escaped))
+}
+
+/// The text a Debug-formatted string literal's inside stands for.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('u') => {
+                // \u{XXXX}
+                let hex: String = chars.by_ref().skip(1).take_while(|&c| c != '}').collect();
+                out.extend(u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32));
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
