@@ -174,3 +174,85 @@ fn unescape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind, TchError, Tensor};
+
+    /// A libtorch exception as it reaches an unwrap (a product of
+    /// mismatched shapes): the panic's payload, and libtorch's message as
+    /// tch's fallible op returns it.
+    fn mm_failure() -> (String, String) {
+        let a = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+        let Err(TchError::Torch(message)) = a.f_mm(&a) else {
+            panic!("a 2x3 by 2x3 product succeeded");
+        };
+        let panic = std::panic::catch_unwind(|| a.mm(&a)).unwrap_err();
+        (*panic.downcast::<String>().unwrap(), message)
+    }
+
+    #[test]
+    fn an_internal_error_is_one_line_naming_the_run_and_what_failed() {
+        let (payload, message) = mm_failure();
+        assert!(
+            payload.contains("frame #") && payload.lines().count() == 1,
+            "a payload whose newlines are escaped: {payload}"
+        );
+        let run = Path::new("results/train-wn/meanbn");
+        let shown = internal_error(&payload, Some(run), false);
+        let first = message.lines().next().unwrap();
+        assert!(!first.is_empty() && !first.contains(FRAMES));
+        assert!(
+            shown.starts_with(&format!(
+                "paperlab: internal error in run results/train-wn/meanbn: {first} ("
+            )),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+        assert!(
+            !shown.contains("frame #") && !shown.contains("\\n"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn rust_backtrace_adds_libtorchs_frames_on_their_own_lines() {
+        let (payload, message) = mm_failure();
+        let shown = internal_error(&payload, None, true);
+        let mut lines = shown.lines();
+        let first = message.lines().next().unwrap();
+        assert_eq!(
+            lines.next(),
+            Some(format!("paperlab: internal error: {first}").as_str())
+        );
+        // libtorch's message again, where it was raised, then its frames
+        // (whose addresses differ between the two calls).
+        let rest: Vec<&str> = lines.collect();
+        assert_eq!(rest[..2], message.lines().take(2).collect::<Vec<_>>());
+        assert!(rest[1].starts_with(FRAMES), "{shown}");
+        assert!(
+            rest.len() > 3 && rest[2..].iter().all(|l| l.starts_with("frame #")),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn context_and_plain_panics_keep_their_text() {
+        let with_context =
+            "reading best.safetensors: Torch(\"no \\\"v\\\" here\\nException raised from x\")";
+        assert_eq!(
+            internal_error(with_context, None, false),
+            "paperlab: internal error: reading best.safetensors: no \"v\" here \
+             (a bug; RUST_BACKTRACE=1 shows libtorch's and paperlab's frames)"
+        );
+        let plain = internal_error(
+            "index out of bounds: the len is 3 but the index is 5",
+            None,
+            false,
+        );
+        assert!(
+            plain.starts_with("paperlab: internal error: index out of bounds: the len is 3 but")
+        );
+    }
+}
