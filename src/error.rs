@@ -5,6 +5,7 @@
 //! A panic is a bug; the binary reports it in one line
 //! ([`internal_error`]) and exits with 1.
 
+use std::any::Any;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -102,6 +103,15 @@ pub fn current_run() -> Option<PathBuf> {
     RUN.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
+/// A panic payload's text: panics carry a String or a &'static str.
+pub fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic")
+}
+
 /// What a libtorch error's text has before its C++ frames.
 const FRAMES: &str = "Exception raised from";
 
@@ -109,8 +119,8 @@ const FRAMES: &str = "Exception raised from";
 /// reaching an `unwrap`, a broken invariant): one line naming `run` and
 /// the first line of what failed (a tch error's message unescaped, without
 /// libtorch's "Exception raised from ..." frames); with `details` (the
-/// binary passes RUST_BACKTRACE) the rest of the message, frames included,
-/// on the lines after it.
+/// binary passes RUST_BACKTRACE) the whole message, frames included, on
+/// the lines after it.
 pub fn internal_error(payload: &str, run: Option<&Path>, details: bool) -> String {
     let text = error_text(payload);
     let what = text.split(FRAMES).next().unwrap_or_default();

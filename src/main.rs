@@ -8,12 +8,7 @@ fn main() {
     // bug: one line naming the run and what failed, exit 1; libtorch's C++
     // frames and the Rust backtrace only under RUST_BACKTRACE.
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown panic");
+        let msg = paperlab::error::panic_text(info.payload());
         let details = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
         let run = paperlab::error::current_run();
         eprintln!(

@@ -21,7 +21,7 @@ mod common;
 use common::*;
 
 use paperlab::data::{load, DatasetName};
-use paperlab::error::internal_error;
+use paperlab::error::{internal_error, panic_text};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
@@ -111,14 +111,7 @@ fn cell(root: &Path, variant: &Variant, precision: &str, channels_last: bool) ->
     let failure = match result {
         Ok(Ok(())) => return non_finite_losses(&out.join(&variant.flags[0]).join(&name)),
         Ok(Err(e)) => format!("error: {e:#}"),
-        Err(panic) => {
-            let payload = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("?");
-            internal_error(payload, None, false)
-        }
+        Err(panic) => internal_error(panic_text(&*panic), None, false),
     };
     Some(format!("{name}: {failure}"))
 }
