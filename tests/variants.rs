@@ -58,8 +58,8 @@ fn tiny_fashion_mnist(dir: &Path) {
     }
 }
 
-/// One model variant: a name for messages and its flags after the
-/// subcommand.
+/// One model variant: a name for messages and its command line after
+/// `paperlab`, subcommand first.
 struct Variant {
     name: String,
     flags: Vec<String>,

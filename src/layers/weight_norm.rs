@@ -176,9 +176,9 @@ impl WeightNorm {
     }
 
     /// `g * v / ||v||`, the weight the layer computes with, in `v`'s memory
-    /// layout: elementwise ops keep a channels-last `v` so, where
-    /// libtorch's fused `_weight_norm` copies it to NCHW every forward
-    /// (and the convolution then copies the weight back to channels-last).
+    /// layout. Elementwise ops keep a channels-last `v` channels-last;
+    /// libtorch's fused `_weight_norm` would copy it to NCHW every forward,
+    /// and the convolution would copy the weight back.
     pub fn weight(&self) -> Tensor {
         let axis = self.op.out_axis();
         let gain = &self.g / unit_sum_of_squares(&self.v, axis).sqrt();
