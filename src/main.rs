@@ -1,17 +1,27 @@
 //! The `paperlab` binary: parse, dispatch, and turn errors into one message
 //! and an exit code (2 usage/data, 1 failure while running, 130 interrupted).
 
+use std::backtrace::Backtrace;
+
 fn main() {
-    // Last resort: a libtorch or internal failure prints one line, no backtrace.
+    // Last resort: a panic (a libtorch exception reaching an unwrap) is a
+    // bug: one line naming the run and what failed, exit 1; libtorch's C++
+    // frames and the Rust backtrace only under RUST_BACKTRACE.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("unknown panic");
-        let first = msg.lines().next().unwrap_or(msg);
-        eprintln!("paperlab: internal error: {first}");
+        let msg = paperlab::error::panic_text(info.payload());
+        let details = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+        let run = paperlab::error::current_run();
+        eprintln!(
+            "{}",
+            paperlab::error::internal_error(msg, run.as_deref(), details)
+        );
+        if details {
+            if let Some(at) = info.location() {
+                eprintln!("panicked at {at}");
+            }
+            eprintln!("{}", Backtrace::capture());
+        }
+        paperlab::runner::dist::shutdown(false);
         std::process::exit(1);
     }));
     let code = match paperlab::cli::run(std::env::args_os().collect()) {

@@ -3,15 +3,18 @@
 //! and D in every normalisation) gives the same outputs with its 4-D
 //! weights and input in channels-last order as in libtorch's default
 //! order, to float rounding; and the conversion did happen (the weights'
-//! strides are NHWC's, and stay so under the optimizer's views).
+//! strides are NHWC's, and stay so under the optimizer's views), down to
+//! the weight a weight-normalized conv computes from its `v`.
 
 use paperlab::fmp::model::{net as fmp_net, NetConfig as FmpConfig};
 use paperlab::gan::dcgan::{default_levels, discriminator, generator, DcganConfig, GanNorm};
 use paperlab::inception::net::{build as inception, Arch, Config as InceptionConfig};
+use paperlab::layers::plain::FixedScale;
+use paperlab::layers::weight_norm::{Op, WeightNorm};
 use paperlab::optim::params_of;
 use paperlab::runner::layout::Layout;
 use paperlab::wn::model::{net as wn_net, NetConfig as WnConfig, Norm};
-use tch::nn::{ModuleT, VarStore};
+use tch::nn::{Module, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 /// float32 rounding of a different summation order, relative to the
@@ -157,5 +160,45 @@ fn the_dcgan_in_every_normalisation() {
         let g = generator(&vs.root(), &cfg, 16);
         let z = Tensor::randn([2, 16], (Kind::Float, Device::Cpu));
         same_in_both_layouts(&format!("G {norm:?}"), &vs, &g, &z);
+    }
+}
+
+/// The weight a weight-normalized (or fixed-scale) conv computes with keeps
+/// `v`'s channels-last layout, forward and backward: no NCHW copy of `v`
+/// every step (libtorch's `_weight_norm` makes its input contiguous) and
+/// none of the weight back to channels-last for the convolution.
+#[test]
+fn weight_norm_keeps_v_channels_last() {
+    let vs = cpu();
+    let conv = Op::conv(1);
+    let up = Op::ConvTranspose2d {
+        stride: 2,
+        padding: 1,
+        output_padding: 0,
+    };
+    let normed = [("conv", conv), ("up", up)]
+        .map(|(name, op)| WeightNorm::new(&(vs.root() / name), op, 3, 5, 3, true));
+    let fixed = FixedScale::new(&(vs.root() / "fixed"), conv, 3, 5, 3);
+    Layout::ChannelsLast.convert(&vs);
+    let x = Layout::ChannelsLast.input(&Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu)));
+    for (what, layer, w) in [
+        ("conv", &normed[0] as &dyn Module, normed[0].weight()),
+        ("transposed conv", &normed[1], normed[1].weight()),
+        ("fixed-scale conv", &fixed, fixed.weight()),
+    ] {
+        assert!(
+            is_channels_last(&w),
+            "{what}: the computed weight has strides {:?}",
+            w.stride()
+        );
+        layer.forward(&x).sum(Kind::Float).backward();
+    }
+    for l in &normed {
+        assert!(is_channels_last(&l.v), "v went back to NCHW");
+        assert!(
+            is_channels_last(&l.v.grad()),
+            "v's gradient has strides {:?}",
+            l.v.grad().stride()
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Dataset readers against tiny files in the real formats, good and corrupt,
 //! and the batching helpers.
 
+mod common;
+use common::idx;
+
 use std::io::Write;
 use std::path::Path;
 
@@ -18,15 +21,6 @@ fn write_gz(path: &Path, bytes: &[u8]) {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(bytes).unwrap();
     write(path, &gz.finish().unwrap());
-}
-
-fn idx(magic: u32, dims: &[u32], values: &[u8]) -> Vec<u8> {
-    let mut bytes = magic.to_be_bytes().to_vec();
-    for d in dims {
-        bytes.extend(d.to_be_bytes());
-    }
-    bytes.extend(values);
-    bytes
 }
 
 /// Deterministic pixel bytes.

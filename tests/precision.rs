@@ -2,14 +2,25 @@
 //! few bf16 steps of every trainer give finite losses close to fp32's but
 //! not equal to them (so autocast did run); an fp16 run stopped by
 //! --max-steps and resumed repeats the uninterrupted one, loss scale
-//! included; bad values are refused naming the flag.
+//! included; bad values are refused naming the flag; every layer keeps
+//! autocast's dtype and its own float32 state. tests/variants.rs runs every
+//! model variant in every precision.
 
 mod common;
 use common::*;
 
+use paperlab::layers::activation::{leaky_relu, PReLU, TPReLU, TReLU};
+use paperlab::layers::batch_norm::BatchNorm;
+use paperlab::layers::gan_weight_norm::NormedLayer;
+use paperlab::layers::maxout::Maxout;
+use paperlab::layers::mean_only_bn::MeanOnlyBn;
+use paperlab::layers::plain::FixedScale;
+use paperlab::layers::weight_norm::{Op, WeightNorm};
+use paperlab::runner::precision::{Autocast, Precision};
 use std::collections::HashMap;
 use std::path::Path;
-use tch::Tensor;
+use tch::nn::{self, ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
 
 /// The largest relative difference of bf16's epoch losses from fp32's after
 /// two or three steps. bf16 keeps 8 bits of mantissa (a relative rounding
@@ -263,4 +274,140 @@ fn bad_values_are_refused_naming_the_flag() {
         ],
     ));
     assert!(!p.join("results").exists());
+}
+
+/// Under bf16 and fp16 autocast every layer gives its input's dtype (a
+/// float32 per-unit parameter would promote the activation back to
+/// float32, and the next conv cast it down again), in training and
+/// evaluation; running statistics stay float32 and take the batch's; every
+/// parameter gets a float32 gradient.
+#[test]
+fn every_layer_keeps_its_input_dtype_under_autocast() {
+    tch::set_num_threads(1);
+    for (precision, kind) in [
+        (Precision::Bf16, Kind::BFloat16),
+        (Precision::Fp16, Kind::Half),
+    ] {
+        layers_keep(precision, kind);
+    }
+}
+
+/// Every layer in `precision`'s autocast, on inputs of its dtype `kind`.
+fn layers_keep(precision: Precision, kind: Kind) {
+    let vs = VarStore::new(Device::Cpu);
+    let p = vs.root();
+    let c = 4;
+    let up = Op::ConvTranspose2d {
+        stride: 2,
+        padding: 1,
+        output_padding: 0,
+    };
+    let (image, flat) = (vec![3, c, 6, 6], vec![3, c]);
+    let layers: Vec<(&str, Box<dyn ModuleT>, &[i64])> = vec![
+        ("PReLU", Box::new(PReLU::new(&p / "prelu", c)), &image),
+        ("TPReLU", Box::new(TPReLU::new(&p / "tprelu", c)), &image),
+        ("TReLU", Box::new(TReLU::new(&p / "trelu", c)), &flat),
+        (
+            "leaky ReLU",
+            Box::new(nn::func(|x| leaky_relu(x, 0.1))),
+            &image,
+        ),
+        (
+            "mean-only BN",
+            Box::new(MeanOnlyBn::new(&(&p / "meanbn"), c)),
+            &image,
+        ),
+        (
+            "batch norm",
+            Box::new(BatchNorm::new(&(&p / "bn"), c, 1e-6, 0.1)),
+            &image,
+        ),
+        (
+            "tch's batch norm",
+            Box::new(nn::batch_norm2d(&p / "bn2d", c, Default::default())),
+            &image,
+        ),
+        (
+            "weight-normalized conv",
+            Box::new(WeightNorm::new(&(&p / "wn"), Op::conv(1), c, c, 3, true)),
+            &image,
+        ),
+        (
+            "weight-normalized linear",
+            Box::new(WeightNorm::new(
+                &(&p / "wn_linear"),
+                Op::Linear,
+                c,
+                c,
+                1,
+                true,
+            )),
+            &flat,
+        ),
+        (
+            "fixed-scale conv",
+            Box::new(FixedScale::new(&(&p / "fixed"), Op::conv(1), c, c, 3)),
+            &image,
+        ),
+        (
+            "strict normed conv",
+            Box::new(NormedLayer::new(
+                &p / "strict",
+                Op::conv(1),
+                c,
+                c,
+                3,
+                false,
+                1.0,
+            )),
+            &image,
+        ),
+        (
+            "affine normed transposed conv",
+            Box::new(NormedLayer::new(&p / "affine", up, c, c, 4, true, 1.0)),
+            &image,
+        ),
+        (
+            "maxout",
+            Box::new(Maxout::new(&p / "maxout", c, 2, 2, 0.1)),
+            &flat,
+        ),
+    ];
+    let (mut outputs, mut promoted) = (vec![], vec![]);
+    for (what, layer, shape) in &layers {
+        let x = Tensor::randn(*shape, (Kind::Float, Device::Cpu)).to_kind(kind);
+        let _autocast = Autocast::new(Device::Cpu, precision);
+        for train in [true, false] {
+            let y = layer.forward_t(&x, train);
+            if y.kind() != kind {
+                promoted.push(format!("{what} (train {train}): {:?}", y.kind()));
+            }
+            outputs.push(y);
+        }
+    }
+    assert!(promoted.is_empty(), "{kind:?} in, not out: {promoted:?}");
+    let sums = outputs
+        .iter()
+        .map(|y| y.to_kind(Kind::Float).sum(Kind::Float));
+    Tensor::stack(&sums.collect::<Vec<_>>(), 0)
+        .sum(Kind::Float)
+        .backward();
+    for (name, v) in vs.variables() {
+        assert_eq!(v.kind(), Kind::Float, "{precision:?} {name}");
+        if v.requires_grad() {
+            assert!(v.grad().defined(), "{precision:?} {name}: no gradient");
+            assert_eq!(
+                v.grad().kind(),
+                Kind::Float,
+                "{precision:?} {name}'s gradient"
+            );
+        }
+        if name.contains("running_") {
+            let start = if name.ends_with("var") { 1.0 } else { 0.0 };
+            assert!(
+                v.ne(start).any().int64_value(&[]) == 1,
+                "{precision:?} {name} took no batch statistics"
+            );
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! channel C, named as PyTorch names them, so a VarStore reads like the
 //! authors' state_dict.
 
-use super::weight_norm::per_unit;
+use super::weight_norm::per_unit_like;
 use tch::nn::{self, Init, Module};
 use tch::Tensor;
 
@@ -68,7 +68,7 @@ impl TPReLU {
 
 impl Module for TPReLU {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let b = per_unit(&self.bias, x.dim(), 1);
+        let b = per_unit_like(&self.bias, x);
         (x - &b).prelu(&self.weight.clamp(0.0, 1.0)) + b
     }
 }
@@ -92,6 +92,6 @@ impl TReLU {
 
 impl Module for TReLU {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.maximum(&per_unit(&self.alpha, x.dim(), 1))
+        x.maximum(&per_unit_like(&self.alpha, x))
     }
 }

@@ -16,7 +16,7 @@
 //! output pixel of a transposed conv meets only 1/s^2 of the kernel's taps,
 //! so its output's scale is that of a plain conv with the same norm.
 
-use super::weight_norm::{per_unit, Op};
+use super::weight_norm::{per_unit, unit_sum_of_squares, Op};
 use tch::nn::{self, Init, Module};
 use tch::Tensor;
 
@@ -87,14 +87,7 @@ impl NormedLayer {
 
     /// [out]: sqrt(factor * sum of w^2 + 1e-6) per output unit.
     pub fn norm(&self) -> Tensor {
-        let axis = self.op.out_axis();
-        let others: Vec<i64> = (0..self.weight.dim() as i64)
-            .filter(|&a| a != axis)
-            .collect();
-        let sum =
-            self.weight
-                .square()
-                .sum_dim_intlist(others.as_slice(), false, self.weight.kind());
+        let sum = unit_sum_of_squares(&self.weight, self.op.out_axis());
         (sum * self.factor + 1e-6).sqrt()
     }
 }

@@ -5,7 +5,7 @@
 //! openai/weightnorm, lasagne/nn.py, `MeanOnlyBNLayer`: running mean
 //! `0.9 * avg + 0.1 * m`, bias initialised to 0.
 
-use super::weight_norm::{per_unit, unit_mean};
+use super::weight_norm::{per_unit_like, unit_mean};
 use tch::nn::{self, Init, ModuleT};
 use tch::Tensor;
 
@@ -36,8 +36,9 @@ impl MeanOnlyBn {
         self.shift(x, &unit_mean(x))
     }
 
+    /// `x - mean + b` in `x`'s dtype (the mean and bias are float32).
     fn shift(&self, x: &Tensor, mean: &Tensor) -> Tensor {
-        x - per_unit(mean, x.dim(), 1) + per_unit(&self.b, x.dim(), 1)
+        x - per_unit_like(mean, x) + per_unit_like(&self.b, x)
     }
 }
 

@@ -6,8 +6,7 @@
 //! but the output one (openai/weightnorm, lasagne/nn.py, `WeightNormLayer`:
 //! axes 1,2,3 of a convolution, the input axis of a dense layer). `v` starts
 //! as N(0, 0.05), `g` as 1 and `b` as 0; the VarStore (so a checkpoint)
-//! holds `v`, `g` and `b`, and gradients reach all three through
-//! libtorch's `_weight_norm`.
+//! holds `v`, `g` and `b`, and autograd takes gradients to all three.
 //!
 //! [`DataInit`] is the paper's initialisation: one forward pass over a batch
 //! sets each unit's scale and bias so that its pre-activation has mean 0
@@ -16,7 +15,7 @@
 //! is the authors' `no_norm` layer that gets it too.
 
 use tch::nn::{self, Init, Module};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// What a layer computes from its input and weight: the three kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,14 +87,38 @@ pub fn per_unit(t: &Tensor, dims: usize, axis: i64) -> Tensor {
     t.view(shape.as_slice())
 }
 
+/// A per-unit parameter (or statistic) shaped to broadcast against
+/// activations `x` [B, units, ...] and cast to their dtype, as
+/// autocast-aware PyTorch modules do: under bf16/fp16 autocast, adding an
+/// fp32 vector would promote the activation back to fp32 (and the next
+/// conv would cast it down again). The cast is differentiable, so the
+/// gradient still reaches the fp32 parameter.
+pub fn per_unit_like(t: &Tensor, x: &Tensor) -> Tensor {
+    per_unit(&t.to_kind(x.kind()), x.dim(), 1)
+}
+
+/// [out]: the sum of squares of weight `w` per output unit (`axis`), over
+/// every other axis.
+pub fn unit_sum_of_squares(w: &Tensor, axis: i64) -> Tensor {
+    let others: Vec<i64> = (0..w.dim() as i64).filter(|&a| a != axis).collect();
+    w.square()
+        .sum_dim_intlist(others.as_slice(), false, w.kind())
+}
+
 /// The axes of activations [B, units, ...] other than the unit axis 1.
 fn other_axes(t: &Tensor) -> Vec<i64> {
     (0..t.dim() as i64).filter(|&a| a != 1).collect()
 }
 
-/// Per-unit mean of activations [B, units, ...] over every axis but 1.
+/// Per-unit mean of activations [B, units, ...] over every axis but 1, in
+/// float32 for bf16/fp16 activations (autocast's): running statistics stay
+/// float32 and take float32 updates.
 pub fn unit_mean(t: &Tensor) -> Tensor {
-    t.mean_dim(other_axes(t).as_slice(), false, t.kind())
+    let kind = match t.kind() {
+        Kind::Half | Kind::BFloat16 => Kind::Float,
+        other => other,
+    };
+    t.mean_dim(other_axes(t).as_slice(), false, kind)
 }
 
 /// Per-unit mean and standard deviation of activations [B, units, ...]
@@ -152,10 +175,14 @@ impl WeightNorm {
         }
     }
 
-    /// `g * v / ||v||`, the weight the layer computes with.
+    /// `g * v / ||v||`, the weight the layer computes with, in `v`'s memory
+    /// layout. Elementwise ops keep a channels-last `v` channels-last;
+    /// libtorch's fused `_weight_norm` would copy it to NCHW every forward,
+    /// and the convolution would copy the weight back.
     pub fn weight(&self) -> Tensor {
         let axis = self.op.out_axis();
-        Tensor::internal_weight_norm(&self.v, &per_unit(&self.g, self.v.dim(), axis), axis)
+        let gain = &self.g / unit_sum_of_squares(&self.v, axis).sqrt();
+        &self.v * per_unit(&gain, self.v.dim(), axis)
     }
 }
 

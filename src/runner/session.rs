@@ -145,6 +145,7 @@ impl Session {
         let c = config.common();
         let device = dist::init(&c.dist, &c.compute.device, c.compute.setup()?)?;
         let dir = open_dir(command, c)?;
+        crate::error::set_run(&dir.path);
         let writer = dist::is_writer();
         let progress = Progress::new(c.quiet || !writer);
         let (resumed, position) = if c.resume && dir.last_checkpoint().exists() {

@@ -16,6 +16,17 @@ pub fn workspace() -> tempfile::TempDir {
     dir
 }
 
+/// An IDX file's bytes: `magic`, then one big-endian u32 per dimension,
+/// then the values.
+pub fn idx(magic: u32, dims: &[u32], values: &[u8]) -> Vec<u8> {
+    let mut bytes = magic.to_be_bytes().to_vec();
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes.extend(values);
+    bytes
+}
+
 /// Run `paperlab ARGS` in `cwd`.
 pub fn paperlab(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_paperlab"))
