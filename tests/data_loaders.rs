@@ -73,7 +73,7 @@ fn assert_mentions(message: &str, parts: &[&str]) {
 
 #[test]
 fn idx_raw_and_gz() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let (train, test) = write_idx_dataset(&tmp.path().join("fashion-mnist"));
     let splits = load(&DatasetName::FashionMnist, tmp.path()).unwrap();
     assert_eq!(splits.train.images.size(), [5, 1, 3, 4]);
@@ -89,7 +89,7 @@ fn idx_raw_and_gz() {
 
 #[test]
 fn mnist_uses_its_own_directory() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     write_idx_dataset(&tmp.path().join("mnist"));
     assert_eq!(
         load(&DatasetName::Mnist, tmp.path()).unwrap().train.len(),
@@ -104,7 +104,7 @@ fn mnist_uses_its_own_directory() {
 
 #[test]
 fn idx_errors_name_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let dir = tmp.path().join("mnist");
     let images = dir.join("train-images-idx3-ubyte");
     let labels = dir.join("train-labels-idx1-ubyte");
@@ -171,7 +171,7 @@ fn cifar_records(labels: &[&[u8]], salt: usize) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn cifar10_batches() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let dir = tmp.path().join("cifar-10-batches-bin");
     let mut train_images = Vec::new();
     for i in 1..=5u8 {
@@ -210,7 +210,7 @@ fn cifar10_batches() {
 
 #[test]
 fn cifar100_fine_and_coarse() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let dir = tmp.path().join("cifar-100-binary");
     let (train, train_images) = cifar_records(&[&[3, 99], &[19, 0], &[0, 42]], 1);
     write(&dir.join("train.bin"), &train);
@@ -250,7 +250,7 @@ fn image(h: i64, w: i64, salt: usize) -> Tensor {
 
 #[test]
 fn image_folder() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let root = tmp.path().join("shapes");
     let (a, b, c, d) = (
         image(4, 5, 1),
@@ -352,7 +352,7 @@ fn names_parse_display_and_directories() {
     );
     assert!("folder:".parse::<DatasetName>().is_err());
 
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     assert!(available(tmp.path()).is_empty());
     std::fs::create_dir(tmp.path().join("mnist")).unwrap();
     std::fs::create_dir(tmp.path().join("cifar-10-batches-bin")).unwrap();
@@ -464,7 +464,7 @@ fn debian_fashion_mnist() {
         );
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     std::os::unix::fs::symlink(source, tmp.path().join("fashion-mnist")).unwrap();
     let splits = load(&DatasetName::FashionMnist, tmp.path()).unwrap();
     assert_eq!((splits.train.len(), splits.test.len()), (60000, 10000));

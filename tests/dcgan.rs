@@ -4,6 +4,8 @@
 //! architecture of the authors' model.py (names, widths, batch norm, counts,
 //! shapes), and the unlabelled image folder loader.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -762,7 +764,7 @@ fn bytes(t: &Tensor) -> Vec<u8> {
 #[test]
 fn image_folder_resizes_the_shorter_side_and_crops_the_centre() {
     tch::manual_seed(9);
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let root = tmp.path().join("faces");
     // a/tall.png, 8 wide and 12 high: already 8 on its shorter side, so only
     // cropped, rows 2..10.
@@ -862,7 +864,7 @@ fn load_err(dir: &Path, size: i64) -> (i32, String) {
 
 #[test]
 fn image_folder_errors_name_the_path() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let missing = tmp.path().join("nowhere");
     let (code, msg) = load_err(&missing, 8);
     assert_eq!(code, 2);

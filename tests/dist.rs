@@ -177,7 +177,7 @@ fn two_ranks_take_the_one_process_step(optimizer: &str, lr: &str) {
 }
 
 /// The weights before any step (a run stopped by --max-steps 0).
-fn weights_at_start(ws: &tempfile::TempDir, optimizer: &str) -> HashMap<String, Tensor> {
+fn weights_at_start(ws: &common::TempDir, optimizer: &str) -> HashMap<String, Tensor> {
     let name = format!("start-{optimizer}");
     ok(paperlab(
         ws.path(),

@@ -4,6 +4,8 @@
 //! weights, the checkpoint round trip, and clear errors for a shadow model
 //! that does not match.
 
+mod common;
+
 use paperlab::optim::UpdateImpl;
 use paperlab::runner::checkpoint::{Checkpoint, CheckpointFile};
 use paperlab::runner::ema::Ema;
@@ -240,7 +242,7 @@ fn state_and_load_restore_the_shadow_exactly() {
     assert!(state.iter().all(|(k, _)| k.starts_with("ema.")));
     assert_eq!(state.len(), 6);
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let path = dir.path().join("last.safetensors");
     Checkpoint::new().tensors("", state).save(&path).unwrap();
 

@@ -3,6 +3,8 @@
 //! mid-epoch and resuming, k batches per step, and best-checkpoint selection
 //! in both directions.
 
+mod common;
+
 use clap::Parser;
 use paperlab::data::batches::{epoch_order, Batch};
 use paperlab::data::examples::Examples;
@@ -179,7 +181,7 @@ fn rows(dir: &Path) -> Vec<Vec<String>> {
 
 #[test]
 fn each_step_sees_the_shuffled_batches_at_the_scheduled_lr() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let cfg = config(tmp.path(), &["--name", "whole"]);
     let mut s = open(&cfg);
     let mut f = fake(1, Goal::Lower);
@@ -215,7 +217,7 @@ fn each_step_sees_the_shuffled_batches_at_the_scheduled_lr() {
 #[test]
 fn stopping_mid_epoch_and_resuming_repeats_the_uninterrupted_run() {
     for k in [1, 2] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = common::tempdir();
         let whole_cfg = config(tmp.path(), &["--name", "whole"]);
         let mut whole = fake(k, Goal::Lower);
         train(&mut open(&whole_cfg), &mut whole).unwrap();
@@ -260,7 +262,7 @@ fn stopping_mid_epoch_and_resuming_repeats_the_uninterrupted_run() {
 #[test]
 fn best_checkpoint_follows_the_selection_direction() {
     for goal in [Goal::Lower, Goal::Higher] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = common::tempdir();
         let cfg = config(tmp.path(), &["--name", "best"]);
         let mut s = open(&cfg);
         let mut f = fake(1, goal);
@@ -284,7 +286,7 @@ fn best_checkpoint_follows_the_selection_direction() {
 
 #[test]
 fn epochs_of_a_set_size_walk_an_endless_stream_of_shuffled_passes() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir();
     let run = |name: &str, stop: Option<&str>, resume: bool| {
         let mut extra = vec!["--name", name];
         if resume {

@@ -253,7 +253,7 @@ fn summary_prints_the_layer_table_and_ends_with_the_parameter_count() {
 
 #[test]
 fn init_from_round_trips_and_names_what_does_not_match() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let file = dir.path().join("w.safetensors");
     let (vs, a) = net(Arch::InceptionResnetV2, 0.125, 10);
     // Non-trivial running statistics, so they are checked too.

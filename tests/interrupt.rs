@@ -126,7 +126,7 @@ impl Timing {
 /// A workspace (tests/common) with its own copy of the binary: other
 /// builds in the same target directory may replace target/release/paperlab
 /// while a test runs, and every run of one test must be the same program.
-fn workspace_with_binary() -> tempfile::TempDir {
+fn workspace_with_binary() -> common::TempDir {
     let ws = workspace();
     std::fs::create_dir(ws.path().join("bin")).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_paperlab"), binary(ws.path())).unwrap();

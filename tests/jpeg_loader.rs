@@ -1,6 +1,8 @@
 //! The lazy folder loader's decoding and training crops (zune-jpeg and
 //! fast_image_resize; stb_image for PNGs and what zune-jpeg refuses).
 
+mod common;
+
 use paperlab::data::imagenet::{decode_file, decode_jpeg, LazyFolder};
 use paperlab::inception::crops::crop_resize_rgb;
 use paperlab::inception::data::FolderTrain;
@@ -23,7 +25,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn jpeg_and_png_decode_to_rgb_as_stb_image_does() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let img = image(37, 53);
     let jpg = dir.path().join("a.jpg");
     tch::vision::image::save(&img, &jpg).unwrap();
@@ -54,7 +56,7 @@ fn jpeg_and_png_decode_to_rgb_as_stb_image_does() {
 
 #[test]
 fn training_crops_are_seeded_and_resize_like_libtorch() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     for class in ["a", "b"] {
         std::fs::create_dir(dir.path().join(class)).unwrap();
         for i in 0..3 {

@@ -1,6 +1,8 @@
 //! Our optimizers against tch's (libtorch's C++ ones) on identical gradients,
 //! plus hand-written oracles, state round trips and gradient clipping.
 
+mod common;
+
 use paperlab::optim::{
     clip_grad_norm, clip_grad_norm_total, params_of, Adam, AdamConfig, Graham, GrahamConfig, Hyper,
     Optimizer, Param, RmsProp, RmsPropConfig, Sgd, SgdConfig, UpdateImpl,
@@ -834,7 +836,7 @@ fn state_round_trip_resumes_bit_exactly() {
 
         // Through a safetensors file, as runner::checkpoint does.
         let state = a.state();
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::tempdir();
         let path = dir.path().join("optim.safetensors");
         Tensor::write_safetensors(&state, &path).unwrap();
         let loaded = Tensor::read_safetensors(&path).unwrap();

@@ -7,6 +7,8 @@
 //! through a checkpoint file, and the ones that switch forms there must
 //! continue the same trajectory.
 
+mod common;
+
 use paperlab::optim::{
     add_weight_decay, clip_grad_norm, AdamConfig, GrahamConfig, OptimConfig, Optimizer, Param,
     RmsPropConfig, SgdConfig, UpdateImpl,
@@ -188,7 +190,7 @@ fn torch_run(case: &Case, pb: &Problem, dir: &Path) -> BTreeMap<String, Tensor> 
 /// switching form at the restore) ends at the same parameters and the same
 /// checkpointed state; where torch.optim has the rule, at its result too.
 fn check(case: Case) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let pb = problem();
     let (per, foreach) = (UpdateImpl::PerTensor, UpdateImpl::Foreach);
     let reference = trajectory(&case, &pb, per, per, STEPS, dir.path());

@@ -133,7 +133,7 @@ fn non_finite_losses(dir: &Path) -> Option<String> {
 /// Every variant in every precision, and in both layouts when
 /// `channels_last`: the failures listed together.
 fn matrix(variants: Vec<Variant>, channels_last: bool) {
-    let ws = tempfile::tempdir().unwrap();
+    let ws = common::tempdir();
     tiny_fashion_mnist(ws.path());
     let layouts: &[bool] = if channels_last {
         &[false, true]

@@ -515,7 +515,7 @@ fn zca_whitening_gives_an_identity_covariance_on_the_training_data() {
 
 #[test]
 fn the_zca_fit_is_cached_and_refitted_for_other_images() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let ds = correlated_images(500, 6);
     let path = dir.path().join("zca/set.safetensors");
     // A distributed run's other processes fit without writing.

@@ -5,12 +5,40 @@ use paperlab::fmp::model::{NetConfig, Pool};
 use paperlab::layers::fmp::{Fmp, Regions, Sequence};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const FASHION: &str = "/usr/share/datasets/fashion-mnist";
 
+/// A scratch directory, removed when dropped (tempfile's, without its
+/// dependency: the features it turns on in crates paperlab shares made a
+/// `cargo build` after `cargo test` compile paperlab again).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A new empty [`TempDir`] under the system's temporary directory.
+pub fn tempdir() -> TempDir {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("paperlab-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
 /// A scratch directory with data/fashion-mnist linked to the Debian package.
-pub fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+pub fn workspace() -> TempDir {
+    let dir = tempdir();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     std::os::unix::fs::symlink(FASHION, dir.path().join("data/fashion-mnist")).unwrap();
     dir
