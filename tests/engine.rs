@@ -1,23 +1,30 @@
 //! The training engine driven by a tiny fake trainer, independent of any
 //! paper: which batches each step sees, schedules, the init hook, stopping
 //! mid-epoch and resuming, k batches per step, and best-checkpoint selection
-//! in both directions.
+//! in both directions; the batches the same whether loaded at the step or
+//! ahead by the loader thread (--prefetch), which no stop leaves behind.
+
+mod common;
 
 mod common;
 
 use clap::Parser;
+use common::csv_rows;
 use paperlab::data::batches::{epoch_order, Batch};
 use paperlab::data::examples::Examples;
-use paperlab::error::Result;
+use paperlab::error::{data, Result};
 use paperlab::optim::schedule::{At, ExpDecay, Schedule};
 use paperlab::runner::args::Common;
 use paperlab::runner::checkpoint::{Checkpoint, CheckpointFile};
 use paperlab::runner::epochs::{header, train, EpochEnd, Steps};
+use paperlab::runner::progress::REPORT_EVERY;
 use paperlab::runner::session::{RunConfig, Session};
 use paperlab::runner::summary::{Goal, Selection};
 use paperlab::runner::sums::{Means, RunningSums};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Parser, Debug, Clone, Serialize, Deserialize)]
@@ -47,18 +54,35 @@ fn config(out: &Path, extra: &[&str]) -> Config {
 }
 
 /// Examples 0..n; a batch's "images" are the indices themselves.
-struct Counting(i64);
+#[derive(Clone)]
+struct Counting {
+    n: i64,
+    /// Held by every handle the engine's loader takes: while it is shared
+    /// by more than the trainer, a loader is alive.
+    live: Arc<()>,
+    /// Loading a batch with this example fails.
+    unreadable: Option<i64>,
+    /// How long a load takes (a loader thread still loading when its run stops).
+    slow: Duration,
+}
 
 impl Examples for Counting {
     fn len(&self) -> i64 {
-        self.0
+        self.n
     }
     fn batch(&self, indices: &[i64], _seed: u64, device: Device) -> Result<Batch> {
+        std::thread::sleep(self.slow);
+        if let Some(bad) = self.unreadable.filter(|i| indices.contains(i)) {
+            return Err(data(format!("example {bad} is unreadable")));
+        }
         let t = Tensor::from_slice(indices).to_device(device);
         Ok(Batch {
             images: t.to_kind(Kind::Double),
             labels: t,
         })
+    }
+    fn share(&self) -> Box<dyn Examples + Send> {
+        Box::new(self.clone())
     }
 }
 
@@ -82,7 +106,12 @@ struct Fake {
 
 fn fake(k: i64, goal: Goal) -> Fake {
     Fake {
-        examples: Counting(10),
+        examples: Counting {
+            n: 10,
+            live: Arc::new(()),
+            unreadable: None,
+            slow: Duration::ZERO,
+        },
         batch_size: 3,
         k,
         per_epoch: None,
@@ -104,7 +133,7 @@ impl Steps for Fake {
         &self.examples
     }
     fn epoch_examples(&self) -> i64 {
-        self.per_epoch.unwrap_or(self.examples.0)
+        self.per_epoch.unwrap_or(self.examples.n)
     }
     fn batch_size(&self) -> i64 {
         self.batch_size
@@ -215,19 +244,21 @@ fn each_step_sees_the_shuffled_batches_at_the_scheduled_lr() {
 }
 
 #[test]
-fn stopping_mid_epoch_and_resuming_repeats_the_uninterrupted_run() {
+fn stopping_mid_epoch_and_resuming_with_any_prefetch_repeats_the_uninterrupted_run() {
     for k in [1, 2] {
         let tmp = common::tempdir();
-        let whole_cfg = config(tmp.path(), &["--name", "whole"]);
+        let whole_cfg = config(tmp.path(), &["--name", "whole", "--prefetch", "0"]);
         let mut whole = fake(k, Goal::Lower);
         train(&mut open(&whole_cfg), &mut whole).unwrap();
 
         let mut seen = vec![];
         let mut inits = vec![];
         let mut w = f64::NAN;
-        // Stop after 1, 3 and 5 steps (mid-epoch), then finish.
+        // Stop after 1, 3 and 5 steps (mid-epoch), then finish; each
+        // process loading another number of steps ahead.
+        let prefetch = ["3", "0", "1", "2"];
         for (i, stop) in ["1", "3", "5", ""].iter().enumerate() {
-            let mut extra = vec!["--name", "parts"];
+            let mut extra = vec!["--name", "parts", "--prefetch", prefetch[i]];
             if i > 0 {
                 extra.push("--resume");
             }
@@ -256,6 +287,90 @@ fn stopping_mid_epoch_and_resuming_repeats_the_uninterrupted_run() {
         assert_eq!(a, b, "k = {k}");
         // k batches per step: ceil(4 / k) steps per epoch.
         assert_eq!(whole.seen.len() as i64, 3 * ((4 + k - 1) / k));
+    }
+}
+
+#[test]
+fn every_prefetch_gives_the_inline_runs_batches_rows_and_weights() {
+    for k in [1, 2] {
+        let tmp = common::tempdir();
+        let run = |prefetch: &str| {
+            let cfg = config(tmp.path(), &["--name", prefetch, "--prefetch", prefetch]);
+            let mut f = fake(k, Goal::Lower);
+            train(&mut open(&cfg), &mut f).unwrap();
+            let rows = rows(&tmp.path().join("fake").join(prefetch));
+            (f.seen, f.inits, f.w.double_value(&[]), rows)
+        };
+        let inline = run("0");
+        // 16: more steps ahead than an epoch has.
+        for prefetch in ["1", "3", "16"] {
+            assert_eq!(run(prefetch), inline, "k = {k}, --prefetch {prefetch}");
+        }
+    }
+}
+
+#[test]
+fn a_stopped_or_failed_run_leaves_no_loader_thread_behind() {
+    let tmp = common::tempdir();
+    // Loads slow enough that a loader not waited for would still be loading.
+    let slow = |unreadable: Option<i64>| {
+        let mut f = fake(1, Goal::Lower);
+        f.examples.slow = Duration::from_millis(30);
+        f.examples.unreadable = unreadable;
+        f
+    };
+    let mut f = slow(None);
+    let extra = ["--name", "stopped", "--prefetch", "4", "--max-steps", "2"];
+    let out = train(&mut open(&config(tmp.path(), &extra)), &mut f).unwrap();
+    assert!(!out.finished);
+    assert_eq!(f.seen.len(), 2);
+    assert_eq!(
+        Arc::strong_count(&f.examples.live),
+        1,
+        "a loader outlived its run"
+    );
+
+    // An example of step 2's batch cannot be loaded: steps 0 and 1 run,
+    // then the run fails with the loader's error, wherever it was loaded.
+    let bad = epoch_order(10, 3, 1)[6];
+    for prefetch in ["0", "4"] {
+        let mut f = slow(Some(bad));
+        let name = format!("failed-{prefetch}");
+        let cfg = config(tmp.path(), &["--name", &name, "--prefetch", prefetch]);
+        let Err(err) = train(&mut open(&cfg), &mut f) else {
+            panic!("--prefetch {prefetch}: the run did not fail");
+        };
+        assert!(
+            err.to_string()
+                .contains(&format!("example {bad} is unreadable")),
+            "{err}"
+        );
+        assert_eq!(f.seen.len(), 2, "--prefetch {prefetch}");
+        assert_eq!(
+            Arc::strong_count(&f.examples.live),
+            1,
+            "--prefetch {prefetch}"
+        );
+    }
+}
+
+#[test]
+fn steps_csv_takes_images_per_sec_at_the_reads_of_the_sums() {
+    let tmp = common::tempdir();
+    let mut f = fake(1, Goal::Lower);
+    (f.examples.n, f.batch_size, f.epochs) = (100, 1, 1);
+    let cfg = config(tmp.path(), &["--name", "rate", "--log-every", "5"]);
+    train(&mut open(&cfg), &mut f).unwrap();
+    let steps = csv_rows(&tmp.path().join("fake/rate/steps.csv"));
+    assert_eq!(steps.len(), 20);
+    // The sums are read every REPORT_EVERY steps: the log points that read
+    // writes share the images/s over the steps since the previous read.
+    for read in steps.chunks(REPORT_EVERY as usize / 5) {
+        let rate = read[0]["images_per_sec"];
+        assert!(
+            rate > 0.0 && read.iter().all(|r| r["images_per_sec"] == rate),
+            "{read:?}"
+        );
     }
 }
 

@@ -1,15 +1,20 @@
 //! train-inception: the three networks against the reference (timm's
 //! parameter counts, names and stage shapes), forward passes at 75 and 299,
 //! the 75 minimum, --init-from, crop geometry, and short real runs of the
-//! binary (learning, exact resume, a lazily decoded folder, multi-crop).
+//! binary (learning, exact resume, a lazily decoded folder, multi-crop),
+//! and a folder's 1-crop evaluation, now cropped on the device.
 
 mod common;
 use common::*;
 
+use paperlab::data::imagenet::LazyFolder;
 use paperlab::inception::crops::{self, Crop};
+use paperlab::inception::data::Val;
+use paperlab::inception::eval::{predict, Settings};
 use paperlab::inception::net::{build, Arch, Config, Net};
 use paperlab::inception::weights;
 use paperlab::rng::Rng;
+use paperlab::runner::progress::Progress;
 use std::path::Path;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -580,6 +585,40 @@ fn crop_geometry_follows_the_protocols() {
         assert_eq!(out.size(), [1, 3, 32, 32]);
         assert!((out - 0.25).abs().max().double_value(&[]) < 1e-5);
     }
+}
+
+#[test]
+fn a_folders_1_crop_evaluation_is_the_host_resized_one() {
+    let ws = common::tempdir();
+    imagenet_folder(ws.path());
+    let val = LazyFolder::open(&ws.path().join("data/imagenet/val"), None).unwrap();
+    let (_vs, net) = net(Arch::InceptionV4, 0.0625, 2);
+    // As before: each image made float and cropped on the host, then one
+    // batch uploaded (the device is the CPU here, where the two are the same
+    // ops; on a GPU the resize now runs there, equal to float rounding).
+    let inputs: Vec<Tensor> = (0..val.len())
+        .map(|i| {
+            let image = crops::to_rgb_float(&val.decode(i).unwrap().unsqueeze(0));
+            let (_, _, h, w) = image.size4().unwrap();
+            crops::Cropper::new(&image, 75).crop(&crops::centre(w, h, 75, 0.875))
+        })
+        .collect();
+    let x = Tensor::cat(&inputs, 0) * 2.0 - 1.0;
+    let want = net.forward_t(&x, false).softmax(1, Kind::Float);
+    let e = Settings {
+        crops: 1,
+        crop_pct: 0.875,
+        size: 75,
+        batch_size: 8,
+        workers: 2,
+        device: Device::Cpu,
+    };
+    let got = predict(&net, &Val::Folder(val), &e, &mut Progress::new(true)).unwrap();
+    assert_eq!(got.size(), [4, 2]);
+    assert_eq!(
+        Vec::<f32>::try_from(got.view(-1)).unwrap(),
+        Vec::<f32>::try_from(want.view(-1)).unwrap()
+    );
 }
 
 #[test]

@@ -15,6 +15,9 @@ pub trait Examples {
     /// `seed` is for random choices made while loading (a pure function of
     /// the run's seed and the step, so a resumed run repeats itself).
     fn batch(&self, indices: &[i64], seed: u64, device: Device) -> Result<Batch>;
+    /// The same examples, sharing their memory, owned by a handle another
+    /// thread can load from (the engine's prefetching loader, runner/feed.rs).
+    fn share(&self) -> Box<dyn Examples + Send>;
 }
 
 impl Examples for Dataset {
@@ -24,5 +27,13 @@ impl Examples for Dataset {
 
     fn batch(&self, indices: &[i64], _seed: u64, device: Device) -> Result<Batch> {
         Ok(batch(self, indices, device))
+    }
+
+    fn share(&self) -> Box<dyn Examples + Send> {
+        Box::new(Dataset {
+            images: self.images.shallow_clone(),
+            labels: self.labels.shallow_clone(),
+            classes: self.classes,
+        })
     }
 }

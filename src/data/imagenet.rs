@@ -12,13 +12,15 @@
 //! (through tch); grey-scale and CMYK images come out as RGB.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tch::vision::image;
 use tch::Tensor;
 
 use crate::error::{self, Result};
 
-/// One split of the folder: file names and labels, no pixels.
+/// One split of the folder: file names and labels, no pixels; a clone
+/// shares them (a loader thread's copy of an ImageNet list costs nothing).
 #[derive(Debug, Clone)]
 pub struct LazyFolder {
     /// The split directory, e.g. data/imagenet/val.
@@ -26,8 +28,8 @@ pub struct LazyFolder {
     /// Class names, index = label.
     pub classes: Vec<String>,
     /// Paths relative to `dir`: <class>/<file>.
-    files: Vec<PathBuf>,
-    labels: Vec<i64>,
+    files: Arc<[PathBuf]>,
+    labels: Arc<[i64]>,
 }
 
 /// What the folder should hold, for messages.
@@ -69,8 +71,8 @@ impl LazyFolder {
         Ok(LazyFolder {
             dir: dir.to_path_buf(),
             classes,
-            files,
-            labels,
+            files: files.into(),
+            labels: labels.into(),
         })
     }
 

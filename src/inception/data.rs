@@ -65,6 +65,7 @@ impl<'de> Deserialize<'de> for DataSpec {
 
 /// Training images on a folder: decoded, random-resized-cropped and resized
 /// on `workers` threads when a batch asks for them.
+#[derive(Clone)]
 pub struct FolderTrain {
     pub folder: LazyFolder,
     pub size: i64,
@@ -84,6 +85,10 @@ impl Examples for FolderTrain {
             images: images.to_kind(Kind::Float) / 255.0,
             labels: upload(&self.folder.labels_of(indices), device),
         })
+    }
+
+    fn share(&self) -> Box<dyn Examples + Send> {
+        Box::new(self.clone())
     }
 }
 

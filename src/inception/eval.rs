@@ -56,20 +56,20 @@ pub fn predict(net: &Net, val: &Val, e: &Settings, progress: &mut Progress) -> R
                     out.push(average(net, &images, &plan, e));
                 }
                 Val::Folder(folder) if e.crops == 1 => {
-                    // Crop each image on the loader threads, then one batch.
+                    // Each image decoded on a loader thread, which uploads
+                    // its bytes and crops it on the device; then one batch.
                     let inputs = map_parallel(idx, e.workers, |_, i| {
-                        let image = to_rgb_float(&folder.decode(i)?.unsqueeze(0));
+                        let image = on_device(&folder.decode(i)?, e.device);
                         let (_, _, h, w) = image.size4().unwrap();
                         let c = crops::centre(w, h, e.size, e.crop_pct);
                         Ok(Cropper::new(&image, e.size).crop(&c))
                     })?;
-                    let x = upload(&Tensor::cat(&inputs, 0), e.device);
-                    out.push(probabilities(net, &x));
+                    out.push(probabilities(net, &Tensor::cat(&inputs, 0)));
                 }
                 Val::Folder(folder) => {
                     let images = map_parallel(idx, e.workers, |_, i| folder.decode(i))?;
                     for image in images {
-                        let image = to_rgb_float(&upload(&image.unsqueeze(0), e.device));
+                        let image = on_device(&image, e.device);
                         let (_, _, h, w) = image.size4().unwrap();
                         let plan = crops::plan(e.crops, w, h, e.size, e.crop_pct);
                         out.push(average(net, &image, &plan, e));
@@ -82,6 +82,12 @@ pub fn predict(net: &Net, val: &Val, e: &Settings, progress: &mut Progress) -> R
     })?;
     let all = dist::gather_rows(&Tensor::cat(&out, 0), groups.len())?;
     Ok(all.to_device(Device::Cpu))
+}
+
+/// A decoded uint8 [C, H, W] image on `device` as float [1, 3, H, W] in
+/// [0, 1]: uploaded as bytes (a quarter of the floats) and converted there.
+fn on_device(image: &Tensor, device: Device) -> Tensor {
+    to_rgb_float(&upload(&image.unsqueeze(0), device))
 }
 
 /// Normalise to [-1, 1] (mean = std = 0.5) and take the softmax.

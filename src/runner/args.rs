@@ -2,9 +2,10 @@
 
 use super::device;
 use super::dist::DistArgs;
-use super::epochs::REPORT_EVERY;
+use super::feed::{DEFAULT_PREFETCH, MAX_PREFETCH};
 use super::layout::Layout;
 use super::precision::{Amp, Precision};
+use super::progress::REPORT_EVERY;
 use crate::data::DatasetName;
 use crate::error::Result;
 use crate::optim::UpdateImpl;
@@ -87,6 +88,11 @@ pub struct Common {
     #[arg(long)]
     #[serde(default)]
     pub channels_last: bool,
+    /// Training steps whose batches a loader thread keeps ready (decoded; for a GPU, pinned and uploading) while the current step runs, as PyTorch DataLoader's prefetch_factor; 0: each step loads its batches when it starts. The batches are the same whatever the value, so --resume takes it from its own command line.
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_PREFETCH,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_PREFETCH))]
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u64,
     /// Continue the run in <out>/<subcommand>/<name> from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -102,6 +108,11 @@ pub struct Common {
 /// Runs from before --log-every log as its default does.
 fn default_log_every() -> u64 {
     REPORT_EVERY as u64
+}
+
+/// Runs from before --prefetch: its default.
+fn default_prefetch() -> u64 {
+    DEFAULT_PREFETCH
 }
 
 impl Common {

@@ -18,6 +18,8 @@
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::dist;
+use super::feed::{Feed, Plan};
+use super::progress::REPORT_EVERY;
 use super::session::Session;
 use super::summary::Selection;
 use super::sums::{Means, RunningSums};
@@ -25,12 +27,9 @@ use crate::data::batches::{stream_order, Batch};
 use crate::data::examples::Examples;
 use crate::error::Result;
 use crate::optim::schedule::At;
-use crate::rng::{seed_torch, Rng, Stream};
+use crate::rng::seed_torch;
 use std::time::Instant;
 use tch::Tensor;
-
-/// Training steps between progress updates (each reads the sums: a host sync).
-pub const REPORT_EVERY: i64 = 20;
 
 /// What one epoch's end reports.
 pub struct EpochEnd {
@@ -118,121 +117,159 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         steps.restore(ckpt)?;
         sums.restore(ckpt)?;
     }
-    let (n, epoch_size, bs, k) = (
+    let (n, epoch_size, bs) = (
         steps.examples().len(),
         steps.epoch_examples(),
         steps.batch_size(),
-        steps.batches_per_step(),
     );
     dist::check_batches(bs, epoch_size)?;
-    let batches = (epoch_size + bs - 1) / bs;
-    let per_epoch = (batches + k - 1) / k;
     let (mut images, mut seconds) = (0i64, 0f64);
-    let stopped = |s: &mut Session, steps: &dyn Steps, sums: &RunningSums, images, seconds| {
-        check_finite(s, sums)?;
-        save(s, steps, sums, false)?;
-        Ok(Outcome {
-            finished: false,
-            images_per_sec: rate(images, seconds),
-        })
-    };
     for epoch in s.position.epoch + 1..=steps.epochs() {
         let order = stream_order(n, epoch_size, s.seed, epoch as u64);
-        s.progress.start(
-            &format!("epoch {epoch}/{}", steps.epochs()),
-            per_epoch as u64,
-        );
+        let plan = Plan::new(order, bs, steps.batches_per_step(), s.seed);
         let started = Instant::now();
         s.log.start_epoch();
-        let first = s.position.batch;
-        let mut epoch_images = 0;
-        while s.position.batch < batches {
-            if s.should_stop()? {
-                return stopped(s, steps, &sums, images + epoch_images, seconds);
-            }
-            let step = s.position.step;
-            seed_torch(s.seed, dist::step_stream(step as u64));
-            let end = (s.position.batch + k).min(batches);
-            let mut load = Rng::stream(s.seed, Stream::Load(step as u64));
-            let global: Vec<(&[i64], u64)> = (s.position.batch..end)
-                .map(|b| {
-                    let idx = &order[(b * bs) as usize..((b + 1) * bs).min(epoch_size) as usize];
-                    (idx, load.next_u64())
-                })
-                .collect();
-            let data = global
-                .iter()
-                .map(|&(idx, seed)| {
-                    epoch_images += idx.len() as i64;
-                    steps.examples().batch(dist::shard(idx), seed, s.device)
-                })
-                .collect::<Result<Vec<Batch>>>()?;
-            if step == 0 {
-                match dist::world() {
-                    None => steps.init(&data[0])?,
-                    Some(_) => {
-                        // As one process: initialisation sees the whole first
-                        // global batch; then every process starts from rank 0's
-                        // weights, as DDP does.
-                        let (idx, seed) = global[0];
-                        steps.init(&steps.examples().batch(idx, seed, s.device)?)?;
-                        dist::replicate(&steps.replicated())?;
-                    }
-                }
-            }
-            let at = At { epoch, step };
-            steps.schedule(at)?;
-            steps.step(at, &data, &mut sums)?;
-            sums.advance();
-            s.position.step += 1;
-            s.position.batch = end;
-            if s.log.due(s.position.step) {
-                if let Some(window) = sums.window() {
-                    let hyper = steps.hyperparameters(at);
-                    s.log
-                        .push(s.position.step, epoch, window, hyper, epoch_images);
-                }
-            }
-            let done = (end - first + k - 1) / k;
-            if done % REPORT_EVERY == 0 {
-                check_finite(s, &sums)?;
-                let rate = epoch_images as f64 / started.elapsed().as_secs_f64();
-                let msg = format!("{rate:.0} img/s  {}", steps.progress(&sums.means()?));
-                s.progress.update(((end + k - 1) / k) as u64, msg);
-                s.log.flush()?;
-            }
+        let (epoch_images, stopped) = walk(s, steps, &mut sums, epoch, &plan, started)?;
+        if stopped {
+            check_finite(s, &sums)?;
+            save(s, steps, &sums, false)?;
+            return Ok(Outcome {
+                finished: false,
+                images_per_sec: rate(images + epoch_images, seconds),
+            });
         }
-        check_finite(s, &sums)?;
-        // The epoch's log points before what its end writes, in step order.
-        s.log.flush()?;
-        let epoch_seconds = started.elapsed().as_secs_f64();
-        (images, seconds) = (images + epoch_images, seconds + epoch_seconds);
-        let end = steps.end_epoch(s, epoch, &sums.means()?)?;
-        let ips = epoch_images as f64 / epoch_seconds;
-        let mut row = vec![epoch as f64];
-        row.extend(&end.columns);
-        row.extend([epoch_seconds, ips]);
-        s.metrics.write(&row)?;
-        s.log.epoch_end(s.position.step, &row)?;
-        s.progress
-            .line(&format!("epoch {epoch:>3}  {}  {ips:.0} img/s", end.line));
-        let best = match &s.selection {
-            Some(sel) => sel.goal.improves(end.selection, s.position.best),
-            None => true,
-        };
-        if best {
-            (s.position.best, s.position.best_epoch) = (end.selection, epoch);
-        }
-        s.position.epoch = epoch;
-        s.position.batch = 0;
-        sums.reset();
-        save(s, steps, &sums, best)?;
+        images += epoch_images;
+        seconds += end_epoch(s, steps, &mut sums, epoch, epoch_images, started)?;
     }
     s.log.finish(s.position.step)?;
     Ok(Outcome {
         finished: true,
         images_per_sec: rate(images, seconds),
     })
+}
+
+/// Epoch `epoch`'s steps from the session's position, their batches from a
+/// [`Feed`]: the images they took, and whether they stopped before the
+/// epoch's end (Ctrl-C, --max-steps), with the loader thread joined.
+fn walk(
+    s: &mut Session,
+    steps: &mut dyn Steps,
+    sums: &mut RunningSums,
+    epoch: i64,
+    plan: &Plan,
+    started: Instant,
+) -> Result<(i64, bool)> {
+    let (k, first) = (steps.batches_per_step(), s.position.batch);
+    let title = format!("epoch {epoch}/{}", steps.epochs());
+    s.progress.start(&title, plan.steps() as u64);
+    let at = (first, s.position.step);
+    let mut feed = Feed::start(
+        steps.examples().share(),
+        plan.clone(),
+        at,
+        s.prefetch,
+        s.device,
+    )?;
+    let mut epoch_images = 0;
+    while s.position.batch < plan.batches() {
+        if s.should_stop()? {
+            return Ok((epoch_images, true));
+        }
+        let step = s.position.step;
+        seed_torch(s.seed, dist::step_stream(step as u64));
+        let global = plan.step(s.position.batch, step);
+        let data = feed.next()?;
+        let images: i64 = global.iter().map(|(idx, _)| idx.len() as i64).sum();
+        epoch_images += images;
+        if step == 0 {
+            match dist::world() {
+                None => steps.init(&data[0])?,
+                Some(_) => {
+                    // As one process: initialisation sees the whole first
+                    // global batch; then every process starts from rank 0's
+                    // weights, as DDP does.
+                    let (idx, seed) = global[0];
+                    steps.init(&steps.examples().batch(idx, seed, s.device)?)?;
+                    dist::replicate(&steps.replicated())?;
+                }
+            }
+        }
+        let at = At { epoch, step };
+        steps.schedule(at)?;
+        steps.step(at, &data, sums)?;
+        sums.advance();
+        s.position.step += 1;
+        s.position.batch = plan.after(s.position.batch);
+        s.log.count(images);
+        if s.log.due(s.position.step) {
+            if let Some(window) = sums.window() {
+                s.log
+                    .push(s.position.step, epoch, window, steps.hyperparameters(at));
+            }
+        }
+        // Steps this process took; the progress shows the epoch's.
+        if ((s.position.batch - first + k - 1) / k) % REPORT_EVERY == 0 {
+            let done = (s.position.batch + k - 1) / k;
+            report(s, &*steps, sums, done as u64, epoch_images, started)?;
+        }
+    }
+    Ok((epoch_images, false))
+}
+
+/// A progress update: the sums read (a host sync), then the images/s since
+/// the epoch's start, which the device has therefore caught up with, and
+/// the log points waiting for that read written.
+fn report(
+    s: &mut Session,
+    steps: &dyn Steps,
+    sums: &RunningSums,
+    done: u64,
+    images: i64,
+    started: Instant,
+) -> Result<()> {
+    check_finite(s, sums)?;
+    let means = sums.means()?;
+    let rate = images as f64 / started.elapsed().as_secs_f64();
+    let msg = format!("{rate:.0} img/s  {}", steps.progress(&means));
+    s.progress.update(done, msg);
+    s.log.flush()
+}
+
+/// Epoch `epoch` ends: its evaluation, metrics.csv row, best and
+/// checkpoint; returns its seconds of training.
+fn end_epoch(
+    s: &mut Session,
+    steps: &mut dyn Steps,
+    sums: &mut RunningSums,
+    epoch: i64,
+    epoch_images: i64,
+    started: Instant,
+) -> Result<f64> {
+    check_finite(s, sums)?;
+    // The epoch's log points before what its end writes, in step order.
+    s.log.flush()?;
+    let epoch_seconds = started.elapsed().as_secs_f64();
+    let end = steps.end_epoch(s, epoch, &sums.means()?)?;
+    let ips = epoch_images as f64 / epoch_seconds;
+    let mut row = vec![epoch as f64];
+    row.extend(&end.columns);
+    row.extend([epoch_seconds, ips]);
+    s.metrics.write(&row)?;
+    s.log.epoch_end(s.position.step, &row)?;
+    s.progress
+        .line(&format!("epoch {epoch:>3}  {}  {ips:.0} img/s", end.line));
+    let best = match &s.selection {
+        Some(sel) => sel.goal.improves(end.selection, s.position.best),
+        None => true,
+    };
+    if best {
+        (s.position.best, s.position.best_epoch) = (end.selection, epoch);
+    }
+    s.position.epoch = epoch;
+    s.position.batch = 0;
+    sums.reset();
+    save(s, steps, sums, best)?;
+    Ok(epoch_seconds)
 }
 
 /// Checkpoint, after writing the log points up to here: a run resumed from

@@ -1,6 +1,7 @@
 //! The runner every subcommand shares: options, presets, run directories,
 //! metrics, checkpoints, summaries, progress, Ctrl-C handling, and the
-//! training engine ([`epochs`]) with its classifier steps ([`classify`]),
+//! training engine ([`epochs`]) with its classifier steps ([`classify`]) and
+//! its batch loader ([`feed`]),
 //! data-parallel runs across processes ([`dist`]), and mixed precision and
 //! channels-last memory for the training steps ([`precision`], [`layout`]).
 
@@ -12,6 +13,7 @@ pub mod dist;
 pub mod ema;
 pub mod epochs;
 pub mod events;
+pub mod feed;
 pub mod flat_config;
 pub mod host_memory;
 pub mod interrupt;

@@ -4,6 +4,10 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
+/// Training steps between progress updates (each reads the sums: a host
+/// sync); also --log-every's default.
+pub const REPORT_EVERY: i64 = 20;
+
 pub struct Progress {
     quiet: bool,
     bar: Option<ProgressBar>,

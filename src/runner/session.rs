@@ -50,6 +50,8 @@ pub struct Session {
     pub device: Device,
     pub seed: u64,
     pub max_steps: Option<u64>,
+    /// Steps whose batches are loaded ahead (--prefetch; runner/feed.rs).
+    pub prefetch: u64,
     pub position: Position,
     pub metrics: Metrics,
     /// steps.csv and the TensorBoard event files.
@@ -65,7 +67,7 @@ pub struct Session {
 
 /// The configuration in force, checked ([`RunConfig::checked`]): for
 /// --resume, the run's saved config.json with only the runtime options
-/// (device, quiet, max-steps, update-impl, and threads when given) taken from this command
+/// (device, quiet, max-steps, update-impl, prefetch, and threads when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
 /// is created for a bad command.
 pub fn resolve<C: RunConfig>(command: &str, mut config: C) -> Result<C> {
@@ -79,7 +81,7 @@ pub fn resolve<C: RunConfig>(command: &str, mut config: C) -> Result<C> {
     let c = saved.config.common_mut();
     (c.compute.device, c.quiet, c.max_steps, c.resume) =
         (common.compute.device, common.quiet, common.max_steps, true);
-    c.update_impl = common.update_impl;
+    (c.update_impl, c.prefetch) = (common.update_impl, common.prefetch);
     c.compute.threads = common.compute.threads.or(c.compute.threads);
     c.dist = common.dist;
     check_world(saved.config.checked()?)
@@ -194,6 +196,7 @@ impl Session {
             device,
             seed: c.compute.seed,
             max_steps: c.max_steps,
+            prefetch: c.prefetch,
             position,
             metrics,
             log,

@@ -4,10 +4,10 @@
 //! Every `--log-every` optimizer steps the engine takes the window of the
 //! running sums since the previous log point (the trainer's losses and
 //! whatever else it adds, such as Inception's gradient norm: their means
-//! over those steps), with the scheduled hyperparameters and the images/s
-//! since then. The window stays on the device until the engine reads its
-//! sums anyway (progress updates, epoch ends, checkpoints): no host read is
-//! added to a step. The event files also get every metrics.csv column at
+//! over those steps) with the scheduled hyperparameters. The window stays
+//! on the device until the engine reads its sums anyway (progress updates,
+//! epoch ends, checkpoints): no host read is added to a step. The images/s
+//! is taken at that read, over the steps since the previous one. The event files also get every metrics.csv column at
 //! each epoch's last step, the trainer's images, the config as text, and
 //! the HParams plugin's session info (so the HParams tab lists a sweep).
 //!
@@ -33,7 +33,7 @@ use tch::Device;
 struct Pending {
     step: i64,
     epoch: i64,
-    /// The scheduled hyperparameters, images/s.
+    /// The scheduled hyperparameters.
     host: Vec<(String, f64)>,
 }
 
@@ -55,7 +55,10 @@ pub struct StepLog {
     pending: Vec<Pending>,
     /// The pending log points' windows, on the device.
     windows: Vec<Window>,
-    /// Where the images/s of the next log point count from.
+    /// Images the epoch's steps took so far.
+    images: i64,
+    /// The read the next images/s counts from (or the epoch's start): its
+    /// time and `images` then.
     since: Instant,
     images_at: i64,
 }
@@ -95,6 +98,7 @@ impl StepLog {
             files,
             pending: vec![],
             windows: vec![],
+            images: 0,
             since: Instant::now(),
             images_at: 0,
         })
@@ -112,44 +116,51 @@ impl StepLog {
 
     /// An epoch starts: images/s counts from here (not over evaluations).
     pub fn start_epoch(&mut self) {
-        (self.since, self.images_at) = (Instant::now(), 0);
+        (self.images, self.since, self.images_at) = (0, Instant::now(), 0);
     }
 
-    /// Log point `step` of `epoch`: the sums' `window`, the scheduled
-    /// `hyperparameters`, and `images` (the epoch's so far) for images/s.
+    /// A step took `images` (for images/s).
+    pub fn count(&mut self, images: i64) {
+        self.images += images;
+    }
+
+    /// Log point `step` of `epoch`: the sums' `window` and the scheduled
+    /// `hyperparameters`.
     pub fn push(
         &mut self,
         step: i64,
         epoch: i64,
         window: Window,
         hyperparameters: Vec<(&'static str, f64)>,
-        images: i64,
     ) {
-        let seconds = self.since.elapsed().as_secs_f64();
-        let rate = (images - self.images_at) as f64 / seconds.max(f64::MIN_POSITIVE);
-        (self.since, self.images_at) = (Instant::now(), images);
-        let mut host: Vec<(String, f64)> = hyperparameters
+        let host = hyperparameters
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        host.push(("images_per_sec".into(), rate));
         self.pending.push(Pending { step, epoch, host });
         self.windows.push(window);
     }
 
-    /// Read the pending log points (one host read) and write them. Every
-    /// process calls it at the same points.
+    /// Read the pending log points (one host read) and write them, each
+    /// with the images/s since the previous such read: taken after this
+    /// one, when the device has run every step counted (on CUDA, earlier it
+    /// would time the host queueing work). Every process calls it at the
+    /// same points.
     pub fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
         let means = read(&std::mem::take(&mut self.windows), self.device)?;
+        let seconds = self.since.elapsed().as_secs_f64();
+        let rate = (self.images - self.images_at) as f64 / seconds.max(f64::MIN_POSITIVE);
+        (self.since, self.images_at) = (Instant::now(), self.images);
         let Some(files) = &mut self.files else {
             return Ok(());
         };
         for (p, mut values) in pending.into_iter().zip(means) {
             values.extend(p.host);
+            values.push(("images_per_sec".into(), rate));
             files.row(p.step, p.epoch, &values)?;
         }
         files.events.flush()

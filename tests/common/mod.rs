@@ -222,3 +222,63 @@ pub fn fmp_net_config(layers: i64, alpha: f64, pool: Pool) -> NetConfig {
         classifier_init: 1.0,
     }
 }
+
+/// Every tensor of two checkpoints equal (NaN equal to NaN).
+pub fn same_checkpoint(a: &Path, b: &Path) {
+    let read = |p: &Path| {
+        let mut t = tch::Tensor::read_safetensors(p).unwrap();
+        t.sort_by(|x, y| x.0.cmp(&y.0));
+        t
+    };
+    let (a_t, b_t) = (read(a), read(b));
+    let names = |t: &[(String, tch::Tensor)]| t.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&a_t),
+        names(&b_t),
+        "{} and {}",
+        a.display(),
+        b.display()
+    );
+    for ((k, x), (_, y)) in a_t.iter().zip(&b_t) {
+        let same = x.size() == y.size()
+            && x.kind() == y.kind()
+            && (x
+                .eq_tensor(y)
+                .logical_or(&x.isnan().logical_and(&y.isnan())))
+            .all()
+            .int64_value(&[])
+                == 1;
+        assert!(
+            same,
+            "{k} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+/// data/imagenet/{train,val}/<class>/ of small PNG and JPEG images of
+/// different sizes and orientations.
+pub fn imagenet_folder(ws: &Path) {
+    use tch::{Device, Kind, Tensor};
+    tch::manual_seed(0);
+    let root = ws.join("data/imagenet");
+    for (split, per_class) in [("train", 16), ("val", 2)] {
+        for (c, class) in ["n01", "n02"].iter().enumerate() {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..per_class {
+                let (h, w) = if i % 2 == 0 {
+                    (80 + i, 100)
+                } else {
+                    (110, 90 + i)
+                };
+                let img = (Tensor::rand([3, h, w], (Kind::Float, Device::Cpu)) * 100.0
+                    + 120.0 * c as f64)
+                    .to_kind(Kind::Uint8);
+                let ext = if i % 3 == 0 { "JPEG" } else { "png" };
+                tch::vision::image::save(&img, dir.join(format!("img{i}.{ext}"))).unwrap();
+            }
+        }
+    }
+}
