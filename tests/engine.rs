@@ -6,8 +6,6 @@
 
 mod common;
 
-mod common;
-
 use clap::Parser;
 use common::csv_rows;
 use paperlab::data::batches::{epoch_order, Batch};
