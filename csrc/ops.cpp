@@ -5,9 +5,11 @@
 //
 // The calls go through ATen's dispatcher, so autograd records them exactly
 // as it records tch's ops.
+#include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/leaky_relu.h>
 #include <ATen/ops/pin_memory.h>
+#include <dlfcn.h>
 
 #include "shim.h"
 
@@ -34,4 +36,20 @@ extern "C" at::Tensor *paperlab_channels_last(const at::Tensor *x, char **error)
   return paperlab::guarded(error, static_cast<at::Tensor *>(nullptr), [&] {
     return new at::Tensor(x->contiguous(at::MemoryFormat::ChannelsLast));
   });
+}
+
+// libtorch's ops on the calling thread run on it alone, not on an OpenMP
+// team of their own, whose threads would spin on the cores the training
+// step's team uses. OpenMP's thread count is per thread, so no other
+// thread's changes (at::set_num_threads would also change the count of
+// threads yet to start and the process's pthreadpool). ATen sets a
+// thread's count at its first parallel op, so that comes first. A libtorch
+// without OpenMP (its own thread pool) has no omp_set_num_threads: then
+// nothing changes.
+extern "C" void paperlab_serial_thread() {
+  at::get_num_threads();
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
+    set(1);
+  }
 }

@@ -17,21 +17,28 @@
 //!   crate's resize, Catmull-Rom on f32).
 //!
 //! `paperlab` is the real trainer's loader (`FolderTrain::batch`), whatever
-//! it is built from now. Environment: BENCH_DIR (a folder of class
-//! subfolders), BENCH_WORKERS (e.g. "1,2"), BENCH_BATCH (32), BENCH_SIZE
-//! (299), BENCH_PIPES (comma list; default all), BENCH_THREADS (libtorch
-//! intra-op threads; default libtorch's), BENCH_PARTS=1 (also time each
-//! decoder and resizer alone on one thread). Prints `SAMPLE pipe workers
-//! images_per_s`, one line per pass over the folder.
+//! it is built from now. `feed-pK` is that loader behind the engine's feed
+//! (runner/feed.rs) with `--prefetch K`, each batch followed by a step of
+//! BENCH_STEP_MS during which the host waits, as for a GPU step; with K > 0
+//! a loader thread loads the next K batches meanwhile. Environment:
+//! BENCH_DIR (a folder of class subfolders), BENCH_WORKERS (e.g. "1,2"),
+//! BENCH_BATCH (32), BENCH_SIZE (299), BENCH_PIPES (comma list; default
+//! all), BENCH_PREFETCH (the feed's K values, a comma or space list;
+//! default none), BENCH_STEP_MS (100), BENCH_THREADS (libtorch intra-op
+//! threads; default libtorch's), BENCH_PARTS=1 (also time each decoder and
+//! resizer alone on one thread). Prints `SAMPLE pipe workers images_per_s`,
+//! one line per pass over the folder.
 
+use paperlab::data::examples::Examples;
 use paperlab::data::imagenet::{decode_file, LazyFolder, Rgb};
 use paperlab::data::parallel::map_parallel;
 use paperlab::inception::crops::{crop_resize_rgb, random_resized, resize};
 use paperlab::inception::data::FolderTrain;
 use paperlab::rng::Rng;
+use paperlab::runner::feed::{Feed, Plan};
 use std::path::Path;
-use std::time::Instant;
-use tch::{Kind, Tensor};
+use std::time::{Duration, Instant};
+use tch::{Device, Kind, Tensor};
 
 mod common;
 use common::env;
@@ -165,14 +172,10 @@ fn batch(
         .contiguous()
 }
 
-/// One batch through `pipe`, or through the trainer's loader for "paperlab".
-fn run(pipe: &str, folder: &LazyFolder, idx: &[i64], seed: u64, size: usize, w: usize) -> Tensor {
+/// One batch through `pipe`, or through the trainer's loader for "paperlab",
+/// at the trainer's size and workers.
+fn run(pipe: &str, train: &FolderTrain, idx: &[i64], seed: u64) -> Tensor {
     if pipe == "paperlab" {
-        let train = FolderTrain {
-            folder: folder.clone(),
-            size: size as i64,
-            workers: w,
-        };
         // The trainer's host side (it then moves the bytes to the device and
         // makes them NCHW float there).
         train
@@ -181,8 +184,25 @@ fn run(pipe: &str, folder: &LazyFolder, idx: &[i64], seed: u64, size: usize, w: 
             .permute([0, 3, 1, 2])
             .contiguous()
     } else {
-        batch(pipe, folder, idx, seed, size, w)
+        let size = train.size as usize;
+        batch(pipe, &train.folder, idx, seed, size, train.workers)
     }
+}
+
+/// One pass over the folder through the engine's feed, `prefetch` steps
+/// ahead, each batch followed by `step` of waiting: images/s.
+fn fed(train: &FolderTrain, bs: usize, prefetch: u64, step: Duration) -> f64 {
+    let n = train.len();
+    let plan = Plan::new((0..n).collect(), bs as i64, 1, 0);
+    let started = Instant::now();
+    let mut feed = Feed::start(train.share(), plan.clone(), (0, 0), prefetch, Device::Cpu)
+        .expect("the loader thread starts");
+    for _ in 0..plan.steps() {
+        let batch = feed.next().unwrap();
+        assert_eq!(batch[0].images.size()[1..], [3, train.size, train.size]);
+        std::thread::sleep(step);
+    }
+    n as f64 / started.elapsed().as_secs_f64()
 }
 
 const PIPES: [&str; 8] = [
@@ -212,32 +232,51 @@ fn main() {
         Ok(p) if !p.is_empty() => p.split(',').map(String::from).collect(),
         _ => PIPES.iter().map(|s| s.to_string()).collect(),
     };
-    let n = folder.len();
-    let all: Vec<i64> = (0..n).collect();
     println!(
-        "INFO images {n} batch {bs} size {size} torch threads {}",
+        "INFO images {} batch {bs} size {size} torch threads {}",
+        folder.len(),
         tch::get_num_threads()
     );
 
     if std::env::var("BENCH_PARTS").is_ok_and(|v| v == "1") {
         parts(&folder, size);
     }
+    let prefetch: Vec<u64> = env("BENCH_PREFETCH", String::new())
+        .split([',', ' '])
+        .filter(|k| !k.is_empty())
+        .map(|k| k.parse().unwrap())
+        .collect();
+    let step = Duration::from_millis(env("BENCH_STEP_MS", 100));
     for &w in &workers {
+        let train = FolderTrain {
+            folder: folder.clone(),
+            size: size as i64,
+            workers: w,
+        };
+        for &k in &prefetch {
+            println!("SAMPLE feed-p{k} {w} {:.2}", fed(&train, bs, k, step));
+        }
         for pipe in &pipes {
-            // One untimed batch first: threads, allocator and caches warm.
-            let _ = run(pipe, &folder, &all[..bs.min(all.len())], 0, size, w);
-            let started = Instant::now();
-            let mut pixels = 0i64;
-            for (b, idx) in all.chunks(bs).enumerate() {
-                let t = run(pipe, &folder, idx, b as u64, size, w);
-                assert_eq!(t.size(), [idx.len() as i64, 3, size as i64, size as i64]);
-                pixels += t.numel() as i64;
-            }
-            let secs = started.elapsed().as_secs_f64();
-            assert_eq!(pixels, n * 3 * (size * size) as i64);
-            println!("SAMPLE {pipe} {w} {:.2}", n as f64 / secs);
+            println!("SAMPLE {pipe} {w} {:.2}", pass(pipe, &train, bs));
         }
     }
+}
+
+/// One pass over the folder through `pipe` in batches of `bs`: images/s.
+fn pass(pipe: &str, train: &FolderTrain, bs: usize) -> f64 {
+    let all: Vec<i64> = (0..train.len()).collect();
+    // One untimed batch first: threads, allocator and caches warm.
+    let _ = run(pipe, train, &all[..bs.min(all.len())], 0);
+    let started = Instant::now();
+    let mut pixels = 0i64;
+    for (b, idx) in all.chunks(bs).enumerate() {
+        let t = run(pipe, train, idx, b as u64);
+        assert_eq!(t.size(), [idx.len() as i64, 3, train.size, train.size]);
+        pixels += t.numel() as i64;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(pixels, train.len() * 3 * train.size * train.size);
+    all.len() as f64 / secs
 }
 
 /// Each decoder and each resizer alone, one thread, ms per image.

@@ -234,7 +234,8 @@ def inception(a, arch, folder=False):
             a.size, interpolation=transforms.InterpolationMode.BICUBIC), transforms.PILToTensor()])
         loader = torch.utils.data.DataLoader(
             datasets.ImageFolder(os.path.join(a.folder, "train"), tf), batch_size=bs, shuffle=True,
-            num_workers=a.workers, pin_memory=a.device.startswith("cuda"), persistent_workers=True, drop_last=True)
+            num_workers=a.workers, pin_memory=a.device.startswith("cuda"), persistent_workers=True, drop_last=True,
+            prefetch_factor=2 if a.prefetch is None else max(a.prefetch, 1))
 
         def endless():
             while True:
@@ -397,6 +398,9 @@ def main():
     ap.add_argument("--data", default="data")
     ap.add_argument("--folder", help="a folder with train/<class>/*.jpg")
     ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--prefetch", type=int,
+                    help="paperlab's --prefetch K to match: the DataLoader's prefetch_factor K (1 for 0, "
+                         "its least with workers; default 2, both sides' default); tags the case _pK")
     ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--size", type=int, default=299, help="Inception's input size")
@@ -416,6 +420,8 @@ def main():
         tag = "" if setting == "fp32" else "_" + setting
         if a.ddp:
             tag += f"_{a.ddp}{os.environ['WORLD_SIZE']}"
+        if a.prefetch is not None:
+            tag += f"_p{a.prefetch}"
         print(f"SAMPLE {a.case}{tag} pytorch {rate:.1f}", flush=True)
 
 

@@ -11,6 +11,8 @@
 # sums, a device sync, before it stops an epoch's clock). PyTorch's is
 # timed over --steps steps after --warmup, synchronised. eval-parzen and
 # eval-reconstruction (and their counterparts) are timed as whole processes.
+# The JPEG folder case also runs with other --prefetch values, against the
+# DataLoader's matching prefetch_factor.
 # Then Inception-v4 distributed, under torchrun on both sides: world size
 # 1 over NCCL against no process group, and 2 processes sharing the GPU
 # over Gloo, against PyTorch's DistributedDataParallel.
@@ -27,6 +29,8 @@
 # else python3); its torch/lib goes on LD_LIBRARY_PATH for the binary.
 # BENCH_SETTINGS replaces the settings measured after fp32 (default
 # "fp32_cl bf16 bf16_cl fp16_cl"; fp16 on the Inception nets only).
+# BENCH_PREFETCH: the --prefetch values of the JPEG folder case besides
+# the default 2 (default "0 1 4").
 # BENCH_GPU_DRY=1 runs the same plumbing on the CPU at toy sizes (no ratios
 # worth reading), to check the script on a machine without a GPU.
 set -euo pipefail
@@ -148,6 +152,14 @@ for case in fmp gan_mlp inception_v4 inception_resnet_v2; do trainer $case fp32;
 ours inception_v4_folder train-inception --model inception-v4 --dataset "imagenet:$work/jpeg" --epochs 2 "${small[@]}" \
   --batch-size 64 --workers "$workers" --val-limit 64
 theirs inception_v4_folder --folder "$work/jpeg" --workers "$workers" --size "$size"
+# The loader thread (issue 34): --prefetch K against the DataLoader's
+# prefetch_factor K (1 for 0, its least with workers); K = 2, both
+# defaults, is the case above.
+for k in ${BENCH_PREFETCH:-0 1 4}; do
+  ours "inception_v4_folder_p$k" train-inception --model inception-v4 --dataset "imagenet:$work/jpeg" --epochs 2 "${small[@]}" \
+    --batch-size 64 --workers "$workers" --val-limit 64 --prefetch "$k"
+  theirs inception_v4_folder --folder "$work/jpeg" --workers "$workers" --size "$size" --prefetch "$k"
+done
 for case in wn dcgan; do trainer $case fp32; done
 whole recon paperlab $bin eval-reconstruction --run "$out/train-gan/dcgan" --device "$dev" --data-dir "$data" --images $((200 * n)) --steps 50 --quiet
 whole recon pytorch $py scripts/bench_gpu.py recon --device "$dev" --data "$data" --images $((200 * n))

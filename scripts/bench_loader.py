@@ -2,6 +2,8 @@
 
   bench_loader.py make DIR N      N synthetic 500x375 JPEGs in DIR/<class>/
   bench_loader.py time DIR ...    images/s of ImageFolder + DataLoader
+  bench_loader.py prefetch DIR ...  the same with prefetch_factor K and a
+                                  step of --step-ms after each batch
 
 The transform is paperlab's folder training transform: Inception's
 random-resized crop (8-100% of the area, aspect 3/4-4/3) resized to SIZE
@@ -45,7 +47,8 @@ def make_one(dir, i, classes):
     )
 
 
-def time_loader(dir, workers, batch, size, passes):
+def loader(dir, workers, batch, size, **options):
+    """ImageFolder + DataLoader with paperlab's folder training transform."""
     import torch
     from torchvision import datasets, transforms
 
@@ -56,18 +59,48 @@ def time_loader(dir, workers, batch, size, passes):
         ]
     )
     ds = datasets.ImageFolder(dir, transform=tf)
-    loader = torch.utils.data.DataLoader(
-        ds, batch_size=batch, num_workers=workers, persistent_workers=True
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch, num_workers=workers, persistent_workers=True, **options
     )
-    for p in range(passes + 1):  # the first pass starts the workers: not counted
+
+
+def passes(loader, name, workers, size, count, step=lambda images: None):
+    """`count` timed passes (after one that starts the workers), each batch
+    handed to `step`; prints a SAMPLE line per pass."""
+    import torch
+
+    for p in range(count + 1):
         started = time.perf_counter()
         n = 0
         for images, labels in loader:
             assert images.dtype == torch.uint8 and images.shape[1:] == (3, size, size)
+            step(images)
             n += images.shape[0]
         rate = n / (time.perf_counter() - started)
         if p > 0:
-            print(f"SAMPLE torchvision {workers} {rate:.2f}", flush=True)
+            print(f"SAMPLE {name} {workers} {rate:.2f}", flush=True)
+
+
+def time_loader(dir, workers, batch, size, count):
+    passes(loader(dir, workers, batch, size), "torchvision", workers, size, count)
+
+
+def time_prefetch(dir, workers, batch, size, count, prefetch, step_ms):
+    """Per prefetch_factor K: each batch made float in [0, 1] (as a trainer
+    does before its step; paperlab's loader thread does it for its batches),
+    then a step of `step_ms` during which the process waits, as it would
+    for a GPU step."""
+    import torch
+
+    torch.set_num_threads(1)  # as the Rust side's BENCH_THREADS=1
+
+    def step(images):
+        images.float().div_(255)
+        time.sleep(step_ms / 1000)
+
+    for k in prefetch:
+        batches = loader(dir, workers, batch, size, prefetch_factor=k)
+        passes(batches, f"torchvision-p{k}", workers, size, count, step)
 
 
 def main():
@@ -76,17 +109,23 @@ def main():
     m = sub.add_parser("make")
     m.add_argument("dir")
     m.add_argument("n", type=int)
-    t = sub.add_parser("time")
-    t.add_argument("dir")
-    t.add_argument("--workers", type=int, required=True)
-    t.add_argument("--batch", type=int, default=32)
-    t.add_argument("--size", type=int, default=299)
-    t.add_argument("--passes", type=int, default=1)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("dir")
+    common.add_argument("--workers", type=int, required=True)
+    common.add_argument("--batch", type=int, default=32)
+    common.add_argument("--size", type=int, default=299)
+    common.add_argument("--passes", type=int, default=1)
+    sub.add_parser("time", parents=[common])
+    f = sub.add_parser("prefetch", parents=[common])
+    f.add_argument("--prefetch", type=int, nargs="+", required=True)
+    f.add_argument("--step-ms", type=float, default=100)
     a = ap.parse_args()
     if a.cmd == "make":
         make(a.dir, a.n)
-    else:
+    elif a.cmd == "time":
         time_loader(a.dir, a.workers, a.batch, a.size, a.passes)
+    else:
+        time_prefetch(a.dir, a.workers, a.batch, a.size, a.passes, a.prefetch, a.step_ms)
 
 
 if __name__ == "__main__":

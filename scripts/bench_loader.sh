@@ -9,17 +9,26 @@
 # two sides alternate: BENCH_ROUNDS (3) rounds of (Rust pipelines, torchvision)
 # per worker count, one timed pass each; the report gives the median over
 # rounds and each pipeline's ratio to torchvision (above 1 is faster).
+# Then the engine's feed (runner/feed.rs, `--prefetch K`) against the
+# DataLoader with prefetch_factor K (at least 1, its least with workers),
+# each batch followed by a step of BENCH_STEP_MS during which the process
+# waits, as for a GPU step: what loading ahead overlaps.
 # torchvision 0.26.0 (the release that matches the .venv's torch) is installed
 # into .venv for this benchmark only, with torch pinned.
 # Environment: BENCH_IMAGES, BENCH_ROUNDS, BENCH_WORKERS ("1 2 $(nproc)"),
 # BENCH_PIPES (comma list, default all), BENCH_THREADS (libtorch intra-op
-# threads of the Rust side, default 1: on a shared machine more threads stall).
+# threads of the Rust side, default 1: on a shared machine more threads stall),
+# BENCH_PREFETCH ("0 1 2 4"), BENCH_STEP_MS (100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 images=${BENCH_IMAGES:-320}
 rounds=${BENCH_ROUNDS:-3}
 workers=${BENCH_WORKERS:-$(printf '%s\n' 1 2 "$(nproc)" | sort -nu | xargs)}
+prefetch=${BENCH_PREFETCH:-0 1 2 4}
+step_ms=${BENCH_STEP_MS:-100}
+# The DataLoader's prefetch_factor for each K: K, and 1 for 0.
+factors=$(for k in $prefetch; do echo $((k > 0 ? k : 1)); done | sort -nu | xargs)
 py=.venv/bin/python
 torch_version=$($py -c "import torch; print(torch.__version__.split('+')[0])")
 if ! $py -c "import torchvision, PIL" 2>/dev/null; then
@@ -39,9 +48,12 @@ BENCH_DIR="$work/images" BENCH_WORKERS=1 BENCH_PARTS=1 BENCH_PIPES=zune+fir \
 for round in $(seq "$rounds"); do
   for w in $workers; do
     echo "-- round $round, $w workers"
-    BENCH_DIR="$work/images" BENCH_WORKERS=$w target/release/examples/bench_loader \
-      | tee -a "$work/samples.txt"
+    BENCH_DIR="$work/images" BENCH_WORKERS=$w BENCH_PREFETCH="${prefetch// /,}" BENCH_STEP_MS=$step_ms \
+      target/release/examples/bench_loader | tee -a "$work/samples.txt"
     $py scripts/bench_loader.py time "$work/images" --workers "$w" | tee -a "$work/samples.txt"
+    # shellcheck disable=SC2086 # the factors are words
+    $py scripts/bench_loader.py prefetch "$work/images" --workers "$w" --prefetch $factors \
+      --step-ms "$step_ms" | tee -a "$work/samples.txt"
     sleep 2 # let the DataLoader's worker processes exit before the next side
   done
 done
@@ -55,15 +67,35 @@ for line in open(sys.argv[1]):
     if p[:1] == ["SAMPLE"]:
         samples.setdefault((p[1], int(p[2])), []).append(float(p[3]))
 workers = sorted({w for _, w in samples})
-pipes = [p for p in dict.fromkeys(k for k, _ in samples) if p != "torchvision"] + ["torchvision"]
 med = {k: statistics.median(v) for k, v in samples.items()}
-print(f"{'pipeline':<16}" + "".join(f"{f'{w} workers':>22}" for w in workers))
-for p in pipes:
-    cells = []
-    for w in workers:
-        ours, theirs = med.get((p, w)), med.get(("torchvision", w))
-        cells.append(f"{ours:8.1f} ({ours / theirs:5.2f}x)" if ours and theirs else "-")
-    print(f"{p:<16}" + "".join(f"{c:>22}" for c in cells))
+names = list(dict.fromkeys(k for k, _ in samples))
+
+
+def reference(p):
+    """What pipeline p is compared with: the plain DataLoader, or for the
+    feed with --prefetch K the DataLoader with prefetch_factor max(K, 1)."""
+    if p.startswith("feed-p"):
+        return f"torchvision-p{max(int(p[6:]), 1)}"
+    return p if p.startswith("torchvision-p") else "torchvision"
+
+
+def table(title, pipes):
+    print(f"{title:<18}" + "".join(f"{f'{w} workers':>22}" for w in workers))
+    for p in pipes:
+        cells = []
+        for w in workers:
+            ours, theirs = med.get((p, w)), med.get((reference(p), w))
+            cells.append(f"{ours:8.1f} ({ours / theirs:5.2f}x)" if ours and theirs else "-")
+        print(f"{p:<18}" + "".join(f"{c:>22}" for c in cells))
+
+
+plain = [p for p in names if not p.startswith(("feed-", "torchvision"))]
+table("pipeline", plain + ["torchvision"])
+fed = [p for p in names if p.startswith("feed-")]
+if fed:
+    print("with a waited-for step after each batch; ratio to the DataLoader with prefetch_factor max(K, 1):")
+    table("--prefetch K", fed + [p for p in names if p.startswith("torchvision-")])
 for (p, w), v in sorted(med.items()):
-    print(f"RATIO {p} {w} {v / med[('torchvision', w)]:.3f}")
+    if (reference(p), w) in med:
+        print(f"RATIO {p} {w} {v / med[(reference(p), w)]:.3f}")
 PY

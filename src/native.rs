@@ -1,6 +1,7 @@
 //! The libtorch calls of csrc/ops.cpp (compiled by build.rs against the
 //! same headers): ops that tch 0.24 lacks with the arguments paperlab needs
-//! (a slope, no device, a memory format);
+//! (a slope, no device, a memory format), and one thread's libtorch ops
+//! kept on that thread ([`serial_thread`]);
 //! and the error handling every csrc/ binding shares ([`call`], [`status`],
 //! [`take_message`]; csrc/dist.cpp's bindings are in runner/dist/).
 
@@ -16,6 +17,7 @@ extern "C" {
     ) -> *mut C_tensor;
     fn paperlab_pin_memory(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
     fn paperlab_channels_last(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
+    fn paperlab_serial_thread();
     /// libc's free, for what the shims malloc.
     #[link_name = "free"]
     pub(crate) fn libc_free(p: *mut c_void);
@@ -71,4 +73,11 @@ pub fn pin_memory(x: &Tensor) -> Result<Tensor, String> {
 pub fn channels_last(x: &Tensor) -> Result<Tensor, String> {
     // SAFETY: x outlives the call.
     call(|error| unsafe { paperlab_channels_last(x.as_ptr(), error) })
+}
+
+/// From here on, libtorch's ops on this thread run on it alone (a loader
+/// thread's, whose own OpenMP team would take cores from the training step).
+pub fn serial_thread() {
+    // SAFETY: no arguments; it changes only this thread's OpenMP setting.
+    unsafe { paperlab_serial_thread() }
 }

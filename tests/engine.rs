@@ -353,6 +353,19 @@ fn a_stopped_or_failed_run_leaves_no_loader_thread_behind() {
 }
 
 #[test]
+fn the_loader_threads_libtorch_ops_run_on_it_alone_and_no_other_threads_change() {
+    tch::set_num_threads(2);
+    let loader = std::thread::spawn(|| {
+        paperlab::native::serial_thread();
+        tch::get_num_threads()
+    });
+    assert_eq!(loader.join().unwrap(), 1);
+    assert_eq!(tch::get_num_threads(), 2, "this thread");
+    let later = std::thread::spawn(tch::get_num_threads);
+    assert_eq!(later.join().unwrap(), 2, "a thread started later");
+}
+
+#[test]
 fn steps_csv_takes_images_per_sec_at_the_reads_of_the_sums() {
     let tmp = common::tempdir();
     let mut f = fake(1, Goal::Lower);

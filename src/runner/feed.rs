@@ -165,6 +165,8 @@ impl Ahead {
         let thread = std::thread::Builder::new()
             .name("paperlab-loader".into())
             .spawn(move || {
+                // As PyTorch's pin_memory thread sets torch.set_num_threads(1).
+                crate::native::serial_thread();
                 while !loader.done() && !stopped.load(Ordering::Relaxed) {
                     let loaded = loader.next();
                     let failed = loaded.is_err();
