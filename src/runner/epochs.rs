@@ -201,12 +201,7 @@ fn walk(
         s.position.step += 1;
         s.position.batch = plan.after(s.position.batch);
         s.log.count(images);
-        if s.log.due(s.position.step) {
-            if let Some(window) = sums.window() {
-                s.log
-                    .push(s.position.step, epoch, window, steps.hyperparameters(at));
-            }
-        }
+        log_point(s, &*steps, sums, at);
         // Steps this process took; the progress shows the epoch's.
         if ((s.position.batch - first + k - 1) / k) % REPORT_EVERY == 0 {
             let done = (s.position.batch + k - 1) / k;
@@ -214,6 +209,18 @@ fn walk(
         }
     }
     Ok((epoch_images, false))
+}
+
+/// After step `at`: the log's window and hyperparameters, when the step
+/// ends a --log-every interval.
+fn log_point(s: &mut Session, steps: &dyn Steps, sums: &mut RunningSums, at: At) {
+    if s.log.due(s.position.step) {
+        if let Some(window) = sums.window() {
+            let hyperparameters = steps.hyperparameters(at);
+            s.log
+                .push(s.position.step, at.epoch, window, hyperparameters);
+        }
+    }
 }
 
 /// A progress update: the sums read (a host sync), then the images/s since

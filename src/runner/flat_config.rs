@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 /// Config keys that say how a run was started (or watched), not what it is.
-pub const RUNTIME_KEYS: [&str; 11] = [
+pub const RUNTIME_KEYS: [&str; 12] = [
     "out",
     "name",
     "config",
@@ -17,6 +17,7 @@ pub const RUNTIME_KEYS: [&str; 11] = [
     "device",
     "data_dir",
     "log_every",
+    "prefetch",
 ];
 
 /// The leaves of `config` (a config.json's "config" object) by flattened
