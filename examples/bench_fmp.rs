@@ -18,7 +18,7 @@
 //! case>; BENCH_CLOCK=cpu (process CPU time instead of wall time: with
 //! BENCH_THREADS=1, barely moved by other jobs on a shared machine);
 //! BENCH_MALLOC=glibc (glibc's default trimming instead of paperlab's
-//! runner::host_memory, to measure what that setting buys).
+//! runner::compute::host_memory, to measure what that setting buys).
 
 use paperlab::fmp::model::{net, NetConfig, Pool};
 use paperlab::layers::fmp::{Fmp, Regions, Sequence, Share};

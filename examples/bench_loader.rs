@@ -18,7 +18,7 @@
 //!
 //! `paperlab` is the real trainer's loader (`FolderTrain::batch`), whatever
 //! it is built from now. `feed-pK` is that loader behind the engine's feed
-//! (runner/feed.rs) with `--prefetch K`, each batch followed by a step of
+//! (runner/engine/feed.rs) with `--prefetch K`, each batch followed by a step of
 //! BENCH_STEP_MS during which the host waits, as for a GPU step; with K > 0
 //! a loader thread loads the next K batches meanwhile. Environment:
 //! BENCH_DIR (a folder of class subfolders), BENCH_WORKERS (e.g. "1,2"),
@@ -35,7 +35,7 @@ use paperlab::data::parallel::map_parallel;
 use paperlab::inception::crops::{crop_resize_rgb, random_resized, resize};
 use paperlab::inception::data::FolderTrain;
 use paperlab::rng::Rng;
-use paperlab::runner::feed::{Feed, Plan};
+use paperlab::runner::engine::feed::{Feed, Plan};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};

@@ -8,7 +8,7 @@
 //! Four forms, timed in turn, step after step (A B C D A B C D ...):
 //!
 //! - `per-tensor`: paperlab's code (optim::RmsProp, clip_grad_norm,
-//!   runner::ema::Ema), a few ops per parameter tensor;
+//!   runner::compute::ema::Ema), a few ops per parameter tensor;
 //! - `foreach`: the same code with `--update-impl foreach`: libtorch's
 //!   multi-tensor ops on lists of tensors (what torch.optim, clip_grad_norm_
 //!   and timm's ModelEmaV3 use on CUDA);
@@ -31,7 +31,7 @@ use paperlab::inception::net::{build, Arch, Config};
 use paperlab::optim::{
     add_weight_decay, clip_grad_norm, params_of, Optimizer, Param, RmsPropConfig, UpdateImpl,
 };
-use paperlab::runner::ema::Ema;
+use paperlab::runner::compute::ema::Ema;
 use std::collections::HashMap;
 use std::time::Instant;
 use tch::nn::VarStore;

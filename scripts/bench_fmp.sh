@@ -15,7 +15,7 @@
 #   BENCH_CLOCK=cpu  time process CPU time instead of wall time (both sides);
 #                  with BENCH_THREADS=1 it is barely moved by other load
 #   BENCH_MALLOC=glibc  the Rust side with glibc's default heap trimming
-#                  instead of paperlab's (src/runner/host_memory.rs)
+#                  instead of paperlab's (src/runner/compute/host_memory.rs)
 #   BENCH_LOG      keep the raw output here (default: a temporary file)
 set -euo pipefail
 cd "$(dirname "$0")/.."

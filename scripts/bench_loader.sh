@@ -9,7 +9,7 @@
 # two sides alternate: BENCH_ROUNDS (3) rounds of (Rust pipelines, torchvision)
 # per worker count, one timed pass each; the report gives the median over
 # rounds and each pipeline's ratio to torchvision (above 1 is faster).
-# Then the engine's feed (runner/feed.rs, `--prefetch K`) against the
+# Then the engine's feed (runner/engine/feed.rs, `--prefetch K`) against the
 # DataLoader with prefetch_factor K (at least 1, its least with workers),
 # each batch followed by a step of BENCH_STEP_MS during which the process
 # waits, as for a GPU step: what loading ahead overlaps.

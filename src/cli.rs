@@ -1,6 +1,6 @@
 //! The command line: one subcommand per experiment, dispatched to its paper's
 //! module. A preset (--config) is layered between the defaults and the
-//! command line (see runner::preset). Each numeric flag's range is its
+//! command line (see runner::store::preset). Each numeric flag's range is its
 //! value parser (src/ranges.rs), so the command line and presets are checked
 //! alike while they are parsed.
 
@@ -9,8 +9,8 @@ use crate::error::{usage, Result};
 use crate::fmp::args::{EvalFmpArgs, TrainFmpArgs};
 use crate::gan::args::{EvalParzenArgs, EvalReconstructionArgs, TrainGanArgs};
 use crate::inception::args::TrainInceptionArgs;
-use crate::runner::preset;
-use crate::runner::session::{self, RunConfig};
+use crate::runner::store::preset;
+use crate::runner::engine::session::{self, RunConfig};
 use crate::sweep::SweepArgs;
 use crate::wn::args::TrainWnArgs;
 use crate::{compare, fmp, gan, inception, info, sweep, wn};

@@ -16,8 +16,8 @@
 
 use crate::compare::{self, plot::Axis, CompareArgs};
 use crate::error::{run as run_error, usage, Result};
-use crate::runner::preset::{flag, flags_of};
-use crate::runner::run_dir::write_atomic;
+use crate::runner::store::preset::{flag, flags_of};
+use crate::runner::store::run_dir::write_atomic;
 use clap::Args;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! --channels-last (runner/layout.rs): each conv net (FMP, the WN paper's
+//! --channels-last (runner/compute/layout.rs): each conv net (FMP, the WN paper's
 //! CIFAR net in every normalisation, the three Inception nets, the DCGAN's G
 //! and D in every normalisation) gives the same outputs with its 4-D
 //! weights and input in channels-last order as in libtorch's default
@@ -12,7 +12,7 @@ use paperlab::inception::net::{build as inception, Arch, Config as InceptionConf
 use paperlab::layers::plain::FixedScale;
 use paperlab::layers::weight_norm::{Op, WeightNorm};
 use paperlab::optim::params_of;
-use paperlab::runner::layout::Layout;
+use paperlab::runner::compute::layout::Layout;
 use paperlab::wn::model::{net as wn_net, NetConfig as WnConfig, Norm};
 use tch::nn::{Module, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};

@@ -1,4 +1,4 @@
-//! The weight EMA (runner::ema) on a tiny linear + BatchNorm model: the decay
+//! The weight EMA (runner::compute::ema) on a tiny linear + BatchNorm model: the decay
 //! schedule, the size and direction of each update against a plain-loop
 //! oracle, BatchNorm statistics averaged too, evaluation with the averaged
 //! weights, the checkpoint round trip, and clear errors for a shadow model
@@ -7,8 +7,8 @@
 mod common;
 
 use paperlab::optim::UpdateImpl;
-use paperlab::runner::checkpoint::{Checkpoint, CheckpointFile};
-use paperlab::runner::ema::Ema;
+use paperlab::runner::store::checkpoint::{Checkpoint, CheckpointFile};
+use paperlab::runner::compute::ema::Ema;
 use std::collections::BTreeMap;
 use tch::nn::{self, Module, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};

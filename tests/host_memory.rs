@@ -1,4 +1,4 @@
-//! runner::host_memory: after `keep_freed_memory`, training steps of the
+//! runner::compute::host_memory: after `keep_freed_memory`, training steps of the
 //! MNIST FMP net, which free many activations of up to 16 MB at once and
 //! allocate them again, reuse their pages instead of faulting them in anew.
 //! Counted by the kernel's minor page faults of this process, not timed.
@@ -10,7 +10,7 @@ use common::fmp_net_config;
 use paperlab::fmp::model::{net, NetConfig, Pool};
 use paperlab::layers::fmp::Fmp;
 use paperlab::optim::{params_of, Optimizer, Sgd, SgdConfig};
-use paperlab::runner::host_memory::keep_freed_memory;
+use paperlab::runner::compute::host_memory::keep_freed_memory;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 

@@ -14,7 +14,7 @@ use paperlab::inception::eval::{predict, Settings};
 use paperlab::inception::net::{build, Arch, Config, Net};
 use paperlab::inception::weights;
 use paperlab::rng::Rng;
-use paperlab::runner::progress::Progress;
+use paperlab::runner::record::progress::Progress;
 use std::path::Path;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};

@@ -834,7 +834,7 @@ fn state_round_trip_resumes_bit_exactly() {
         let mut a = make(params_of(&vs_a));
         run(&mut *a, &net_a, &d, 5);
 
-        // Through a safetensors file, as runner::checkpoint does.
+        // Through a safetensors file, as runner::store::checkpoint does.
         let state = a.state();
         let dir = common::tempdir();
         let path = dir.path().join("optim.safetensors");

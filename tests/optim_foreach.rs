@@ -13,7 +13,7 @@ use paperlab::optim::{
     add_weight_decay, clip_grad_norm, AdamConfig, GrahamConfig, OptimConfig, Optimizer, Param,
     RmsPropConfig, SgdConfig, UpdateImpl,
 };
-use paperlab::runner::checkpoint::{Checkpoint, CheckpointFile};
+use paperlab::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;

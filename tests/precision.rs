@@ -16,7 +16,7 @@ use paperlab::layers::maxout::Maxout;
 use paperlab::layers::mean_only_bn::MeanOnlyBn;
 use paperlab::layers::plain::FixedScale;
 use paperlab::layers::weight_norm::{Op, WeightNorm};
-use paperlab::runner::precision::{Autocast, Precision};
+use paperlab::runner::compute::precision::{Autocast, Precision};
 use std::collections::HashMap;
 use std::path::Path;
 use tch::nn::{self, ModuleT, VarStore};

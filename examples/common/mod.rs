@@ -17,13 +17,13 @@ pub fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Set malloc up as every paperlab command does (runner::host_memory),
+/// Set malloc up as every paperlab command does (runner::compute::host_memory),
 /// unless BENCH_MALLOC=glibc asks for glibc's defaults, to measure what
 /// that setting buys; prints which as an `INFO malloc` line.
 pub fn malloc_as_paperlab() {
     let glibc = std::env::var("BENCH_MALLOC").is_ok_and(|m| m == "glibc");
     if !glibc {
-        paperlab::runner::host_memory::keep_freed_memory();
+        paperlab::runner::compute::host_memory::keep_freed_memory();
     }
     let malloc = if glibc { "glibc-default" } else { "paperlab" };
     println!("INFO malloc {malloc}");

@@ -8,7 +8,7 @@ pub mod runs;
 pub mod table;
 
 use crate::error::{usage, Result};
-use crate::runner::run_dir::write_atomic;
+use crate::runner::store::run_dir::write_atomic;
 use clap::Args;
 use plot::Axis;
 use std::collections::BTreeSet;

@@ -3,10 +3,10 @@
 //! one), so no per-command knowledge.
 
 use crate::error::{usage, Result};
-use crate::runner::flat_config::leaves;
-use crate::runner::run_dir::RunDir;
-use crate::runner::session::SavedConfig;
-use crate::runner::summary::{Figure, Summary};
+use crate::runner::store::flat_config::leaves;
+use crate::runner::store::run_dir::RunDir;
+use crate::runner::engine::session::SavedConfig;
+use crate::runner::record::summary::{Figure, Summary};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@ pub trait Examples {
     /// the run's seed and the step, so a resumed run repeats itself).
     fn batch(&self, indices: &[i64], seed: u64, device: Device) -> Result<Batch>;
     /// The same examples, sharing their memory, owned by a handle another
-    /// thread can load from (the engine's prefetching loader, runner/feed.rs).
+    /// thread can load from (the engine's prefetching loader, runner/engine/feed.rs).
     fn share(&self) -> Box<dyn Examples + Send>;
 }
 

@@ -11,7 +11,7 @@ use crate::optim::schedule::{ExpDecay, Scheduled};
 use crate::optim::{GrahamConfig, Hyper, OptimConfig, SgdConfig};
 use crate::ranges;
 use crate::runner::args::{ClassData, Common, EvalCommon};
-use crate::runner::session::RunConfig;
+use crate::runner::engine::session::RunConfig;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 

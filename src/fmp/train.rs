@@ -15,12 +15,12 @@ use crate::figures;
 use crate::optim::params_of;
 use crate::optim::schedule::At;
 use crate::rng::Stream;
-use crate::runner::classify::{
+use crate::runner::engine::classify::{
     error_rate, Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS,
 };
-use crate::runner::epochs::{self, header};
-use crate::runner::session::{self, Session};
-use crate::runner::summary::{Goal, Selection};
+use crate::runner::engine::epochs::{self, header};
+use crate::runner::engine::session::{self, Session};
+use crate::runner::record::summary::{Goal, Selection};
 use std::collections::BTreeMap;
 use tch::nn::{ModuleT, VarStore};
 use tch::Tensor;

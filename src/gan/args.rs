@@ -14,7 +14,7 @@ use crate::optim::schedule::{Constant, LinearRamp, PerStepDecay, Scheduled};
 use crate::optim::{Hyper, OptimConfig, RmsPropConfig, SgdConfig};
 use crate::ranges;
 use crate::runner::args::{Common, EvalCommon};
-use crate::runner::session::RunConfig;
+use crate::runner::engine::session::RunConfig;
 use clap::{Args, ValueEnum};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

@@ -11,11 +11,11 @@ use super::samples::save_grid;
 use crate::data::{self, Dataset};
 use crate::error::{run as run_error, usage, Result};
 use crate::figures;
-use crate::runner::progress::Progress;
-use crate::runner::reopen::{reopen, Reopened};
-use crate::runner::run_dir::write_atomic;
-use crate::runner::step_log::evaluation_image;
-use crate::runner::summary::Summary;
+use crate::runner::record::progress::Progress;
+use crate::runner::store::reopen::{reopen, Reopened};
+use crate::runner::store::run_dir::write_atomic;
+use crate::runner::record::step_log::evaluation_image;
+use crate::runner::record::summary::Summary;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 

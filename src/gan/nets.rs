@@ -11,7 +11,7 @@ use super::dcgan::{self, DcganConfig};
 use super::mlp::{self, MlpConfig};
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::runner::checkpoint::CheckpointFile;
+use crate::runner::store::checkpoint::CheckpointFile;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT, VarStore};

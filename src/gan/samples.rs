@@ -2,7 +2,7 @@
 //! exact Parzen centres) that NumPy reads as they are.
 
 use crate::error::{run, Result};
-use crate::runner::run_dir::write_atomic;
+use crate::runner::store::run_dir::write_atomic;
 use std::path::Path;
 use tch::{Kind, Tensor};
 

@@ -11,8 +11,8 @@ use crate::error::{run as run_error, usage, Result};
 use crate::figures;
 use crate::optim::params_of;
 use crate::runner::args::flag_name;
-use crate::runner::epochs::{self, header};
-use crate::runner::session::{self, Session};
+use crate::runner::engine::epochs::{self, header};
+use crate::runner::engine::session::{self, Session};
 use tch::nn::{ModuleT, VarStore};
 use tch::Kind;
 

@@ -12,7 +12,7 @@ use crate::optim::schedule::{Scheduled, StepDecay};
 use crate::optim::{Hyper, OptimConfig, RmsPropConfig};
 use crate::ranges;
 use crate::runner::args::Common;
-use crate::runner::session::RunConfig;
+use crate::runner::engine::session::RunConfig;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -8,8 +8,8 @@ use crate::data::batches::{batch, upload};
 use crate::data::parallel::map_parallel;
 use crate::error::{run, Result};
 use crate::runner::dist;
-use crate::runner::progress::Progress;
-use crate::runner::run_dir::tmp_path;
+use crate::runner::record::progress::Progress;
+use crate::runner::store::run_dir::tmp_path;
 use std::path::Path;
 use tch::{nn::ModuleT, Device, Kind, Tensor};
 

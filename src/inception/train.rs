@@ -17,12 +17,12 @@ use crate::error::{usage, Result};
 use crate::figures;
 use crate::optim::{add_weight_decay, clip_grad_norm_total, params_of, Param};
 use crate::runner::args::flag_name;
-use crate::runner::checkpoint::CheckpointFile;
-use crate::runner::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
-use crate::runner::ema::Ema;
-use crate::runner::epochs::{self, header};
-use crate::runner::session::{self, Session};
-use crate::runner::summary::{Goal, Selection};
+use crate::runner::store::checkpoint::CheckpointFile;
+use crate::runner::engine::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
+use crate::runner::compute::ema::Ema;
+use crate::runner::engine::epochs::{self, header};
+use crate::runner::engine::session::{self, Session};
+use crate::runner::record::summary::{Goal, Selection};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 

@@ -125,7 +125,7 @@ pub fn save(vs: &VarStore, file: &Path) -> Result<()> {
         .map(|(k, v)| (k, v.detach().to(tch::Device::Cpu).contiguous()))
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let tmp = crate::runner::run_dir::tmp_path(file);
+    let tmp = crate::runner::store::run_dir::tmp_path(file);
     Tensor::write_safetensors(&named, &tmp)
         .map_err(|e| run(format!("cannot write {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, file).map_err(|e| run(format!("cannot write {}: {e}", file.display())))

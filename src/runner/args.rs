@@ -1,11 +1,11 @@
 //! Options shared by every training and evaluation subcommand.
 
-use super::device;
+use crate::runner::compute::device;
 use super::dist::DistArgs;
-use super::feed::{DEFAULT_PREFETCH, MAX_PREFETCH};
-use super::layout::Layout;
-use super::precision::{Amp, Precision};
-use super::progress::REPORT_EVERY;
+use crate::runner::engine::feed::{DEFAULT_PREFETCH, MAX_PREFETCH};
+use crate::runner::compute::layout::Layout;
+use crate::runner::compute::precision::{Amp, Precision};
+use crate::runner::record::progress::REPORT_EVERY;
 use crate::data::DatasetName;
 use crate::error::Result;
 use crate::optim::UpdateImpl;

@@ -1,30 +1,18 @@
-//! The runner every subcommand shares: options, presets, run directories,
-//! metrics, checkpoints, summaries, progress, Ctrl-C handling, and the
-//! training engine ([`epochs`]) with its classifier steps ([`classify`]) and
-//! its batch loader ([`feed`]),
-//! data-parallel runs across processes ([`dist`]), and mixed precision and
-//! channels-last memory for the training steps ([`precision`], [`layout`]).
+//! The runner every subcommand shares, in four rooms beside the shared
+//! options ([`args`]) and data-parallel runs ([`dist`]):
+//! - [`engine`]: the training loop ([`engine::epochs`]), its running sums,
+//!   the classifier steps every classifying paper uses, the run's session,
+//!   the batch feed and Ctrl-C handling;
+//! - [`record`]: what a run writes as it goes (metrics.csv, steps.csv,
+//!   TensorBoard events, summary.json) and the progress bar;
+//! - [`store`]: where a run lives (its directory, checkpoints, reopening a
+//!   finished run, presets, the flattened config);
+//! - [`compute`]: how a step computes (mixed precision, channels-last,
+//!   device choice, pinned host memory, the weight EMA).
 
 pub mod args;
-pub mod checkpoint;
-pub mod classify;
-pub mod device;
+pub mod compute;
 pub mod dist;
-pub mod ema;
-pub mod epochs;
-pub mod events;
-pub mod feed;
-pub mod flat_config;
-pub mod host_memory;
-pub mod interrupt;
-pub mod layout;
-pub mod metrics;
-pub mod precision;
-pub mod preset;
-pub mod progress;
-pub mod reopen;
-pub mod run_dir;
-pub mod session;
-pub mod step_log;
-pub mod summary;
-pub mod sums;
+pub mod engine;
+pub mod record;
+pub mod store;

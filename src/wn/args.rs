@@ -12,7 +12,7 @@ use crate::optim::schedule::{HoldThenLinear, Scheduled, Switch};
 use crate::optim::{AdamConfig, Hyper, OptimConfig};
 use crate::ranges;
 use crate::runner::args::{ClassData, Common};
-use crate::runner::session::RunConfig;
+use crate::runner::engine::session::RunConfig;
 use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};

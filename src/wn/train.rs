@@ -13,11 +13,11 @@ use crate::figures;
 use crate::optim::params_of;
 use crate::optim::schedule::{At, Schedule, Switch};
 use crate::runner::args::flag_name;
-use crate::runner::classify::{Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS};
+use crate::runner::engine::classify::{Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS};
 use crate::runner::dist;
-use crate::runner::epochs::{self, header};
-use crate::runner::session::{self, Session};
-use crate::runner::summary::Selection;
+use crate::runner::engine::epochs::{self, header};
+use crate::runner::engine::session::{self, Session};
+use crate::runner::record::summary::Selection;
 use tch::{nn::VarStore, Tensor};
 
 /// metrics.csv columns after the classifier's.

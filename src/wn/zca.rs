@@ -8,7 +8,7 @@
 
 use crate::data::{Dataset, DatasetName};
 use crate::error::Result;
-use crate::runner::checkpoint::{Checkpoint, CheckpointFile};
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};

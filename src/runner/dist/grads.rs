@@ -40,7 +40,7 @@ static REDUCERS: Mutex<Vec<(Vec<usize>, Reducer)>> = Mutex::new(vec![]);
 /// the global batch (just `backward` in a one-process run). Parameters
 /// that got no gradient are skipped; every process has the same ones.
 ///
-/// [`Amp::backward`]: crate::runner::precision::Amp::backward
+/// [`Amp::backward`]: crate::runner::compute::precision::Amp::backward
 pub fn reduced_backward(params: &[Param], loss: Loss, backward: impl FnOnce()) -> Result<()> {
     let Some(w) = world() else {
         backward();

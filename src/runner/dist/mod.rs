@@ -7,7 +7,7 @@
 //! torch.distributed's default group is: [`world`] is None in a plain
 //! one-process run, and every helper here is then a no-op, so such a run
 //! computes exactly what it did before this module existed. The engine
-//! (runner/epochs.rs, sums.rs, session.rs) shards each global batch, agrees
+//! (runner/engine/epochs.rs, sums.rs, session.rs) shards each global batch, agrees
 //! on stopping and reduces its sums; the trainers run backward through one
 //! hook, [`reduced_backward`], which sums the gradients as it goes; the
 //! evaluations split their batches ([`eval_batches`], [`gather_rows`]).
@@ -213,8 +213,8 @@ impl World {
         }
         Err(run(format!(
             "internal error: {what} over the processes got a tensor on {} but the run computes on {}",
-            super::device::name(t.device()),
-            super::device::name(self.device)
+            crate::runner::compute::device::name(t.device()),
+            crate::runner::compute::device::name(self.device)
         )))
     }
 

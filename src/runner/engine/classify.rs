@@ -7,13 +7,13 @@
 //! step such as gradient clipping or a weight average, extra checkpointed
 //! state, its evaluation and columns) comes through [`Hooks`].
 
-use super::checkpoint::{Checkpoint, CheckpointFile};
-use super::dist::{self, reduced_backward, Loss};
-use super::epochs::{EpochEnd, Steps};
-use super::precision::Amp;
-use super::session::Session;
-use super::summary::{Goal, Selection};
-use super::sums::{Means, RunningSums};
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
+use crate::runner::dist::{self, reduced_backward, Loss};
+use crate::runner::engine::epochs::{EpochEnd, Steps};
+use crate::runner::compute::precision::Amp;
+use crate::runner::engine::session::Session;
+use crate::runner::record::summary::{Goal, Selection};
+use crate::runner::engine::sums::{Means, RunningSums};
 use crate::data::batches::{batch, Batch};
 use crate::data::examples::Examples;
 use crate::data::Dataset;
@@ -288,9 +288,9 @@ pub fn error_rate(scores: &Tensor, labels: &Tensor) -> f64 {
 mod tests {
     use super::*;
     use crate::optim::{params_of, OptimConfig, SgdConfig, UpdateImpl};
-    use crate::runner::ema::Ema;
-    use crate::runner::layout::Layout;
-    use crate::runner::precision::Precision;
+    use crate::runner::compute::ema::Ema;
+    use crate::runner::compute::layout::Layout;
+    use crate::runner::compute::precision::Precision;
     use std::collections::HashSet;
     use tch::nn::{self, Module};
 

@@ -5,12 +5,12 @@
 //! adds its own examples and every read is of the sums over all processes
 //! (one collective, on every process at the same points).
 //!
-//! For the per-step log (runner/step_log.rs) they also keep a window: the
+//! For the per-step log (runner/record/step_log.rs) they also keep a window: the
 //! sums since the last log point, taken there as a [`Window`] that stays on
 //! the device until the engine reads the epoch's sums anyway ([`read`]).
 
-use super::checkpoint::{Checkpoint, CheckpointFile};
-use super::dist::world;
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
+use crate::runner::dist::world;
 use crate::error::Result;
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
@@ -31,7 +31,7 @@ pub struct RunningSums {
     device: Device,
     /// Since the epoch's start.
     epoch: Sums,
-    /// Since the last log point of the per-step log (runner/step_log.rs),
+    /// Since the last log point of the per-step log (runner/record/step_log.rs),
     /// when there is one: what [`RunningSums::window`] takes.
     window: Option<Sums>,
     /// The global step counter, mirrored on the device.

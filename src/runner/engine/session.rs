@@ -7,15 +7,15 @@
 //! config.json, metrics.csv, steps.csv and the event files, checkpoints
 //! and summary.json and shows progress; a writer the session opens inherits that ([`Session::is_writer`]).
 
-use super::args::Common;
-use super::checkpoint::{Checkpoint, CheckpointFile, Position};
-use super::dist::{self, launch};
-use super::metrics::Metrics;
-use super::progress::Progress;
-use super::run_dir::RunDir;
-use super::step_log::{Start, StepLog};
-use super::summary::{Figures, Selection, Summary};
-use super::{device, interrupt};
+use crate::runner::args::Common;
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile, Position};
+use crate::runner::dist::{self, launch};
+use crate::runner::record::metrics::Metrics;
+use crate::runner::record::progress::Progress;
+use crate::runner::store::run_dir::RunDir;
+use crate::runner::record::step_log::{Start, StepLog};
+use crate::runner::record::summary::{Figures, Selection, Summary};
+use crate::runner::{compute::device, engine::interrupt};
 use crate::error::{interrupted, usage, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tch::Device;
@@ -50,7 +50,7 @@ pub struct Session {
     pub device: Device,
     pub seed: u64,
     pub max_steps: Option<u64>,
-    /// Steps whose batches are loaded ahead (--prefetch; runner/feed.rs).
+    /// Steps whose batches are loaded ahead (--prefetch; runner/engine/feed.rs).
     pub prefetch: u64,
     pub position: Position,
     pub metrics: Metrics,

@@ -13,7 +13,7 @@
 
 use crate::error::{run, Result};
 use crate::optim::{foreach, UpdateImpl};
-use crate::runner::checkpoint::CheckpointFile;
+use crate::runner::store::checkpoint::CheckpointFile;
 use tch::nn::{self, VarStore};
 use tch::Tensor;
 

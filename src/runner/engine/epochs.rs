@@ -4,11 +4,11 @@
 //! (Ctrl-C, --max-steps) with a checkpoint, per-step seeding, the shuffled
 //! order of each epoch, progress, running sums on the device, one
 //! metrics.csv row per epoch, the per-step log (steps.csv and TensorBoard
-//! event files, runner/step_log.rs), choosing best.safetensors by the trainer's
+//! event files, runner/record/step_log.rs), choosing best.safetensors by the trainer's
 //! selection metric, and atomic checkpoints. A trainer supplies the rest
 //! through [`Steps`]: what one optimizer step does, what an epoch's
 //! evaluation reports, and what its checkpoints hold. The classifier steps
-//! (runner/classify.rs) and the GAN steps (gan/steps.rs) are the two kinds
+//! (runner/engine/classify.rs) and the GAN steps (gan/steps.rs) are the two kinds
 //! so far.
 //!
 //! In a distributed run (runner/dist/) every process walks the same global
@@ -16,13 +16,13 @@
 //! gradients are reduced during its backward by [`dist::reduced_backward`], the
 //! sums by [`RunningSums`], and stopping is agreed by [`Session::should_stop`].
 
-use super::checkpoint::{Checkpoint, CheckpointFile};
-use super::dist;
-use super::feed::{Feed, Plan};
-use super::progress::REPORT_EVERY;
-use super::session::Session;
-use super::summary::Selection;
-use super::sums::{Means, RunningSums};
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
+use crate::runner::dist;
+use crate::runner::engine::feed::{Feed, Plan};
+use crate::runner::record::progress::REPORT_EVERY;
+use crate::runner::engine::session::Session;
+use crate::runner::record::summary::Selection;
+use crate::runner::engine::sums::{Means, RunningSums};
 use crate::data::batches::{stream_order, Batch};
 use crate::data::examples::Examples;
 use crate::error::Result;

@@ -12,7 +12,7 @@
 //! repeats a run. Dropping a feed (the epoch's end, Ctrl-C, --max-steps, an
 //! error) stops its thread after the batch it is loading and joins it.
 
-use super::dist;
+use crate::runner::dist;
 use crate::data::batches::Batch;
 use crate::data::examples::Examples;
 use crate::error::{run, Result};

@@ -4,7 +4,7 @@
 //! figures sit beside them as named values. Evaluations that reload a run
 //! merge their figures into the same file.
 
-use super::run_dir::RunDir;
+use crate::runner::store::run_dir::RunDir;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -114,8 +114,8 @@ pub type Figures = BTreeMap<String, Figure>;
 #[macro_export]
 macro_rules! figures {
     ($($name:literal => $value:expr),* $(,)?) => {{
-        let mut f = $crate::runner::summary::Figures::new();
-        $(f.insert($name.to_string(), $crate::runner::summary::Figure::from($value));)*
+        let mut f = $crate::runner::record::summary::Figures::new();
+        $(f.insert($name.to_string(), $crate::runner::record::summary::Figure::from($value));)*
         f
     }};
 }

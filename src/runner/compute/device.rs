@@ -1,6 +1,6 @@
 //! The --device flag.
 
-use super::host_memory;
+use crate::runner::compute::host_memory;
 use crate::error::{usage, Result};
 use tch::Device;
 

@@ -8,9 +8,9 @@
 //!
 //! [`Amp`] is what a model's training step uses of this and of the memory
 //! layout (`--channels-last`, [`Layout`]): the classifier steps
-//! (runner/classify.rs) and each GAN player (gan/steps.rs) hold one.
+//! (runner/engine/classify.rs) and each GAN player (gan/steps.rs) hold one.
 
-use super::layout::Layout;
+use crate::runner::compute::layout::Layout;
 use crate::error::Result;
 use crate::native;
 use crate::optim::{GradScaler, Optimizer, Param, ScalerConfig};

@@ -12,7 +12,7 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// Install the handler (once per process; later calls are no-ops).
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
-        if REQUESTED.swap(true, Ordering::SeqCst) && super::dist::world().is_none() {
+        if REQUESTED.swap(true, Ordering::SeqCst) && crate::runner::dist::world().is_none() {
             std::process::exit(130);
         }
         eprintln!(

@@ -1,10 +1,10 @@
 //! Reopening a finished run for evaluation: its saved config, the chosen
 //! checkpoint and the device, with the checks every evaluation needs.
 
-use super::args::EvalCommon;
-use super::checkpoint::CheckpointFile;
-use super::run_dir::RunDir;
-use super::session::{RunConfig, SavedConfig};
+use crate::runner::args::EvalCommon;
+use crate::runner::store::checkpoint::CheckpointFile;
+use crate::runner::store::run_dir::RunDir;
+use crate::runner::engine::session::{RunConfig, SavedConfig};
 use crate::error::{usage, Result};
 use std::path::PathBuf;
 use tch::Device;

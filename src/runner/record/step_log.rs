@@ -1,5 +1,5 @@
 //! The per-step log of a training run: steps.csv and TensorBoard event
-//! files (runner/events.rs), so a run can be watched while it trains.
+//! files (runner/record/events.rs), so a run can be watched while it trains.
 //!
 //! Every `--log-every` optimizer steps the engine takes the window of the
 //! running sums since the previous log point (the trainer's losses and
@@ -18,11 +18,11 @@
 //! writes, but every process takes and reads the same windows (the read is
 //! a collective).
 
-use super::events::{existing, EventFile, HValue};
-use super::flat_config::leaves;
-use super::metrics::Metrics;
-use super::run_dir::RunDir;
-use super::sums::{read, Window};
+use crate::runner::record::events::{existing, EventFile, HValue};
+use crate::runner::store::flat_config::leaves;
+use crate::runner::record::metrics::Metrics;
+use crate::runner::store::run_dir::RunDir;
+use crate::runner::engine::sums::{read, Window};
 use crate::error::{run, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -13,7 +13,7 @@
 //! tensor.proto, and of tensorboard/plugins/hparams/plugin_data.proto; the
 //! tests read the files back with TensorBoard's own EventAccumulator.
 
-use super::run_dir::RunDir;
+use crate::runner::store::run_dir::RunDir;
 use crate::error::{run, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -1,8 +1,8 @@
 //! metrics.csv (one row per epoch, or eval interval) and steps.csv (one row
-//! per log point, runner/step_log.rs): a header and rows of numbers, flushed
+//! per log point, runner/record/step_log.rs): a header and rows of numbers, flushed
 //! row by row so a killed run leaves a valid file.
 
-use super::run_dir::write_atomic;
+use crate::runner::store::run_dir::write_atomic;
 use crate::error::{run, Result};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};

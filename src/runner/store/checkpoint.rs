@@ -2,7 +2,7 @@
 //! variables, the optimizer state and the training position, all keyed by
 //! prefix ("model.", "optim.", "train."), written atomically.
 
-use super::run_dir::tmp_path;
+use crate::runner::store::run_dir::tmp_path;
 use crate::error::{data, run, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ impl Checkpoint {
     /// Record the training position ("train.*"); [`Session::save`] does this
     /// with the current position, so trainers need not.
     ///
-    /// [`Session::save`]: super::session::Session::save
+    /// [`Session::save`]: crate::runner::engine::session::Session::save
     pub fn position(mut self, position: &Position) -> Checkpoint {
         let ints = [
             ("epoch", position.epoch),
