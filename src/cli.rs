@@ -72,19 +72,18 @@ pub fn command() -> clap::Command {
 /// invalid numbers) print themselves and exit with 2.
 pub fn run(argv: Vec<OsString>) -> Result<()> {
     let matches = parse(&Cli::command(), &argv)?;
-    let name = matches.subcommand_name().unwrap_or_default();
     match Cli::from_arg_matches(&matches)
         .unwrap_or_else(|e| e.exit())
         .command
     {
         Command::Info(a) => info::run(a),
-        Command::TrainFmp(a) => train(name, a, fmp::train::run),
+        Command::TrainFmp(a) => train(a, fmp::train::run),
         Command::EvalFmp(a) => fmp::eval::run(a),
-        Command::TrainGan(a) => train(name, a, gan::train::run),
+        Command::TrainGan(a) => train(a, gan::train::run),
         Command::EvalParzen(a) => gan::parzen::run(a),
         Command::EvalReconstruction(a) => gan::eval_reconstruction::run(a),
-        Command::TrainInception(a) => train(name, a, inception::train::run),
-        Command::TrainWn(a) => train(name, a, wn::train::run),
+        Command::TrainInception(a) => train(a, inception::train::run),
+        Command::TrainWn(a) => train(a, wn::train::run),
         Command::Compare(a) => compare::run(a),
         Command::Sweep(a) => sweep::run(a, &Cli::command()),
     }
@@ -112,11 +111,11 @@ fn parse(cli: &clap::Command, argv: &[OsString]) -> Result<ArgMatches> {
 /// Run a training subcommand; with --print-config, only check the flags and
 /// print the configuration it would run with (for --resume, the run's saved
 /// one) as JSON and stop, creating nothing and reading no data.
-fn train<A: RunConfig>(command: &str, args: A, run: fn(A) -> Result<()>) -> Result<()> {
+fn train<A: RunConfig>(args: A, run: fn(A) -> Result<()>) -> Result<()> {
     if !args.common().print_config {
         return run(args);
     }
-    let args = session::resolve(command, args)?;
+    let args = session::resolve(args)?;
     println!("{}", serde_json::to_string_pretty(&args)?);
     Ok(())
 }

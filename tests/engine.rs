@@ -33,8 +33,12 @@ struct Config {
 }
 
 impl RunConfig for Config {
+    const COMMAND: &'static str = "fake";
     fn common(&self) -> &Common {
         &self.common
+    }
+    fn global_batch(&self) -> i64 {
+        1
     }
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
@@ -192,7 +196,7 @@ impl Steps for Fake {
 }
 
 fn open(cfg: &Config) -> Session {
-    Session::open("fake", cfg, &header(&["lr", "mean_index", "w"])).unwrap()
+    Session::open(cfg, &header(&["lr", "mean_index", "w"])).unwrap()
 }
 
 fn rows(dir: &Path) -> Vec<Vec<String>> {

@@ -7,6 +7,8 @@ mod common;
 use common::*;
 
 use clap::Parser;
+use paperlab::runner::engine::classify::ClassifierOptions;
+use paperlab::runner::engine::session::RunConfig;
 use paperlab::data::Dataset;
 use paperlab::layers::batch_norm::BatchNorm;
 use paperlab::layers::mean_only_bn::MeanOnlyBn;
@@ -543,7 +545,7 @@ struct Flags {
 /// (lr, beta1) that Adam gets in each of the epochs of `flags`, and its config.
 fn scheduled(flags: &[&str]) -> (Vec<(f64, f64)>, OptimConfig) {
     let args = Flags::parse_from(["train-wn"].iter().chain(flags)).args;
-    args.check().unwrap();
+    let args = args.checked().unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
     let _ = vs.root().var("w", &[2], nn::Init::Const(0.0));
     let mut opt = args.optim_config().build(params_of(&vs), UpdateImpl::Auto);

@@ -11,6 +11,7 @@ use crate::optim::schedule::{ExpDecay, Scheduled};
 use crate::optim::{GrahamConfig, Hyper, OptimConfig, SgdConfig};
 use crate::ranges;
 use crate::runner::args::{ClassData, Common, EvalCommon};
+use crate::runner::engine::classify::ClassifierOptions;
 use crate::runner::engine::session::RunConfig;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
@@ -141,8 +142,12 @@ pub struct TrainFmpArgs {
 }
 
 impl RunConfig for TrainFmpArgs {
+    const COMMAND: &'static str = "train-fmp";
     fn common(&self) -> &Common {
         &self.common
+    }
+    fn global_batch(&self) -> i64 {
+        self.batch_size
     }
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
@@ -168,6 +173,37 @@ impl RunConfig for TrainFmpArgs {
         four_sigmas("--color-distortion", &self.color_distortion)?;
         self.check_window()?;
         Ok(self)
+    }
+}
+
+impl ClassifierOptions for TrainFmpArgs {
+    fn epochs(&self) -> i64 {
+        self.epochs
+    }
+    /// --optimizer with --momentum (and, for sgd, --nesterov and --weight-decay).
+    fn optim_config(&self) -> OptimConfig {
+        match self.optimizer {
+            FmpOptimizer::Graham => OptimConfig::Graham(GrahamConfig {
+                lr: self.lr,
+                momentum: self.momentum,
+            }),
+            FmpOptimizer::Sgd => OptimConfig::Sgd(SgdConfig {
+                momentum: self.momentum,
+                nesterov: self.nesterov,
+                weight_decay: self.weight_decay,
+                ..SgdConfig::new(self.lr)
+            }),
+        }
+    }
+    /// The learning rate lr0 * exp(-k * epoch), the paper's schedule.
+    fn schedules(&self) -> Vec<Scheduled> {
+        vec![Scheduled::new(
+            Hyper::Lr,
+            ExpDecay {
+                base: self.lr,
+                rate: self.lr_decay,
+            },
+        )]
     }
 }
 
@@ -223,22 +259,6 @@ impl TrainFmpArgs {
         }
     }
 
-    /// --optimizer with --momentum (and, for sgd, --nesterov and --weight-decay).
-    pub fn optim_config(&self) -> OptimConfig {
-        match self.optimizer {
-            FmpOptimizer::Graham => OptimConfig::Graham(GrahamConfig {
-                lr: self.lr,
-                momentum: self.momentum,
-            }),
-            FmpOptimizer::Sgd => OptimConfig::Sgd(SgdConfig {
-                momentum: self.momentum,
-                nesterov: self.nesterov,
-                weight_decay: self.weight_decay,
-                ..SgdConfig::new(self.lr)
-            }),
-        }
-    }
-
     /// The training-time augmentation (--augment, --jiggle, --color-distortion).
     pub fn augment(&self, levels_per_unit: f64) -> Augment {
         Augment {
@@ -247,17 +267,6 @@ impl TrainFmpArgs {
             color: sigmas(&self.color_distortion),
             levels_per_unit,
         }
-    }
-
-    /// The learning rate lr0 * exp(-k * epoch), the paper's schedule.
-    pub fn schedules(&self) -> Vec<Scheduled> {
-        vec![Scheduled::new(
-            Hyper::Lr,
-            ExpDecay {
-                base: self.lr,
-                rate: self.lr_decay,
-            },
-        )]
     }
 }
 

@@ -14,7 +14,6 @@ use crate::runner::engine::classify::{error_rate, ClassifierNet};
 use crate::runner::record::progress::Progress;
 use crate::runner::store::reopen::{reopen, Reopened};
 use crate::runner::store::run_dir::write_atomic;
-use crate::runner::record::summary::Summary;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::nn::VarStore;
@@ -57,7 +56,7 @@ pub fn write_tests(path: &Path, errors: &[(i64, f64)]) -> Result<()> {
 }
 
 pub fn run(args: EvalFmpArgs) -> Result<()> {
-    let run: Reopened<TrainFmpArgs> = reopen("train-fmp", &args.common, "last", &["tests.csv"])?;
+    let run: Reopened<TrainFmpArgs> = reopen(&args.common, "last", &["tests.csv"])?;
     let train_args = &run.config;
     let test = data::load(&train_args.data.dataset, &run.data_dir)?
         .test
@@ -92,9 +91,7 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
         progress.line(&format!("test error, {r:>3} test(s): {:.2}%", 100.0 * e));
     }
     let by_tests: BTreeMap<String, f64> = errors.iter().map(|(r, e)| (r.to_string(), *e)).collect();
-    Summary::merge_into(
-        &run.dir,
-        "train-fmp",
+    run.merge_summary(
         figures! {
             "eval_test_error_by_tests" => by_tests,
             "eval_checkpoint" => run.checkpoint.path.display().to_string(),

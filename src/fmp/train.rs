@@ -12,7 +12,6 @@ use super::model::{net, Input};
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
 use crate::figures;
-use crate::optim::params_of;
 use crate::optim::schedule::At;
 use crate::rng::Stream;
 use crate::runner::engine::classify::{
@@ -99,7 +98,7 @@ pub fn summed_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
 }
 
 pub fn run(args: TrainFmpArgs) -> Result<()> {
-    let args = session::resolve("train-fmp", args)?;
+    let args = session::resolve(args)?;
     let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
     if args.valid_size >= splits.train.len() {
         return Err(usage(format!(
@@ -128,37 +127,24 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
         background: args.background,
     };
     let augment = args.augment(input.levels_per_unit());
-    let optim = args.optim_config();
     let mut columns = COLUMNS.to_vec();
     if args.valid_size > 0 {
         columns.push("valid_error");
     }
     columns.push("test_error");
-    let mut s = Session::open("train-fmp", &args, &header(&columns))?;
+    let mut s = Session::open(&args, &header(&columns))?;
     let vs = VarStore::new(s.device);
     let model = net(&vs.root(), &cfg);
     let prepare = move |x: &Tensor, _train: bool| input.prepare(x);
-    let mut steps = Classifier {
-        net: ClassifierNet {
-            model: &model,
-            vs: &vs,
-            prepare: &prepare,
-            batch_size: args.batch_size,
-        },
-        amp: args.common.amp(&vs),
-        opt: optim.build(params_of(&vs), args.common.update_impl),
-        schedules: args.schedules(),
-        examples: &train,
-        epochs: args.epochs,
-        hooks: Recipe {
-            summed: args.optimizer == FmpOptimizer::Graham,
-            augment,
-            augment_epochs: args.augment_epochs,
-            epoch: 0,
-            valid: (args.valid_size > 0).then_some(&valid),
-            test: TestSet(&test),
-        },
+    let hooks = Recipe {
+        summed: args.optimizer == FmpOptimizer::Graham,
+        augment,
+        augment_epochs: args.augment_epochs,
+        epoch: 0,
+        valid: (args.valid_size > 0).then_some(&valid),
+        test: TestSet(&test),
     };
+    let mut steps = Classifier::new(&args, &model, &vs, &prepare, &train, hooks);
     let outcome = epochs::train(&mut s, &mut steps)?;
     if !outcome.finished {
         return s.stopped();

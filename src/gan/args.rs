@@ -283,8 +283,12 @@ pub struct TrainGanArgs {
 }
 
 impl RunConfig for TrainGanArgs {
+    const COMMAND: &'static str = "train-gan";
     fn common(&self) -> &Common {
         &self.common
+    }
+    fn global_batch(&self) -> i64 {
+        self.batch_size()
     }
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common

@@ -15,7 +15,6 @@ use crate::runner::record::progress::Progress;
 use crate::runner::store::reopen::{reopen, Reopened};
 use crate::runner::store::run_dir::write_atomic;
 use crate::runner::record::step_log::evaluation_image;
-use crate::runner::record::summary::Summary;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -27,7 +26,7 @@ const FIGURE_COLUMNS: i64 = 10;
 /// held-out set (runs without one, such as mlp runs: the test split).
 pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     let outputs = ["reconstruction.csv", "reconstruction.png"];
-    let run: Reopened<TrainGanArgs> = reopen("train-gan", &a.common, "best", &outputs)?;
+    let run: Reopened<TrainGanArgs> = reopen(&a.common, "best", &outputs)?;
     let gan = &run.config;
     let (images, index): (Dataset, Vec<i64>) = match (&gan.model, gan.dataset()) {
         (Model::Dcgan, _) => {
@@ -91,9 +90,7 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     let step = run.checkpoint.position().map_or(0, |p| p.step);
     evaluation_image(&run.dir, gan.common.log_every, "reconstruction", step, &png)?;
     let (mean, se) = mean_and_se(&mse);
-    Summary::merge_into(
-        &run.dir,
-        "train-gan",
+    run.merge_summary(
         figures! {
             "recon_mse" => mean,
             "recon_se" => se,

@@ -19,7 +19,6 @@ use crate::runner::dist;
 use crate::runner::record::progress::Progress;
 use crate::runner::store::reopen::{reopen, Reopened};
 use crate::runner::store::run_dir::write_atomic;
-use crate::runner::record::summary::Summary;
 use std::f64::consts::PI;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -134,7 +133,6 @@ pub fn estimate(centres: &Tensor, select: &Tensor, eval: &Tensor, sigmas: &[f64]
 
 pub fn run(a: EvalParzenArgs) -> Result<()> {
     let run: Reopened<TrainGanArgs> = reopen(
-        "train-gan",
         &a.common,
         "best",
         &["parzen.csv", "samples.npy"],
@@ -192,9 +190,7 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
         a.samples
     ));
 
-    Summary::merge_into(
-        &run.dir,
-        "train-gan",
+    run.merge_summary(
         figures! {
             "parzen_ll" => mean,
             "parzen_se" => se,

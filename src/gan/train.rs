@@ -17,7 +17,7 @@ use tch::nn::{ModuleT, VarStore};
 use tch::Kind;
 
 pub fn run(args: TrainGanArgs) -> Result<()> {
-    let args = session::resolve("train-gan", args)?;
+    let args = session::resolve(args)?;
     let dataset = args.dataset();
     let images = data::load(&args, args.common.compute.seed)?;
     let train = &images.train;
@@ -44,7 +44,7 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
         Model::Mlp => columns.push("parzen_ll"),
         Model::Dcgan => columns.extend(["iteration", "recon_mse"]),
     }
-    let mut s = Session::open("train-gan", &args, &header(&columns))?;
+    let mut s = Session::open(&args, &header(&columns))?;
     let device = s.device;
     let player = |build: &dyn Fn(&VarStore) -> Box<dyn ModuleT>| {
         let vs = VarStore::new(device);

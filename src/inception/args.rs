@@ -12,6 +12,7 @@ use crate::optim::schedule::{Scheduled, StepDecay};
 use crate::optim::{Hyper, OptimConfig, RmsPropConfig};
 use crate::ranges;
 use crate::runner::args::Common;
+use crate::runner::engine::classify::ClassifierOptions;
 use crate::runner::engine::session::RunConfig;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -108,15 +109,59 @@ pub struct TrainInceptionArgs {
 }
 
 impl RunConfig for TrainInceptionArgs {
+    const COMMAND: &'static str = "train-inception";
     fn common(&self) -> &Common {
         &self.common
+    }
+    fn global_batch(&self) -> i64 {
+        self.batch_size
     }
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
+    /// What the flags' ranges cannot say: how flags combine (before
+    /// anything is read or created).
     fn checked(self) -> Result<Self> {
-        self.validate()?;
+        if self.residual_scale.is_some() && self.model == Arch::InceptionV4 {
+            return Err(usage(
+                "--residual-scale: inception-v4 has no residual blocks; use --model inception-resnet-v1 or inception-resnet-v2",
+            ));
+        }
+        if self.eval_only && self.init_from.is_none() {
+            return Err(usage(
+                "--eval-only evaluates given weights: pass --init-from FILE.safetensors",
+            ));
+        }
         Ok(self)
+    }
+}
+
+impl ClassifierOptions for TrainInceptionArgs {
+    fn epochs(&self) -> i64 {
+        self.epochs
+    }
+    /// TensorFlow's RMSProp (eps inside the root, the learning rate inside
+    /// the momentum buffer), as the paper trained.
+    fn optim_config(&self) -> OptimConfig {
+        OptimConfig::RmsProp(RmsPropConfig {
+            alpha: self.rmsprop_decay,
+            eps: self.rmsprop_eps,
+            momentum: self.momentum,
+            tf_style: true,
+            ..RmsPropConfig::new(self.lr)
+        })
+    }
+    /// The learning rate, scaled linearly to the batch size and multiplied
+    /// by --lr-decay every --lr-decay-epochs epochs.
+    fn schedules(&self) -> Vec<Scheduled> {
+        vec![Scheduled::new(
+            Hyper::Lr,
+            StepDecay {
+                base: self.lr * self.batch_size as f64 / self.lr_batch as f64,
+                factor: self.lr_decay,
+                every: self.lr_decay_epochs,
+            },
+        )]
     }
 }
 
@@ -138,22 +183,6 @@ fn image_size(s: &str) -> std::result::Result<i64, String> {
 }
 
 impl TrainInceptionArgs {
-    /// What the flags' ranges cannot say: how flags combine (before
-    /// anything is read or created).
-    pub fn validate(&self) -> Result<()> {
-        if self.residual_scale.is_some() && self.model == Arch::InceptionV4 {
-            return Err(usage(
-                "--residual-scale: inception-v4 has no residual blocks; use --model inception-resnet-v1 or inception-resnet-v2",
-            ));
-        }
-        if self.eval_only && self.init_from.is_none() {
-            return Err(usage(
-                "--eval-only evaluates given weights: pass --init-from FILE.safetensors",
-            ));
-        }
-        Ok(())
-    }
-
     pub fn net_config(&self, classes: i64) -> Config {
         Config {
             width: self.width,
@@ -178,31 +207,6 @@ impl TrainInceptionArgs {
             DataSpec::ImageNet(_) => self.model.crop_pct(),
             DataSpec::Memory(_) => 1.0,
         })
-    }
-
-    /// TensorFlow's RMSProp (eps inside the root, the learning rate inside
-    /// the momentum buffer), as the paper trained.
-    pub fn optim_config(&self) -> OptimConfig {
-        OptimConfig::RmsProp(RmsPropConfig {
-            alpha: self.rmsprop_decay,
-            eps: self.rmsprop_eps,
-            momentum: self.momentum,
-            tf_style: true,
-            ..RmsPropConfig::new(self.lr)
-        })
-    }
-
-    /// The learning rate, scaled linearly to the batch size and multiplied
-    /// by --lr-decay every --lr-decay-epochs epochs.
-    pub fn schedules(&self) -> Vec<Scheduled> {
-        vec![Scheduled::new(
-            Hyper::Lr,
-            StepDecay {
-                base: self.lr * self.batch_size as f64 / self.lr_batch as f64,
-                factor: self.lr_decay,
-                every: self.lr_decay_epochs,
-            },
-        )]
     }
 
     pub fn eval_settings(&self, crops: i64, device: Device) -> Settings {

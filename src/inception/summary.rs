@@ -10,9 +10,8 @@ use crate::runner::args::flag_name;
 use tch::nn::VarStore;
 use tch::Device;
 
-/// The table as lines.
+/// The table as lines, for flags already checked.
 pub fn table(args: &TrainInceptionArgs) -> Result<Vec<String>> {
-    args.validate()?;
     let size = args.image_size;
     let classes = args.classes.unwrap_or(1000);
     let vs = VarStore::new(Device::Cpu);

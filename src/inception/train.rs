@@ -15,13 +15,13 @@ use super::net::{build, parameters, Net};
 use super::{summary, weights};
 use crate::error::{usage, Result};
 use crate::figures;
-use crate::optim::{add_weight_decay, clip_grad_norm_total, params_of, Param};
+use crate::optim::{add_weight_decay, clip_grad_norm_total, Param};
 use crate::runner::args::flag_name;
 use crate::runner::store::checkpoint::CheckpointFile;
 use crate::runner::engine::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
 use crate::runner::compute::ema::Ema;
 use crate::runner::engine::epochs::{self, header};
-use crate::runner::engine::session::{self, Session};
+use crate::runner::engine::session::{self, RunConfig, Session};
 use crate::runner::record::summary::{Goal, Selection};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
@@ -148,9 +148,9 @@ impl Hooks for InceptionHooks<'_> {
 
 pub fn run(args: TrainInceptionArgs) -> Result<()> {
     if args.summary {
-        return summary::print(&args);
+        return summary::print(&args.checked()?);
     }
-    let args = session::resolve("train-inception", args)?;
+    let args = session::resolve(args)?;
     let splits = data::load(&Request {
         spec: &args.dataset,
         data_dir: &args.common.data_dir,
@@ -199,7 +199,7 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
     }
     let mut columns = COLUMNS.to_vec();
     columns.extend(EVAL_COLUMNS);
-    let mut s = Session::open("train-inception", &args, &header(&columns))?;
+    let mut s = Session::open(&args, &header(&columns))?;
     if let Some(line) = loaded_line {
         s.progress.line(&line);
     }
@@ -226,26 +226,10 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             zeros: Tensor::zeros([], (Kind::Int64, s.device)),
             seen: Tensor::zeros([], (Kind::Int64, s.device)),
         };
-        let amp = args.common.amp(&vs);
+        let mut steps = Classifier::new(&args, &net, &vs, &prepare, train.examples(), hooks);
         if let Some(e) = &ema {
-            amp.layout().convert(e.vs());
+            steps.amp.layout().convert(e.vs());
         }
-        let mut steps = Classifier {
-            net: classify::ClassifierNet {
-                model: &net,
-                vs: &vs,
-                prepare: &prepare,
-                batch_size: args.batch_size,
-            },
-            amp,
-            opt: args
-                .optim_config()
-                .build(params_of(&vs), args.common.update_impl),
-            schedules: args.schedules(),
-            examples: train.examples(),
-            epochs: args.epochs,
-            hooks,
-        };
         let done = epochs::train(&mut s, &mut steps)?;
         if !done.finished {
             return s.stopped();

@@ -12,6 +12,7 @@ use crate::optim::schedule::{HoldThenLinear, Scheduled, Switch};
 use crate::optim::{AdamConfig, Hyper, OptimConfig};
 use crate::ranges;
 use crate::runner::args::{ClassData, Common};
+use crate::runner::engine::classify::ClassifierOptions;
 use crate::runner::engine::session::RunConfig;
 use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
@@ -87,22 +88,19 @@ pub struct TrainWnArgs {
 }
 
 impl RunConfig for TrainWnArgs {
+    const COMMAND: &'static str = "train-wn";
     fn common(&self) -> &Common {
         &self.common
+    }
+    fn global_batch(&self) -> i64 {
+        self.batch_size
     }
     fn common_mut(&mut self) -> &mut Common {
         &mut self.common
     }
-    fn checked(self) -> Result<Self> {
-        self.check()?;
-        Ok(self)
-    }
-}
-
-impl TrainWnArgs {
     /// What the flags' ranges cannot say: how flags combine (before any
     /// data is read).
-    pub fn check(&self) -> Result<()> {
+    fn checked(self) -> Result<Self> {
         let end = self.decay_after + self.decay_epochs;
         if self.epochs > end {
             return Err(usage(format!(
@@ -116,9 +114,43 @@ impl TrainWnArgs {
                 self.widths.len()
             )));
         }
-        Ok(())
+        Ok(self)
     }
+}
 
+impl ClassifierOptions for TrainWnArgs {
+    fn epochs(&self) -> i64 {
+        self.epochs
+    }
+    /// The authors' Adam (lasagne/nn.py:73-90): --lr, --beta1, --beta2, and
+    /// 1e-8 added inside the square root, `sqrt(v_hat + 1e-8)`.
+    fn optim_config(&self) -> OptimConfig {
+        OptimConfig::Adam(AdamConfig {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps_in_sqrt: true,
+            ..AdamConfig::new(self.lr)
+        })
+    }
+    /// The authors' schedules, in absolute epochs whatever --epochs is, so
+    /// a shorter run is the start of the paper's (lasagne/train.py:119-125,
+    /// `lr * min(2 - epoch/100, 1)` for 0-based epochs of 200): lr constant
+    /// until --decay-after, then falling linearly over --decay-epochs;
+    /// beta1 switching where the decay starts.
+    fn schedules(&self) -> Vec<Scheduled> {
+        let lr = HoldThenLinear {
+            base: self.lr,
+            hold: self.decay_after,
+            end: self.decay_after + self.decay_epochs,
+        };
+        vec![
+            Scheduled::new(Hyper::Lr, lr),
+            Scheduled::new(Hyper::Beta1, self.beta1_schedule()),
+        ]
+    }
+}
+
+impl TrainWnArgs {
     /// The network's config for images [channels, height, width] of
     /// --dataset with `classes` classes (flags already checked).
     pub fn net_config(&self, shape: [i64; 3], classes: i64) -> Result<NetConfig> {
@@ -140,17 +172,6 @@ impl TrainWnArgs {
         })
     }
 
-    /// The authors' Adam (lasagne/nn.py:73-90): --lr, --beta1, --beta2, and
-    /// 1e-8 added inside the square root, `sqrt(v_hat + 1e-8)`.
-    pub fn optim_config(&self) -> OptimConfig {
-        OptimConfig::Adam(AdamConfig {
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps_in_sqrt: true,
-            ..AdamConfig::new(self.lr)
-        })
-    }
-
     /// beta1: --beta1 for the first --decay-after epochs, then --beta1-late
     /// (train.py:122-125: 0.9 while the 0-based epoch is below 100).
     pub fn beta1_schedule(&self) -> Switch {
@@ -159,22 +180,5 @@ impl TrainWnArgs {
             after: self.beta1_late,
             from: self.decay_after + 1,
         }
-    }
-
-    /// The authors' schedules, in absolute epochs whatever --epochs is, so
-    /// a shorter run is the start of the paper's (lasagne/train.py:119-125,
-    /// `lr * min(2 - epoch/100, 1)` for 0-based epochs of 200): lr constant
-    /// until --decay-after, then falling linearly over --decay-epochs;
-    /// beta1 switching where the decay starts.
-    pub fn schedules(&self) -> Vec<Scheduled> {
-        let lr = HoldThenLinear {
-            base: self.lr,
-            hold: self.decay_after,
-            end: self.decay_after + self.decay_epochs,
-        };
-        vec![
-            Scheduled::new(Hyper::Lr, lr),
-            Scheduled::new(Hyper::Beta1, self.beta1_schedule()),
-        ]
     }
 }

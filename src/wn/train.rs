@@ -10,7 +10,6 @@ use crate::data::batches::{batch, epoch_order};
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
 use crate::figures;
-use crate::optim::params_of;
 use crate::optim::schedule::{At, Schedule, Switch};
 use crate::runner::args::flag_name;
 use crate::runner::engine::classify::{Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS};
@@ -67,7 +66,7 @@ impl Hooks for WnHooks<'_> {
 }
 
 pub fn run(args: TrainWnArgs) -> Result<()> {
-    let args = session::resolve("train-wn", args)?;
+    let args = session::resolve(args)?;
     let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
     let (train, test) = (
         splits.train.limit(args.data.train_limit),
@@ -84,7 +83,7 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
     }
     let mut columns = COLUMNS.to_vec();
     columns.extend(EVAL_COLUMNS);
-    let mut s = Session::open("train-wn", &args, &header(&columns))?;
+    let mut s = Session::open(&args, &header(&columns))?;
     let zca = match args.zca {
         true => Some(whitening(&args, &train, &mut s)?.to(s.device)),
         false => None,
@@ -107,22 +106,7 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
         seed: s.seed,
         test_error: f64::NAN,
     };
-    let mut steps = Classifier {
-        net: ClassifierNet {
-            model: &model,
-            vs: &vs,
-            prepare: &prepare,
-            batch_size: args.batch_size,
-        },
-        amp: args.common.amp(&vs),
-        opt: args
-            .optim_config()
-            .build(params_of(&vs), args.common.update_impl),
-        schedules: args.schedules(),
-        examples: &train,
-        epochs: args.epochs,
-        hooks,
-    };
+    let mut steps = Classifier::new(&args, &model, &vs, &prepare, &train, hooks);
     let outcome = epochs::train(&mut s, &mut steps)?;
     if !outcome.finished {
         return s.stopped();

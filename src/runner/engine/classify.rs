@@ -11,7 +11,7 @@ use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use crate::runner::dist::{self, reduced_backward, Loss};
 use crate::runner::engine::epochs::{EpochEnd, Steps};
 use crate::runner::compute::precision::Amp;
-use crate::runner::engine::session::Session;
+use crate::runner::engine::session::{RunConfig, Session};
 use crate::runner::record::summary::{Goal, Selection};
 use crate::runner::engine::sums::{Means, RunningSums};
 use crate::data::batches::{batch, Batch};
@@ -19,7 +19,7 @@ use crate::data::examples::Examples;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::optim::schedule::{apply, values, At, Scheduled};
-use crate::optim::{Optimizer, Param};
+use crate::optim::{params_of, OptimConfig, Optimizer, Param};
 use crate::rng::Stream;
 use tch::{nn::ModuleT, nn::VarStore, Device, Kind, Tensor};
 
@@ -113,6 +113,47 @@ pub struct Classifier<'a, H> {
     pub hooks: H,
     /// Precision and layout of the training step (`Common::amp`).
     pub amp: Amp,
+}
+
+/// What a classifying trainer's configuration tells the shared steps
+/// besides [`RunConfig`]'s batch and precision: its optimizer, schedules and
+/// length.
+pub trait ClassifierOptions: RunConfig {
+    fn epochs(&self) -> i64;
+    fn optim_config(&self) -> OptimConfig;
+    fn schedules(&self) -> Vec<Scheduled>;
+}
+
+impl<'a, H: Hooks> Classifier<'a, H> {
+    /// The steps that train `model` (its variables on `vs`, its input made
+    /// by `prepare`) on `examples`, with everything else from `args`: the
+    /// batch, precision and layout (converting `vs` to channels-last when
+    /// asked), the optimizer in its --update-impl form, the schedules and
+    /// the epochs.
+    pub fn new(
+        args: &impl ClassifierOptions,
+        model: &'a dyn ModuleT,
+        vs: &'a VarStore,
+        prepare: Prepare<'a>,
+        examples: &'a dyn Examples,
+        hooks: H,
+    ) -> Self {
+        let common = args.common();
+        Classifier {
+            net: ClassifierNet {
+                model,
+                vs,
+                prepare,
+                batch_size: args.global_batch(),
+            },
+            amp: common.amp(vs),
+            opt: args.optim_config().build(params_of(vs), common.update_impl),
+            schedules: args.schedules(),
+            examples,
+            epochs: args.epochs(),
+            hooks,
+        }
+    }
 }
 
 impl<H: Hooks> Steps for Classifier<'_, H> {

@@ -22,7 +22,13 @@ use tch::Device;
 
 /// A subcommand's full configuration (its clap Args), saved to config.json.
 pub trait RunConfig: Serialize + DeserializeOwned + Clone {
+    /// The subcommand that trains this configuration: config.json's
+    /// "command" and the run directory's folder under --out.
+    const COMMAND: &'static str;
     fn common(&self) -> &Common;
+    /// The global batch per optimizer step, which a distributed run's world
+    /// size must divide.
+    fn global_batch(&self) -> i64;
     fn common_mut(&mut self) -> &mut Common;
     /// Check the flags clap cannot and fill in the defaults that depend on
     /// other flags, reading no data: what config.json records and
@@ -59,7 +65,7 @@ pub struct Session {
     pub progress: Progress,
     /// How best.safetensors is chosen (set by the engine from the trainer).
     pub selection: Option<Selection>,
-    command: String,
+    command: &'static str,
     resumed: Option<CheckpointFile>,
     /// Stopped by Ctrl-C or SIGTERM (on any process of a distributed run).
     interrupted: bool,
@@ -70,13 +76,13 @@ pub struct Session {
 /// (device, quiet, max-steps, update-impl, prefetch, and threads when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
 /// is created for a bad command.
-pub fn resolve<C: RunConfig>(command: &str, mut config: C) -> Result<C> {
-    resume_restarted(command, &mut config)?;
+pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
+    resume_restarted(&mut config)?;
     let common = config.common().clone();
     if !common.resume {
         return check_world(config.checked()?);
     }
-    let dir = RunDir::open(&common.out, command, &common.run_name(), true, false)?;
+    let dir = RunDir::open(&common.out, C::COMMAND, &common.run_name(), true, false)?;
     let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
     let c = saved.config.common_mut();
     (c.compute.device, c.quiet, c.max_steps, c.resume) =
@@ -89,10 +95,10 @@ pub fn resolve<C: RunConfig>(command: &str, mut config: C) -> Result<C> {
 
 /// A group torchrun restarted (--max-restarts, TORCHELASTIC_RESTART_COUNT
 /// > 0) continues its run from the last checkpoint, as --resume would.
-fn resume_restarted<C: RunConfig>(command: &str, config: &mut C) -> Result<()> {
+fn resume_restarted<C: RunConfig>(config: &mut C) -> Result<()> {
     let restarted = launch::detect(&|k| std::env::var(k).ok())?.is_some_and(|l| l.restart > 0);
     let c = config.common_mut();
-    let dir = c.out.join(command).join(c.run_name());
+    let dir = c.out.join(C::COMMAND).join(c.run_name());
     if restarted && dir.join("config.json").is_file() {
         (c.resume, c.force) = (true, false);
     }
@@ -106,10 +112,7 @@ fn check_world<C: RunConfig>(config: C) -> Result<C> {
     let Some(launch) = launch::detect(&|k| std::env::var(k).ok())? else {
         return Ok(config);
     };
-    let batch = serde_json::to_value(&config)?["batch_size"].as_i64();
-    if let Some(batch) = batch {
-        dist::check_batch_size(launch.world, batch)?;
-    }
+    dist::check_batch_size(launch.world, config.global_batch())?;
     Ok(config)
 }
 
@@ -143,10 +146,10 @@ impl Session {
     /// Open the run directory for `config` (from [`resolve`]): a new run writes
     /// config.json; a resumed one reloads its last checkpoint and cuts
     /// metrics.csv and steps.csv back to that checkpoint.
-    pub fn open<C: RunConfig>(command: &str, config: &C, header: &[&str]) -> Result<Session> {
+    pub fn open<C: RunConfig>(config: &C, header: &[&str]) -> Result<Session> {
         let c = config.common();
         let device = dist::init(&c.dist, &c.compute.device, c.compute.setup()?)?;
-        let dir = open_dir(command, c)?;
+        let dir = open_dir(C::COMMAND, c)?;
         crate::error::set_run(&dir.path);
         let writer = dist::is_writer();
         let progress = Progress::new(c.quiet || !writer);
@@ -166,7 +169,7 @@ impl Session {
             (None, Position::start())
         } else {
             let saved = SavedConfig {
-                command: command.into(),
+                command: C::COMMAND.into(),
                 paperlab_version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: env!("PAPERLAB_GIT_COMMIT").into(),
                 device: device::name(device),
@@ -202,7 +205,7 @@ impl Session {
             log,
             progress,
             selection: None,
-            command: command.into(),
+            command: C::COMMAND,
             resumed,
             interrupted: false,
         })
@@ -291,7 +294,7 @@ impl Session {
         }
         let chosen = self.selection.is_some() && self.position.best_epoch > 0;
         let summary = Summary {
-            command: self.command.clone(),
+            command: self.command.into(),
             selection: self.selection.clone(),
             best: chosen
                 .then_some(self.position.best)

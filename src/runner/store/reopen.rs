@@ -3,6 +3,7 @@
 
 use crate::runner::args::EvalCommon;
 use crate::runner::store::checkpoint::CheckpointFile;
+use crate::runner::record::summary::{Figures, Summary};
 use crate::runner::store::run_dir::RunDir;
 use crate::runner::engine::session::{RunConfig, SavedConfig};
 use crate::error::{usage, Result};
@@ -19,22 +20,22 @@ pub struct Reopened<C> {
     pub data_dir: PathBuf,
 }
 
-/// Reopen `args.run`, which must be a `command` run, with --checkpoint or
+/// Reopen `args.run`, which must be a run of `C`'s command, with --checkpoint or
 /// else `checkpoint` ("best" or "last"), and refuse to replace any of
 /// `outputs` (files in the run directory) unless --force.
 pub fn reopen<C: RunConfig>(
-    command: &str,
     args: &EvalCommon,
     checkpoint: &str,
     outputs: &[&str],
 ) -> Result<Reopened<C>> {
     let dir = RunDir::existing(&args.run)?;
     let saved: SavedConfig<serde_json::Value> = dir.read_json("config.json")?;
-    if saved.command != command {
+    if saved.command != C::COMMAND {
         return Err(usage(format!(
-            "--run {}: a {} run, not a {command} run",
+            "--run {}: a {} run, not a {} run",
             args.run.display(),
-            saved.command
+            saved.command,
+            C::COMMAND
         )));
     }
     let saved: SavedConfig<C> = dir.read_json("config.json")?;
@@ -65,4 +66,12 @@ pub fn reopen<C: RunConfig>(
         device,
         data_dir,
     })
+}
+
+impl<C: RunConfig> Reopened<C> {
+    /// Add an evaluation's `figures` to the run's summary.json (written
+    /// afresh for a run that has none, such as one stopped early).
+    pub fn merge_summary(&self, figures: Figures) -> Result<()> {
+        Summary::merge_into(&self.dir, C::COMMAND, figures)
+    }
 }
