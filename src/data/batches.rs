@@ -3,11 +3,11 @@
 use tch::{Device, Kind, Tensor};
 
 use super::Dataset;
-use crate::rng::Rng;
+use crate::rng::{Rng, Stream};
 
 /// The order of examples for one epoch: a pure function of (seed, epoch) so a resumed run repeats itself.
 pub fn epoch_order(n: i64, seed: u64, epoch: u64) -> Vec<i64> {
-    Rng::new(seed, epoch).permutation(n as usize)
+    Rng::stream(seed, Stream::Shuffle(epoch)).permutation(n as usize)
 }
 
 /// The examples of epoch `epoch` (1-based) when an epoch is `per_epoch`

@@ -12,6 +12,7 @@ use super::model::{net, Input};
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
 use crate::figures;
+use crate::optim::parameter_count;
 use crate::optim::schedule::At;
 use crate::rng::Stream;
 use crate::runner::engine::classify::{
@@ -99,34 +100,9 @@ pub fn summed_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
 
 pub fn run(args: TrainFmpArgs) -> Result<()> {
     let args = session::resolve(args)?;
-    let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
-    if args.valid_size >= splits.train.len() {
-        return Err(usage(format!(
-            "--valid-size {}: expected fewer than the {} training images of {}",
-            args.valid_size,
-            splits.train.len(),
-            args.data.dataset
-        )));
-    }
-    let (train, valid) = splits.train.split_last(args.valid_size);
-    let (train, test) = (
-        train.limit(args.data.train_limit),
-        splits.test.limit(args.data.test_limit),
-    );
-    let [channels, height, width] = train.image_shape();
-    let cfg = args.net_config(channels, train.classes);
-    let size = cfg.input_size();
-    if size < height.max(width) {
-        return Err(usage(format!(
-            "--layers {} with --alpha {} gives a {size}x{size} input, smaller than the {height}x{width} images of {}; use more layers or a larger alpha",
-            args.layers, args.alpha, args.data.dataset
-        )));
-    }
-    let input = Input {
-        size,
-        background: args.background,
-    };
-    let augment = args.augment(input.levels_per_unit());
+    let data = load(&args)?;
+    let cfg = args.net_config(data.train.image_shape()[0], data.train.classes);
+    let input = input(&args, cfg.input_size(), &data.train)?;
     let mut columns = COLUMNS.to_vec();
     if args.valid_size > 0 {
         columns.push("valid_error");
@@ -138,46 +114,99 @@ pub fn run(args: TrainFmpArgs) -> Result<()> {
     let prepare = move |x: &Tensor, _train: bool| input.prepare(x);
     let hooks = Recipe {
         summed: args.optimizer == FmpOptimizer::Graham,
-        augment,
+        augment: args.augment(input.levels_per_unit()),
         augment_epochs: args.augment_epochs,
         epoch: 0,
-        valid: (args.valid_size > 0).then_some(&valid),
-        test: TestSet(&test),
+        valid: (args.valid_size > 0).then_some(&data.valid),
+        test: TestSet(&data.test),
     };
-    let mut steps = Classifier::new(&args, &model, &vs, &prepare, &train, hooks);
+    let mut steps = Classifier::new(&args, &model, &vs, &prepare, &data.train, hooks);
     let outcome = epochs::train(&mut s, &mut steps)?;
     if !outcome.finished {
         return s.stopped();
     }
+    let trained = Trained {
+        net: &steps.net,
+        images_per_sec: outcome.images_per_sec,
+        input_size: input.size,
+    };
+    evaluate(&args, &mut s, trained, &data)
+}
+
+/// The dataset cut as the flags say: training images (less the held-out
+/// validation images, then --train-limit), validation and test images.
+struct Splits {
+    train: Dataset,
+    valid: Dataset,
+    test: Dataset,
+}
+
+fn load(args: &TrainFmpArgs) -> Result<Splits> {
+    let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
+    if args.valid_size >= splits.train.len() {
+        return Err(usage(format!(
+            "--valid-size {}: expected fewer than the {} training images of {}",
+            args.valid_size,
+            splits.train.len(),
+            args.data.dataset
+        )));
+    }
+    let (train, valid) = splits.train.split_last(args.valid_size);
+    Ok(Splits {
+        train: train.limit(args.data.train_limit),
+        valid,
+        test: splits.test.limit(args.data.test_limit),
+    })
+}
+
+/// The network's input for `size` (from --layers and --alpha), which must
+/// hold the dataset's images.
+fn input(args: &TrainFmpArgs, size: i64, train: &Dataset) -> Result<Input> {
+    let [_, height, width] = train.image_shape();
+    if size < height.max(width) {
+        return Err(usage(format!(
+            "--layers {} with --alpha {} gives a {size}x{size} input, smaller than the {height}x{width} images of {}; use more layers or a larger alpha",
+            args.layers, args.alpha, args.data.dataset
+        )));
+    }
+    Ok(Input {
+        size,
+        background: args.background,
+    })
+}
+
+/// The trained network and what the summary says of its training.
+struct Trained<'a> {
+    net: &'a ClassifierNet<'a>,
+    images_per_sec: f64,
+    input_size: i64,
+}
+
+/// The last epoch's net tested with --tests passes each (pass 1 always,
+/// as test_error), printed and written to summary.json.
+fn evaluate(args: &TrainFmpArgs, s: &mut Session, t: Trained, data: &Splits) -> Result<()> {
     s.progress.line(&format!(
         "evaluating the last epoch's net with {:?} passes",
         args.tests
     ));
-    // Pass 1 is computed on the way to any R, so test_error is always there.
     let mut tests = args.tests.clone();
     if !tests.contains(&1) {
         tests.insert(0, 1);
     }
-    let errors = error_by_tests(&steps.net, &test, &tests, s.seed, &mut s.progress)?;
+    let errors = error_by_tests(t.net, &data.test, &tests, s.seed, &mut s.progress)?;
     let by_tests: BTreeMap<String, f64> = errors.iter().map(|(r, e)| (r.to_string(), *e)).collect();
     for (r, e) in &errors {
         s.progress
             .line(&format!("test error, {r:>3} test(s): {:.2}%", 100.0 * e));
     }
-    let params: i64 = vs
-        .trainable_variables()
-        .iter()
-        .map(|t| t.numel() as i64)
-        .sum();
     s.write_summary(
-        Some(outcome.images_per_sec),
+        Some(t.images_per_sec),
         figures! {
             "test_error" => errors.iter().find(|(r, _)| *r == 1).map(|(_, e)| *e),
             "test_error_by_tests" => by_tests,
-            "params" => params,
-            "input_size" => size,
-            "valid_images" => valid.len(),
+            "params" => parameter_count(t.net.vs),
+            "input_size" => t.input_size,
+            "valid_images" => data.valid.len(),
         },
-    )?;
-    Ok(())
+    )
 }

@@ -3,9 +3,9 @@
 //! is read and no forward pass runs.
 
 use super::args::TrainInceptionArgs;
-use super::net::{build, parameters, CHANNELS};
+use super::net::{build, CHANNELS};
 use crate::error::{usage, Result};
-use crate::optim::params_of;
+use crate::optim::{parameter_count, params_of};
 use crate::runner::args::flag_name;
 use tch::nn::VarStore;
 use tch::Device;
@@ -59,7 +59,7 @@ pub fn table(args: &TrainInceptionArgs) -> Result<Vec<String>> {
         "{classifier:<16} {classes:>16} {:>12}",
         count(classifier)
     ));
-    lines.push(format!("parameters: {}", parameters(&vs)));
+    lines.push(format!("parameters: {}", parameter_count(&vs)));
     Ok(lines)
 }
 

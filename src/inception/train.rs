@@ -9,18 +9,18 @@
 
 use super::args::TrainInceptionArgs;
 use super::crops::{resize, to_rgb_float};
-use super::data::{self, Request, Val};
+use super::data::{self, FolderSplits, Request, Train, Val};
 use super::eval::{self, predict, top_errors};
-use super::net::{build, parameters, Net};
+use super::net::{build, Net};
 use super::{summary, weights};
 use crate::error::{usage, Result};
 use crate::figures;
-use crate::optim::{add_weight_decay, clip_grad_norm_total, Param};
+use crate::optim::{add_weight_decay, clip_grad_norm_total, parameter_count, Param};
 use crate::runner::args::flag_name;
 use crate::runner::store::checkpoint::CheckpointFile;
 use crate::runner::engine::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
 use crate::runner::compute::ema::Ema;
-use crate::runner::engine::epochs::{self, header};
+use crate::runner::engine::epochs::{self, header, Outcome};
 use crate::runner::engine::session::{self, RunConfig, Session};
 use crate::runner::record::summary::{Goal, Selection};
 use tch::nn::{ModuleT, VarStore};
@@ -151,6 +151,42 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
         return summary::print(&args.checked()?);
     }
     let args = session::resolve(args)?;
+    let (splits, classes) = load(&args)?;
+    // Build and load --init-from before the run directory exists, so a
+    // wrong file creates nothing (the session re-seeds the same way).
+    let vs = VarStore::new(args.common.compute.setup()?);
+    let cfg = args.net_config(classes);
+    let net = build(&vs.root(), &cfg);
+    let loaded = init_from(&args, &vs)?;
+    let mut columns = COLUMNS.to_vec();
+    columns.extend(EVAL_COLUMNS);
+    let mut s = Session::open(&args, &header(&columns))?;
+    if let Some(line) = loaded {
+        s.progress.line(&line);
+    }
+    let ema = (args.ema_decay > 0.0 && !args.eval_only)
+        .then(|| {
+            Ema::new(&vs, args.ema_decay, |p| build(p, &cfg))
+                .map(|e| e.with_update(args.common.update_impl))
+        })
+        .transpose()?;
+    let trained = match &splits.train {
+        Some(train) => {
+            let done = train_epochs(&args, &mut s, (&net, &vs), ema.as_ref(), train, &splits.val)?;
+            if !done.finished {
+                return s.stopped();
+            }
+            Some(done.images_per_sec)
+        }
+        None => None,
+    };
+    let model = Model { net: &net, vs: &vs, ema: ema.as_ref(), classes };
+    evaluate(&args, &mut s, model, &splits.val, trained)
+}
+
+/// The dataset's splits and the classifier's outputs (--classes, at least
+/// the dataset's classes).
+fn load(args: &TrainInceptionArgs) -> Result<(FolderSplits, i64)> {
     let splits = data::load(&Request {
         spec: &args.dataset,
         data_dir: &args.common.data_dir,
@@ -167,96 +203,98 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
             args.dataset, splits.classes
         )));
     }
-    // Build and load --init-from before the run directory exists, so a
-    // wrong file creates nothing (the session re-seeds the same way).
-    let device = args.common.compute.setup()?;
-    let vs = VarStore::new(device);
-    let cfg = args.net_config(classes);
-    let net = build(&vs.root(), &cfg);
+    Ok((splits, classes))
+}
+
+/// Load --init-from into `vs` (not on --resume, whose checkpoint wins):
+/// the line that says what was loaded.
+fn init_from(args: &TrainInceptionArgs, vs: &VarStore) -> Result<Option<String>> {
+    let (Some(file), false) = (&args.init_from, args.common.resume) else {
+        return Ok(None);
+    };
     let what = format!("{} (--width {})", flag_name(&args.model), args.width);
-    let mut loaded_line = None;
-    if let (Some(file), false) = (&args.init_from, args.common.resume) {
-        let loaded = weights::load(
-            &vs,
-            file,
-            &what,
-            args.model.classifier(),
-            args.classes.is_some(),
-        )?;
-        loaded_line = Some(format!(
-            "loaded {} tensors from {}{}{}",
-            loaded.tensors,
-            file.display(),
-            loaded
-                .section
-                .map_or(String::new(), |p| format!(" (its {p}* weights)")),
-            if loaded.classifier_replaced {
-                "; the classifier is new"
-            } else {
-                ""
-            }
-        ));
+    let classifier = args.model.classifier();
+    let loaded = weights::load(vs, file, &what, classifier, args.classes.is_some())?;
+    let section = loaded
+        .section
+        .map_or(String::new(), |p| format!(" (its {p}* weights)"));
+    let replaced = match loaded.classifier_replaced {
+        true => "; the classifier is new",
+        false => "",
+    };
+    Ok(Some(format!(
+        "loaded {} tensors from {}{section}{replaced}",
+        loaded.tensors,
+        file.display()
+    )))
+}
+
+/// The engine's epochs on `train`, validating on `val` after each.
+fn train_epochs(
+    args: &TrainInceptionArgs,
+    s: &mut Session,
+    (net, vs): (&Net, &VarStore),
+    ema: Option<&Ema<Net>>,
+    train: &Train,
+    val: &Val,
+) -> Result<Outcome> {
+    let size = args.image_size;
+    let prepare = move |x: &Tensor, train: bool| {
+        let x = to_rgb_float(x);
+        let x = resize(&x, size, size);
+        let x = if train { random_flip(&x) } else { x };
+        x * 2.0 - 1.0
+    };
+    let hooks = InceptionHooks {
+        net,
+        ema,
+        val,
+        args,
+        zeros: Tensor::zeros([], (Kind::Int64, s.device)),
+        seen: Tensor::zeros([], (Kind::Int64, s.device)),
+    };
+    let mut steps = Classifier::new(args, net, vs, &prepare, train.examples(), hooks);
+    if let Some(e) = ema {
+        steps.amp.layout().convert(e.vs());
     }
-    let mut columns = COLUMNS.to_vec();
-    columns.extend(EVAL_COLUMNS);
-    let mut s = Session::open(&args, &header(&columns))?;
-    if let Some(line) = loaded_line {
-        s.progress.line(&line);
-    }
-    let ema = (args.ema_decay > 0.0 && !args.eval_only)
-        .then(|| {
-            Ema::new(&vs, args.ema_decay, |p| build(p, &cfg))
-                .map(|e| e.with_update(args.common.update_impl))
-        })
-        .transpose()?;
-    let mut outcome = None;
-    if let Some(train) = &splits.train {
-        let size = args.image_size;
-        let prepare = move |x: &Tensor, train: bool| {
-            let x = to_rgb_float(x);
-            let x = resize(&x, size, size);
-            let x = if train { random_flip(&x) } else { x };
-            x * 2.0 - 1.0
-        };
-        let hooks = InceptionHooks {
-            net: &net,
-            ema: ema.as_ref(),
-            val: &splits.val,
-            args: &args,
-            zeros: Tensor::zeros([], (Kind::Int64, s.device)),
-            seen: Tensor::zeros([], (Kind::Int64, s.device)),
-        };
-        let mut steps = Classifier::new(&args, &net, &vs, &prepare, train.examples(), hooks);
-        if let Some(e) = &ema {
-            steps.amp.layout().convert(e.vs());
-        }
-        let done = epochs::train(&mut s, &mut steps)?;
-        if !done.finished {
-            return s.stopped();
-        }
-        outcome = Some(done);
-    }
-    // The final evaluation, with the moving average when there is one.
-    let (eval_net, eval_vs) = match &ema {
+    epochs::train(s, &mut steps)
+}
+
+/// The trained (or --init-from) network, its weight average if any, and
+/// its outputs.
+struct Model<'a> {
+    net: &'a Net,
+    vs: &'a VarStore,
+    ema: Option<&'a Ema<Net>>,
+    classes: i64,
+}
+
+/// The final evaluation on `val`, with the weight average when there is
+/// one: predictions.csv, weights.safetensors and summary.json (`trained`:
+/// the training images/s, None for --eval-only).
+fn evaluate(
+    args: &TrainInceptionArgs,
+    s: &mut Session,
+    m: Model,
+    val: &Val,
+    trained: Option<f64>,
+) -> Result<()> {
+    let (eval_net, eval_vs) = match m.ema {
         Some(e) => (e.model(), e.vs()),
-        None => (&net, &vs),
+        None => (m.net, m.vs),
     };
     let settings = args.eval_settings(args.crops, s.device);
+    let averaged = if m.ema.is_some() { "the weight EMA of " } else { "" };
     s.progress.line(&format!(
-        "evaluating {}{} on {} images, {} crop(s) each",
-        if ema.is_some() {
-            "the weight EMA of "
-        } else {
-            ""
-        },
+        "evaluating {averaged}{} on {} images, {} crop(s) each",
         flag_name(&args.model),
-        splits.val.len(),
+        val.len(),
         args.crops
     ));
-    let probs = predict(eval_net, &splits.val, &settings, &mut s.progress)?;
-    let (top1, top5) = top_errors(&probs, &eval::labels(&splits.val));
+    let probs = predict(eval_net, val, &settings, &mut s.progress)?;
+    let (top1, top5) = top_errors(&probs, &eval::labels(val));
     if s.is_writer() {
-        eval::write_predictions(&s.dir.file("predictions.csv"), &splits.val, &probs)?;
+        eval::write_predictions(&s.dir.file("predictions.csv"), val, &probs)?;
         if !args.eval_only {
             weights::save(eval_vs, &s.dir.file("weights.safetensors"))?;
         }
@@ -268,23 +306,22 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
         100.0 * top5
     ));
     s.write_summary(
-        outcome.as_ref().map(|o| o.images_per_sec),
+        trained,
         figures! {
             "model" => flag_name(&args.model),
-            "params" => parameters(&vs),
+            "params" => parameter_count(m.vs),
             "top1_error" => top1,
             "top5_error" => top5,
             "crops" => args.crops,
             "crop_pct" => settings.crop_pct,
             "image_size" => args.image_size,
             "width" => args.width,
-            "classes" => classes,
-            "val_images" => splits.val.len(),
-            "ema" => ema.is_some(),
+            "classes" => m.classes,
+            "val_images" => val.len(),
+            "ema" => m.ema.is_some(),
             "init_from" => args.init_from.as_ref().map(|p| p.display().to_string()),
         },
-    )?;
-    Ok(())
+    )
 }
 
 /// Mirror each image of [B, C, H, W] with probability 1/2 (torch's

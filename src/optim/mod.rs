@@ -76,6 +76,12 @@ impl Param {
     }
 }
 
+/// How many numbers the trainable variables of `vs` hold.
+pub fn parameter_count(vs: &nn::VarStore) -> i64 {
+    let trainable = vs.trainable_variables();
+    trainable.iter().map(|t| t.numel() as i64).sum()
+}
+
 /// The trainable variables of `vs` with their names, sorted by name so that
 /// state keys are stable. The tensors share storage with the VarStore's.
 pub fn params_of(vs: &nn::VarStore) -> Vec<Param> {

@@ -10,6 +10,7 @@ use crate::data::batches::{batch, epoch_order};
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
 use crate::figures;
+use crate::optim::parameter_count;
 use crate::optim::schedule::{At, Schedule, Switch};
 use crate::runner::args::flag_name;
 use crate::runner::engine::classify::{Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS};
@@ -67,20 +68,8 @@ impl Hooks for WnHooks<'_> {
 
 pub fn run(args: TrainWnArgs) -> Result<()> {
     let args = session::resolve(args)?;
-    let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
-    let (train, test) = (
-        splits.train.limit(args.data.train_limit),
-        splits.test.limit(args.data.test_limit),
-    );
+    let (train, test) = load(&args)?;
     let cfg = args.net_config(train.image_shape(), train.classes)?;
-    if train.is_empty() || test.is_empty() {
-        return Err(usage(format!(
-            "--dataset {}: {} training and {} test images; train-wn needs both",
-            args.data.dataset,
-            train.len(),
-            test.len()
-        )));
-    }
     let mut columns = COLUMNS.to_vec();
     columns.extend(EVAL_COLUMNS);
     let mut s = Session::open(&args, &header(&columns))?;
@@ -117,24 +106,36 @@ pub fn run(args: TrainWnArgs) -> Result<()> {
         flag_name(&args.norm),
         100.0 * steps.hooks.test_error
     ));
-    let params: i64 = steps
-        .opt
-        .params()
-        .iter()
-        .map(|p| p.tensor.numel() as i64)
-        .sum();
     s.write_summary(
         Some(outcome.images_per_sec),
         figures! {
             "norm" => flag_name(&args.norm),
             "test_error" => steps.hooks.test_error,
             "seconds_per_epoch" => seconds_per_epoch,
-            "params" => params,
+            "params" => parameter_count(&vs),
             "zca" => args.zca,
             "data_init" => args.init == InitMode::Data,
         },
-    )?;
-    Ok(())
+    )
+}
+
+/// The training and test images, after --train-limit and --test-limit:
+/// neither may be empty.
+fn load(args: &TrainWnArgs) -> Result<(Dataset, Dataset)> {
+    let splits = data::load(&args.data.dataset, &args.common.data_dir)?;
+    let (train, test) = (
+        splits.train.limit(args.data.train_limit),
+        splits.test.limit(args.data.test_limit),
+    );
+    if train.is_empty() || test.is_empty() {
+        return Err(usage(format!(
+            "--dataset {}: {} training and {} test images; train-wn needs both",
+            args.data.dataset,
+            train.len(),
+            test.len()
+        )));
+    }
+    Ok((train, test))
 }
 
 /// The ZCA fit of the training set (from the cache when there is one),

@@ -29,7 +29,7 @@ use crate::error::Result;
 use crate::optim::schedule::At;
 use crate::rng::seed_torch;
 use std::time::Instant;
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 /// What one epoch's end reports.
 pub struct EpochEnd {
@@ -182,17 +182,7 @@ fn walk(
         let images: i64 = global.iter().map(|(idx, _)| idx.len() as i64).sum();
         epoch_images += images;
         if step == 0 {
-            match dist::world() {
-                None => steps.init(&data[0])?,
-                Some(_) => {
-                    // As one process: initialisation sees the whole first
-                    // global batch; then every process starts from rank 0's
-                    // weights, as DDP does.
-                    let (idx, seed) = global[0];
-                    steps.init(&steps.examples().batch(idx, seed, s.device)?)?;
-                    dist::replicate(&steps.replicated())?;
-                }
-            }
+            init(steps, &data[0], global[0], s.device)?;
         }
         let at = At { epoch, step };
         steps.schedule(at)?;
@@ -209,6 +199,19 @@ fn walk(
         }
     }
     Ok((epoch_images, false))
+}
+
+/// Before the first step: the trainer's initialisation on `first`, this
+/// process's first batch. A distributed run initialises as one process
+/// would, from the whole first global batch (`global`: its indices and
+/// seed), and then every process starts from rank 0's weights, as DDP does.
+fn init(steps: &mut dyn Steps, first: &Batch, global: (&[i64], u64), device: Device) -> Result<()> {
+    if dist::world().is_none() {
+        return steps.init(first);
+    }
+    let (idx, seed) = global;
+    steps.init(&steps.examples().batch(idx, seed, device)?)?;
+    dist::replicate(&steps.replicated())
 }
 
 /// After step `at`: the log's window and hyperparameters, when the step
