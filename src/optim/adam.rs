@@ -1,7 +1,8 @@
 //! Adam as `torch.optim.Adam`.
 
 use super::slots::{grad_of, Slots};
-use super::{foreach, Hyper, Optim, Rule};
+use super::base::{Hyper, Optim, Rule};
+use super::foreach;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 

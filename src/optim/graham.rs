@@ -2,7 +2,8 @@
 //! numbers: SparseConvNet's "NAG light" momentum.
 
 use super::slots::{grad_of, Slots};
-use super::{foreach, Hyper, Optim, Rule};
+use super::base::{Hyper, Optim, Rule};
+use super::foreach;
 use serde::{Deserialize, Serialize};
 
 /// The update of btgraham/SparseConvNet-archived,

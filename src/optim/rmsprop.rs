@@ -1,7 +1,8 @@
 //! RMSprop as `torch.optim.RMSprop`, or TensorFlow's RMSPropOptimizer.
 
 use super::slots::{grad_of, Slots};
-use super::{foreach, Hyper, Optim, Rule};
+use super::base::{Hyper, Optim, Rule};
+use super::foreach;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 

@@ -16,7 +16,9 @@
 //! exactly; the factors and interval are configuration, as in GradScaler's
 //! state_dict.
 
-use super::{foreach, Optimizer, Param};
+use super::base::Optimizer;
+use super::param::Param;
+use super::foreach;
 use crate::error::{self, Result};
 use crate::native;
 use std::ffi::c_char;

@@ -2,7 +2,7 @@
 //! stands, so a resumed run sets exactly what an uninterrupted one did.
 //! The engine applies a trainer's schedules before every optimizer step.
 
-use super::{Hyper, Optimizer};
+use super::base::{Hyper, Optimizer};
 use crate::error::Result;
 
 /// Where training stands when a value is needed: the 1-based epoch being

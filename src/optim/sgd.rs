@@ -1,7 +1,8 @@
 //! SGD as `torch.optim.SGD`.
 
 use super::slots::{grad_of, pick, Slots};
-use super::{foreach, Hyper, Optim, Rule};
+use super::base::{Hyper, Optim, Rule};
+use super::foreach;
 use serde::{Deserialize, Serialize};
 
 /// Stochastic gradient descent with the semantics of `torch.optim.SGD`:

@@ -1,7 +1,8 @@
 //! What every optimizer keeps per parameter: its update count and lazily
 //! created buffers, saved and restored by name for checkpoints.
 
-use super::{foreach, Param};
+use super::param::Param;
+use super::foreach;
 use crate::error::{self, Result};
 use std::collections::{HashMap, HashSet};
 use tch::{Device, Kind, Tensor};
