@@ -117,7 +117,9 @@ fn command_for(name: &str, args: &[OsString]) -> clap::Command {
 
 /// The words of `args` before a `--` (after it, none is a flag).
 fn flag_words(args: &[OsString]) -> impl Iterator<Item = Cow<'_, str>> {
-    args.iter().map(|a| a.to_string_lossy()).take_while(|w| w != "--")
+    args.iter()
+        .map(|a| a.to_string_lossy())
+        .take_while(|w| w != "--")
 }
 
 /// The value `args` give `flag` last, as `FLAG VALUE` or `FLAG=VALUE`: the
@@ -138,9 +140,11 @@ fn last_value(args: &[OsString], flag: &str) -> Option<String> {
 /// Parse `argv` and run the subcommand. Clap's own errors (unknown flags,
 /// invalid numbers) print themselves and exit with 2.
 pub fn run(argv: Vec<OsString>) -> Result<()> {
-    let name = argv.get(1).map_or(Cow::Borrowed(""), |a| a.to_string_lossy());
-    let cli = command_for(&name, argv.get(2..).unwrap_or_default());
-    let matches = parse(&cli, &argv)?;
+    let typed = argv
+        .get(1)
+        .map_or(Cow::Borrowed(""), |a| a.to_string_lossy());
+    let cli = command_for(&typed, argv.get(2..).unwrap_or_default());
+    let matches = parse(&cli, &argv, &typed)?;
     let name = matches.subcommand_name().unwrap_or_default();
     match Cli::from_arg_matches(&matches)
         .unwrap_or_else(|e| e.exit())
@@ -193,13 +197,13 @@ fn with_model_tip(mut e: clap::Error, name: &str) -> clap::Error {
 
 /// The command line alone, then with its preset layered under it. The command
 /// line has passed every check by then, so what fails the second parse is the
-/// preset's, and the message names the file.
-fn parse(cli: &clap::Command, argv: &[OsString]) -> Result<ArgMatches> {
-    let name = argv.get(1).map_or(Cow::Borrowed(""), |a| a.to_string_lossy());
+/// preset's, and the message names the file. `typed` is the subcommand's
+/// name as given.
+fn parse(cli: &clap::Command, argv: &[OsString], typed: &str) -> Result<ArgMatches> {
     let user = cli
         .clone()
         .try_get_matches_from(argv)
-        .unwrap_or_else(|e| with_model_tip(e, &name).exit());
+        .unwrap_or_else(|e| with_model_tip(e, typed).exit());
     let (name, given) = user.subcommand().expect("clap requires a subcommand");
     let sub = cli.find_subcommand(name).expect("the parsed subcommand");
     let Ok(Some(file)) = given.try_get_one::<PathBuf>("config") else {

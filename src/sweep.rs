@@ -132,9 +132,10 @@ pub fn plan(args: &SweepArgs, parser: &Parser) -> Result<(String, Vec<Planned>)>
             None => {}
         }
         // The run's choice of flags (train-gan's --model), with its preset.
-        let choice = flags.get("model").and_then(|m| m.as_str());
-        let choice = choice.map(|m| OsString::from(format!("--model={m}")));
-        let sub = training(parser(&command, &[&argv[1..], &Vec::from_iter(choice)].concat()))?;
+        let mut chosen = argv[1..].to_vec();
+        let model = flags.get("model").and_then(|m| m.as_str());
+        chosen.extend(model.map(|m| format!("--model={m}").into()));
+        let sub = training(parser(&command, &chosen))?;
         for (arg, value) in flags_of(flags, &sub, &format!("{origin}, run {name}"))? {
             argv.extend(flag(arg, &value));
         }

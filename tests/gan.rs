@@ -153,7 +153,10 @@ fn config_json_holds_the_model_and_its_own_flags_and_older_runs_still_load() {
     let TrainGanArgs::Mlp(m) = loaded else {
         panic!("{loaded:?}")
     };
-    assert_eq!((m.g_hidden, m.d_steps, m.dataset.unwrap().to_string()), (1200, 1, "fashion-mnist".into()));
+    assert_eq!(
+        (m.g_hidden, m.d_steps, m.dataset.unwrap().to_string()),
+        (1200, 1, "fashion-mnist".into())
+    );
 }
 
 /// The learning rate of update `step` (0-based), from the run's schedules.

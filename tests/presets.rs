@@ -209,23 +209,37 @@ fn train_gan_takes_the_flags_of_the_model_its_command_line_or_preset_chooses() {
     );
     let help = |args: &[&str]| String::from_utf8_lossy(&ok(paperlab(p, args)).stdout).into_owned();
     let dcgan = help(&["train-gan", "--model", "dcgan", "--help"]);
-    assert!(dcgan.contains("--norm <NORM>") && !dcgan.contains("--g-hidden"), "{dcgan}");
+    assert!(
+        dcgan.contains("--norm <NORM>") && !dcgan.contains("--g-hidden"),
+        "{dcgan}"
+    );
     let models = help(&["train-gan", "--help"]);
     assert!(
-        models.contains("paperlab train-gan --model dcgan --help") && !models.contains("--features"),
+        models.contains("paperlab train-gan --model dcgan --help")
+            && !models.contains("--features"),
         "{models}"
     );
     // A preset's model chooses the flags, the command line's among them.
     std::fs::write(p.join("dcgan.toml"), "model = \"dcgan\"\nfeatures = 8\n").unwrap();
-    let c = resolved(p, &["train-gan", "--config", "dcgan.toml", "--norm", "batch"]);
+    let c = resolved(
+        p,
+        &["train-gan", "--config", "dcgan.toml", "--norm", "batch"],
+    );
     assert_eq!(
         (&c["model"], &c["features"], &c["norm"]),
         (&"dcgan".into(), &8.into(), &"batch".into())
     );
     fails(
-        paperlab(p, &["train-gan", "--config", "dcgan.toml", "--model", "mlp"]),
+        paperlab(
+            p,
+            &["train-gan", "--config", "dcgan.toml", "--model", "mlp"],
+        ),
         2,
-        &["dcgan.toml", "unknown key \"features\"", "train-gan --model mlp"],
+        &[
+            "dcgan.toml",
+            "unknown key \"features\"",
+            "train-gan --model mlp",
+        ],
     );
     assert!(!p.join("results").exists());
     // A sweep's runs take their preset's model's flags.

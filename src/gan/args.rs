@@ -50,7 +50,9 @@ impl Model {
             Model::Dcgan => DcganArgs::augment_args(cmd),
         };
         match self.to_possible_value().and_then(|v| v.get_help().cloned()) {
-            Some(help) => cmd.about(format!("Train a generative adversarial net, --model {name}: {help}")),
+            Some(help) => cmd.about(format!(
+                "Train a generative adversarial net, --model {name}: {help}"
+            )),
             None => cmd,
         }
     }
@@ -59,7 +61,10 @@ impl Model {
     pub fn takes(self, long: &str) -> bool {
         self.args(Command::new("train-gan"))
             .get_arguments()
-            .any(|a| a.get_long() == Some(long) || a.get_all_aliases().is_some_and(|all| all.contains(&long)))
+            .any(|a| {
+                a.get_long() == Some(long)
+                    || a.get_all_aliases().is_some_and(|all| all.contains(&long))
+            })
     }
 }
 
@@ -151,7 +156,6 @@ pub enum GLoss {
     /// log(1 - D(G(z))): the minimax game as written; saturates early.
     Minimax,
 }
-
 
 /// The flags both models take.
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
@@ -580,10 +584,12 @@ impl DcganArgs {
     /// Fashion-MNIST.
     pub fn dataset(&self) -> GanData {
         self.dataset.clone().unwrap_or_else(|| {
-            GanData::Named(match DatasetName::Cifar10.dir(&self.gan.common.data_dir).is_dir() {
-                true => DatasetName::Cifar10,
-                false => DatasetName::FashionMnist,
-            })
+            GanData::Named(
+                match DatasetName::Cifar10.dir(&self.gan.common.data_dir).is_dir() {
+                    true => DatasetName::Cifar10,
+                    false => DatasetName::FashionMnist,
+                },
+            )
         })
     }
 

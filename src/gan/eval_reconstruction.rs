@@ -11,6 +11,7 @@ use super::samples::save_grid;
 use crate::data::{self, Dataset};
 use crate::error::{run as run_error, usage, Result};
 use crate::figures;
+use crate::runner::engine::session::RunConfig;
 use crate::runner::record::progress::Progress;
 use crate::runner::store::reopen::{reopen, Reopened};
 use crate::runner::store::run_dir::write_atomic;
@@ -86,7 +87,8 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     save_grid(&png, &pairs(&x, &rec), figure_rows(n))?;
     // At the step of the checkpoint evaluated (0 for one without a position).
     let step = run.checkpoint.position().map_or(0, |p| p.step);
-    evaluation_image(&run.dir, gan.gan().common.log_every, "reconstruction", step, &png)?;
+    let every = gan.common().log_every;
+    evaluation_image(&run.dir, every, "reconstruction", step, &png)?;
     let (mean, se) = mean_and_se(&mse);
     Summary::merge_into(
         &run.dir,
