@@ -2,21 +2,27 @@
 //! module. A preset (--config) is layered between the defaults and the
 //! command line (see runner::store::preset). Each numeric flag's range is its
 //! value parser (src/ranges.rs), so the command line and presets are checked
-//! alike while they are parsed.
+//! alike while they are parsed. train-gan's flags depend on its --model:
+//! the command line is parsed with the flags of the model it (or its
+//! preset) chooses, so another model's flag is clap's unknown argument.
 
 use crate::compare::CompareArgs;
 use crate::error::{usage, Result};
 use crate::fmp::args::{EvalFmpArgs, TrainFmpArgs};
-use crate::gan::args::{EvalParzenArgs, EvalReconstructionArgs, TrainGanArgs};
+use crate::gan::args::{EvalParzenArgs, EvalReconstructionArgs, Model, TrainGanArgs};
 use crate::inception::args::TrainInceptionArgs;
-use crate::runner::store::preset;
+use crate::runner::args::flag_name;
 use crate::runner::engine::session::{self, RunConfig};
+use crate::runner::store::preset;
 use crate::sweep::SweepArgs;
 use crate::wn::args::TrainWnArgs;
 use crate::{compare, fmp, gan, inception, info, sweep, wn};
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::builder::StyledStr;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::borrow::Cow;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -41,7 +47,7 @@ enum Command {
     /// Reload a train-fmp run and write tests.csv: test error against the number of averaged passes.
     #[command(allow_negative_numbers = true)]
     EvalFmp(EvalFmpArgs),
-    /// Train a generative adversarial net (Goodfellow et al. 2014).
+    /// Train a generative adversarial net: Goodfellow et al. 2014's MLP pair (--model mlp) or Xiang & Li 2017's DCGAN with batch or weight normalization (--model dcgan).
     #[command(args_override_self = true, allow_negative_numbers = true)]
     TrainGan(TrainGanArgs),
     /// Reload a train-gan run's G and report the Parzen-window log-likelihood of the test set.
@@ -62,16 +68,83 @@ enum Command {
     Sweep(SweepArgs),
 }
 
-/// The whole command line as clap describes it (for tests and tools that
-/// walk the flags).
+/// The subcommand whose flags depend on a choice (its --model).
+const TRAIN_GAN: &str = TrainGanArgs::COMMAND;
+
+/// The whole command line as clap describes it, train-gan with its --model
+/// alone ([`subcommands`] has each model's flags).
 pub fn command() -> clap::Command {
     Cli::command()
+}
+
+/// Every subcommand as it parses its flags, train-gan once per --model (for
+/// tests and tools that walk the flags).
+pub fn subcommands() -> Vec<clap::Command> {
+    let each = |sub: &clap::Command| match sub.get_name() {
+        TRAIN_GAN => Model::value_variants()
+            .iter()
+            .map(|m| m.args(sub.clone()))
+            .collect(),
+        _ => vec![sub.clone()],
+    };
+    Cli::command().get_subcommands().flat_map(each).collect()
+}
+
+/// The subcommand `name` as it parses `args`, the words after its name.
+pub fn subcommand(name: &str, args: &[OsString]) -> Option<clap::Command> {
+    command_for(name, args).find_subcommand(name).cloned()
+}
+
+/// The command line as it parses subcommand `name` with `args`: train-gan
+/// takes the flags of the --model `args` give, else of the `model` of their
+/// preset (--config), else mlp's; its --help without a model lists them.
+fn command_for(name: &str, args: &[OsString]) -> clap::Command {
+    let cli = Cli::command();
+    if name != TRAIN_GAN {
+        return cli;
+    }
+    let given = last_value(args, "--model").or_else(|| {
+        let file = last_value(args, "--config")?;
+        preset::string(Path::new(&file), "model")
+    });
+    let model = match given.and_then(|m| Model::from_str(&m, false).ok()) {
+        Some(model) => model,
+        None if flag_words(args).any(|w| w == "--help" || w == "-h") => return cli,
+        None => Model::Mlp,
+    };
+    cli.mut_subcommand(name, |generic| model.args(generic))
+}
+
+/// The words of `args` before a `--` (after it, none is a flag).
+fn flag_words(args: &[OsString]) -> impl Iterator<Item = Cow<'_, str>> {
+    args.iter()
+        .map(|a| a.to_string_lossy())
+        .take_while(|w| w != "--")
+}
+
+/// The value `args` give `flag` last, as `FLAG VALUE` or `FLAG=VALUE`: the
+/// one clap keeps.
+fn last_value(args: &[OsString], flag: &str) -> Option<String> {
+    let words: Vec<_> = flag_words(args).collect();
+    let mut value = None;
+    for (i, word) in words.iter().enumerate() {
+        if word == flag {
+            value = words.get(i + 1).map(|v| v.to_string());
+        } else if let Some(v) = word.strip_prefix(flag).and_then(|w| w.strip_prefix('=')) {
+            value = Some(v.to_string());
+        }
+    }
+    value
 }
 
 /// Parse `argv` and run the subcommand. Clap's own errors (unknown flags,
 /// invalid numbers) print themselves and exit with 2.
 pub fn run(argv: Vec<OsString>) -> Result<()> {
-    let matches = parse(&Cli::command(), &argv)?;
+    let typed = argv
+        .get(1)
+        .map_or(Cow::Borrowed(""), |a| a.to_string_lossy());
+    let cli = command_for(&typed, argv.get(2..).unwrap_or_default());
+    let matches = parse(&cli, &argv, &typed)?;
     match Cli::from_arg_matches(&matches)
         .unwrap_or_else(|e| e.exit())
         .command
@@ -85,15 +158,51 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
         Command::TrainInception(a) => train(a, inception::train::run),
         Command::TrainWn(a) => train(a, wn::train::run),
         Command::Compare(a) => compare::run(a),
-        Command::Sweep(a) => sweep::run(a, &Cli::command()),
+        Command::Sweep(a) => sweep::run(a, &subcommand),
     }
+}
+
+/// Clap's error for a flag of train-gan's other --model, with a tip naming
+/// the model that takes it.
+fn with_model_tip(mut e: clap::Error, name: &str) -> clap::Error {
+    if name != TRAIN_GAN || e.kind() != ErrorKind::UnknownArgument {
+        return e;
+    }
+    let Some(ContextValue::String(given)) = e.get(ContextKind::InvalidArg) else {
+        return e;
+    };
+    let long = given.trim_start_matches("--");
+    let long = long.split('=').next().unwrap_or_default();
+    let takes: Vec<String> = Model::value_variants()
+        .iter()
+        .filter(|m| m.takes(long))
+        .map(flag_name)
+        .collect();
+    if takes.is_empty() {
+        return e;
+    }
+    let mut tips = match e.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+        _ => vec![],
+    };
+    let models = takes.join(" or --model ");
+    tips.push(StyledStr::from(format!(
+        "--{long} is a flag of train-gan --model {models} (`paperlab train-gan --model {} --help` lists its flags)",
+        takes[0]
+    )));
+    e.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    e
 }
 
 /// The command line alone, then with its preset layered under it. The command
 /// line has passed every check by then, so what fails the second parse is the
-/// preset's, and the message names the file.
-fn parse(cli: &clap::Command, argv: &[OsString]) -> Result<ArgMatches> {
-    let user = cli.clone().get_matches_from(argv);
+/// preset's, and the message names the file. `typed` is the subcommand's
+/// name as given.
+fn parse(cli: &clap::Command, argv: &[OsString], typed: &str) -> Result<ArgMatches> {
+    let user = cli
+        .clone()
+        .try_get_matches_from(argv)
+        .unwrap_or_else(|e| with_model_tip(e, typed).exit());
     let (name, given) = user.subcommand().expect("clap requires a subcommand");
     let sub = cli.find_subcommand(name).expect("the parsed subcommand");
     let Ok(Some(file)) = given.try_get_one::<PathBuf>("config") else {

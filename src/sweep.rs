@@ -59,8 +59,12 @@ pub struct Planned {
     pub argv: Vec<OsString>,
 }
 
+/// A training subcommand as it parses the given words after its name (the
+/// flags of train-gan's --model depend on it): `cli::subcommand`.
+pub type Parser = dyn Fn(&str, &[OsString]) -> Option<clap::Command>;
+
 /// The sweep's name (the file's stem) and its runs.
-pub fn plan(args: &SweepArgs, cli: &clap::Command) -> Result<(String, Vec<Planned>)> {
+pub fn plan(args: &SweepArgs, parser: &Parser) -> Result<(String, Vec<Planned>)> {
     let file = &args.file;
     let origin = file.display().to_string();
     let text = std::fs::read_to_string(file)
@@ -75,14 +79,15 @@ pub fn plan(args: &SweepArgs, cli: &clap::Command) -> Result<(String, Vec<Planne
         Some(toml::Value::String(c)) => c,
         _ => return Err(usage(format!("{origin}: expected command = \"train-...\""))),
     };
-    let sub = cli
-        .find_subcommand(&command)
-        .filter(|s| s.get_arguments().any(|a| a.get_long() == Some("resume")))
-        .ok_or_else(|| {
-            usage(format!(
-                "{origin}: {command:?} is not a training subcommand"
-            ))
-        })?;
+    let training = |sub: Option<clap::Command>| {
+        sub.filter(|s| s.get_arguments().any(|a| a.get_long() == Some("resume")))
+            .ok_or_else(|| {
+                usage(format!(
+                    "{origin}: {command:?} is not a training subcommand"
+                ))
+            })
+    };
+    training(parser(&command, &[]))?;
     let common = match table.remove("flags") {
         Some(toml::Value::Table(t)) => t,
         None => toml::Table::new(),
@@ -126,7 +131,12 @@ pub fn plan(args: &SweepArgs, cli: &clap::Command) -> Result<(String, Vec<Planne
             }
             None => {}
         }
-        for (arg, value) in flags_of(flags, sub, &format!("{origin}, run {name}"))? {
+        // The run's choice of flags (train-gan's --model), with its preset.
+        let mut chosen = argv[1..].to_vec();
+        let model = flags.get("model").and_then(|m| m.as_str());
+        chosen.extend(model.map(|m| format!("--model={m}").into()));
+        let sub = training(parser(&command, &chosen))?;
+        for (arg, value) in flags_of(flags, &sub, &format!("{origin}, run {name}"))? {
             argv.extend(flag(arg, &value));
         }
         argv.extend([
@@ -141,8 +151,8 @@ pub fn plan(args: &SweepArgs, cli: &clap::Command) -> Result<(String, Vec<Planne
     Ok((sweep, runs))
 }
 
-pub fn run(args: SweepArgs, cli: &clap::Command) -> Result<()> {
-    let (sweep, runs) = plan(&args, cli)?;
+pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
+    let (sweep, runs) = plan(&args, parser)?;
     if let Some(script) = &args.slurm {
         return write_slurm(&args, &sweep, runs.len(), script);
     }

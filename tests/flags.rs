@@ -19,7 +19,8 @@ fn is_number(m: &ArgMatches, id: &str) -> bool {
 #[test]
 fn no_numeric_flag_takes_nan_or_a_negative_number() {
     let mut numeric = vec![];
-    for sub in paperlab::cli::command().get_subcommands() {
+    // train-gan once per --model: each model's flags are its own.
+    for sub in &paperlab::cli::subcommands() {
         for arg in sub.get_arguments() {
             let Some(long) = arg.get_long() else { continue };
             if !arg.get_action().takes_values() {
@@ -47,6 +48,10 @@ fn no_numeric_flag_takes_nan_or_a_negative_number() {
                 assert!(msg.contains(&format!("--{long}")), "{msg}");
             }
         }
+    }
+    // Both of train-gan's flag sets were walked.
+    for flag in ["train-gan --g-hidden", "train-gan --features"] {
+        assert!(numeric.iter().any(|n| n == flag), "{flag}: {numeric:?}");
     }
     // The walk found the flags (about a hundred across the subcommands).
     assert!(

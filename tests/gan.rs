@@ -5,8 +5,9 @@
 mod common;
 use common::*;
 
-use clap::Parser;
-use paperlab::gan::args::{parse_sigmas, TrainGanArgs};
+use clap::{Args, Command, FromArgMatches};
+use paperlab::gan::args::{parse_sigmas, DcganArgs, MlpGanArgs, TrainGanArgs};
+use paperlab::gan::dcgan::GanNorm;
 use paperlab::gan::mlp::dropout;
 use paperlab::gan::parzen::{log_likelihoods, mean_and_se, select_sigma};
 use paperlab::gan::samples::{grid, npy_bytes};
@@ -90,15 +91,14 @@ fn dropout_keeps_with_the_include_probability_and_scales_by_its_inverse() {
     }
 }
 
-#[derive(Parser)]
-struct Flags {
-    #[command(flatten)]
-    gan: TrainGanArgs,
+/// `flags` parsed as one model's flag set.
+fn parsed<A: Args + FromArgMatches>(flags: &[&str]) -> A {
+    let cmd = A::augment_args(Command::new("train-gan").no_binary_name(true));
+    A::from_arg_matches(&cmd.try_get_matches_from(flags).unwrap()).unwrap()
 }
 
-fn gan_args(flags: &[&str]) -> TrainGanArgs {
-    let argv = std::iter::once("train-gan").chain(flags.iter().copied());
-    Flags::try_parse_from(argv).unwrap().gan
+fn gan_args(flags: &[&str]) -> MlpGanArgs {
+    parsed(flags)
 }
 
 #[test]
@@ -121,18 +121,51 @@ fn the_dataset_is_saved_as_its_flag_and_older_forms_still_load() {
             text
         );
     }
-    let args = gan_args(&["--dataset", "images:x"]);
+    let args: DcganArgs = parsed(&["--dataset", "images:x"]);
     let saved = serde_json::to_value(&args).unwrap();
     assert_eq!(saved["dataset"], json!("images:x"));
 }
 
+/// config.json as train-gan wrote it when one flag set held both models'
+/// flags (a dcgan run's `--print-config`).
+const BOTH_MODELS: &str = r#"{"device":"auto","seed":0,"threads":null,"data_dir":"data","out":"results","name":null,"config":null,"max_steps":null,"quiet":false,"update_impl":"auto","log_every":20,"precision":"fp32","channels_last":false,"prefetch":2,"resume":false,"force":false,"model":"dcgan","dataset":"fashion-mnist","valid_size":10000,"train_limit":null,"noise":"normal","noise_dim":128,"norm":"batch","features":64,"image_size":null,"levels":null,"crop_size":null,"ls":false,"running":200,"final":2000,"split":"disjoint","test_interval":1000,"test_steps":50,"test_lr":0.01,"g_hidden":1200,"d_units":240,"d_pieces":5,"g_init":0.05,"d_init":0.005,"d_input_include":0.8,"d_hidden_include":0.5,"epochs":100,"batch_size":32,"lr":0.0001,"lr_decay":1.000004,"lr_min":1e-06,"momentum":0.5,"final_momentum":0.7,"momentum_saturate":250,"d_steps":1,"g_loss":"non-saturating","parzen_every":0,"parzen_samples":1000,"parzen_valid":1000}"#;
+
+#[test]
+fn config_json_holds_the_model_and_its_own_flags_and_older_runs_still_load() {
+    use serde_json::{json, Value};
+    let saved = serde_json::to_value(TrainGanArgs::Dcgan(parsed(&["--norm", "batch"]))).unwrap();
+    assert_eq!(
+        (&saved["model"], &saved["norm"], &saved["lr"]),
+        (&json!("dcgan"), &json!("batch"), &json!(1e-4))
+    );
+    assert!(saved.get("g_hidden").is_none(), "{saved}");
+    let back: TrainGanArgs = serde_json::from_value(saved.clone()).unwrap();
+    assert_eq!(serde_json::to_value(back).unwrap(), saved);
+    // A run saved with both models' flags loads as its own model's.
+    let mut old: Value = serde_json::from_str(BOTH_MODELS).unwrap();
+    let loaded: TrainGanArgs = serde_json::from_value(old.clone()).unwrap();
+    let TrainGanArgs::Dcgan(d) = loaded else {
+        panic!("{loaded:?}")
+    };
+    assert_eq!((d.norm, d.lr, d.batch_size), (GanNorm::Batch, 1e-4, 32));
+    old["model"] = json!("mlp");
+    let loaded: TrainGanArgs = serde_json::from_value(old).unwrap();
+    let TrainGanArgs::Mlp(m) = loaded else {
+        panic!("{loaded:?}")
+    };
+    assert_eq!(
+        (m.g_hidden, m.d_steps, m.dataset.unwrap().to_string()),
+        (1200, 1, "fashion-mnist".into())
+    );
+}
+
 /// The learning rate of update `step` (0-based), from the run's schedules.
-fn lr_at(a: &TrainGanArgs, step: i64) -> f64 {
+fn lr_at(a: &MlpGanArgs, step: i64) -> f64 {
     value_of(&a.schedules(), Hyper::Lr, At { epoch: 1, step }).unwrap()
 }
 
 /// The momentum in epoch `epoch` (1-based), from the run's schedules.
-fn momentum_at(a: &TrainGanArgs, epoch: i64) -> f64 {
+fn momentum_at(a: &MlpGanArgs, epoch: i64) -> f64 {
     value_of(&a.schedules(), Hyper::Momentum, At { epoch, step: 0 }).unwrap()
 }
 

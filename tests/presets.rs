@@ -178,8 +178,14 @@ fn print_config_checks_the_flags_and_shows_the_defaults_it_fills_in() {
         ),
         (
             "train-gan",
-            "--features=0",
-            ["'0' for '--features", "positive"],
+            "--d-units=0",
+            ["'0' for '--d-units", "positive"],
+        ),
+        // A flag of the other --model (mlp is the default).
+        (
+            "train-gan",
+            "--features=8",
+            ["unexpected argument '--features'", "--model dcgan"],
         ),
         (
             "train-inception",
@@ -190,6 +196,57 @@ fn print_config_checks_the_flags_and_shows_the_defaults_it_fills_in() {
         fails(paperlab(p, &[sub, given, "--print-config"]), 2, &words);
     }
     assert!(!p.join("results").exists());
+}
+
+#[test]
+fn train_gan_takes_the_flags_of_the_model_its_command_line_or_preset_chooses() {
+    let ws = workspace();
+    let p = ws.path();
+    fails(
+        paperlab(p, &["train-gan", "--model", "dcgan", "--g-hidden", "5"]),
+        2,
+        &["unexpected argument '--g-hidden'", "--model mlp"],
+    );
+    let help = |args: &[&str]| String::from_utf8_lossy(&ok(paperlab(p, args)).stdout).into_owned();
+    let dcgan = help(&["train-gan", "--model", "dcgan", "--help"]);
+    assert!(
+        dcgan.contains("--norm <NORM>") && !dcgan.contains("--g-hidden"),
+        "{dcgan}"
+    );
+    let models = help(&["train-gan", "--help"]);
+    assert!(
+        models.contains("paperlab train-gan --model dcgan --help")
+            && !models.contains("--features"),
+        "{models}"
+    );
+    // A preset's model chooses the flags, the command line's among them.
+    std::fs::write(p.join("dcgan.toml"), "model = \"dcgan\"\nfeatures = 8\n").unwrap();
+    let c = resolved(
+        p,
+        &["train-gan", "--config", "dcgan.toml", "--norm", "batch"],
+    );
+    assert_eq!(
+        (&c["model"], &c["features"], &c["norm"]),
+        (&"dcgan".into(), &8.into(), &"batch".into())
+    );
+    fails(
+        paperlab(
+            p,
+            &["train-gan", "--config", "dcgan.toml", "--model", "mlp"],
+        ),
+        2,
+        &[
+            "dcgan.toml",
+            "unknown key \"features\"",
+            "train-gan --model mlp",
+        ],
+    );
+    assert!(!p.join("results").exists());
+    // A sweep's runs take their preset's model's flags.
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    std::os::unix::fs::symlink(experiments, p.join("experiments")).unwrap();
+    let sweep = "experiments/sweeps/gan-norm.toml";
+    ok(paperlab(p, &["sweep", sweep, "--slurm", "gan.sbatch"]));
 }
 
 #[test]

@@ -1,21 +1,25 @@
-//! Flags of `train-gan`, `eval-parzen` and `eval-reconstruction`. The
-//! defaults are the authors' values for each --model: the MNIST model of
-//! goodfeli/adversarial (mnist.yaml) for mlp, the CelebA runs of
-//! stormraiser/GAN-weight-norm (pytorch/main.py) for dcgan; the presets
-//! experiments/gan-*.toml spell them out.
+//! Flags of `train-gan`, `eval-parzen` and `eval-reconstruction`.
+//! train-gan's --model chooses its flag set: [`MlpGanArgs`] (Goodfellow et
+//! al.'s MLP pair) or [`DcganArgs`] (Xiang & Li's DCGAN), each the flags
+//! both take ([`GanCommon`]) and its own, so a flag of one model is clap's
+//! unknown argument under the other. The defaults are the authors' values
+//! for each model: the MNIST model of goodfeli/adversarial (mnist.yaml) for
+//! mlp, the CelebA runs of stormraiser/GAN-weight-norm (pytorch/main.py)
+//! for dcgan; the presets experiments/gan-*.toml spell them out.
 
 use super::dcgan::{default_levels, DcganConfig, GanNorm};
 use super::mlp::MlpConfig;
 use super::nets::{GanConfig, Latent, ModelConfig, Noise};
 use super::reconstruct::ReconConfig;
+use super::steps::Objective;
 use crate::data::DatasetName;
 use crate::error::{usage, Result};
 use crate::optim::schedule::{Constant, LinearRamp, PerStepDecay, Scheduled};
 use crate::optim::{Hyper, OptimConfig, RmsPropConfig, SgdConfig};
 use crate::ranges;
-use crate::runner::args::{Common, EvalCommon};
+use crate::runner::args::{flag_name, Common, EvalCommon};
 use crate::runner::engine::session::RunConfig;
-use clap::{Args, ValueEnum};
+use clap::{ArgMatches, Args, Command, FromArgMatches, ValueEnum};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::path::PathBuf;
@@ -26,40 +30,41 @@ use std::str::FromStr;
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
     /// Goodfellow et al.'s MNIST model: a ReLU MLP generator, a maxout
-    /// discriminator, SGD with momentum.
+    /// discriminator, SGD with momentum, the Parzen estimate.
     Mlp,
     /// Xiang & Li's convolutional GAN (DCGAN-style) with the --norm of
     /// their comparison, RMSProp, and the reconstruction measure.
     Dcgan,
 }
 
-/// The defaults that differ between the models.
-struct ModelDefaults {
-    lr: f64,
-    batch_size: i64,
-    epochs: i64,
-    noise_dim: i64,
-}
-
 impl Model {
-    fn defaults(self) -> ModelDefaults {
-        match self {
-            // mnist.yaml: lr 0.1, batch 100, z of 100; 250 epochs (momentum saturates there).
-            Model::Mlp => ModelDefaults {
-                lr: 0.1,
-                batch_size: 100,
-                epochs: 250,
-                noise_dim: 100,
-            },
-            // pytorch/main.py: lr 1e-4, batch 32, code 128, 100,000 iterations
-            // (100 intervals of --test-interval 1000).
-            Model::Dcgan => ModelDefaults {
-                lr: 1e-4,
-                batch_size: 32,
-                epochs: 100,
-                noise_dim: 128,
-            },
+    /// train-gan's command `generic` (its --model, from [`TrainGanArgs`])
+    /// with the flags of this model.
+    pub fn args(self, generic: Command) -> Command {
+        let name = flag_name(&self);
+        let cmd = generic
+            .display_name(format!("train-gan --model {name}"))
+            .override_usage(format!("paperlab train-gan --model {name} [OPTIONS]"));
+        let cmd = match self {
+            Model::Mlp => MlpGanArgs::augment_args(cmd),
+            Model::Dcgan => DcganArgs::augment_args(cmd),
+        };
+        match self.to_possible_value().and_then(|v| v.get_help().cloned()) {
+            Some(help) => cmd.about(format!(
+                "Train a generative adversarial net, --model {name}: {help}"
+            )),
+            None => cmd,
         }
+    }
+
+    /// Whether this model takes the flag `--long` (or has it as an alias).
+    pub fn takes(self, long: &str) -> bool {
+        self.args(Command::new(TrainGanArgs::COMMAND))
+            .get_arguments()
+            .any(|a| {
+                a.get_long() == Some(long)
+                    || a.get_all_aliases().is_some_and(|all| all.contains(&long))
+            })
     }
 }
 
@@ -152,71 +157,41 @@ pub enum GLoss {
     Minimax,
 }
 
+/// The flags both models take.
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
-pub struct TrainGanArgs {
+pub struct GanCommon {
     #[command(flatten)]
     #[serde(flatten)]
     pub common: Common,
-    #[arg(long, value_enum, default_value_t = Model::Mlp)]
-    pub model: Model,
-    /// mnist, fashion-mnist, cifar10, ..., folder:PATH or images:PATH; pixels
-    /// in [0, 1] (default: mnist, else fashion-mnist for mlp; cifar10, else
-    /// fashion-mnist for dcgan, which pads it to 32x32).
-    #[arg(long)]
-    pub dataset: Option<GanData>,
-    /// mlp: hold out the last N training images as validation (sigma
-    /// selection and --parzen-every estimates), as the authors held out
-    /// MNIST's last 10,000.
-    #[arg(long, default_value_t = 10_000, value_parser = ranges::count)]
-    pub valid_size: i64,
     /// Train on only the first N of the remaining training images.
     #[arg(long, value_parser = ranges::positive_int)]
     pub train_limit: Option<i64>,
+    /// The distribution of z.
     #[arg(long, value_enum, default_value_t = Noise::Normal)]
     pub noise: Noise,
-    /// Dimension of z (default: 100 for mlp, 128 for dcgan).
-    #[arg(long, alias = "code-size", value_parser = ranges::positive_int)]
-    pub noise_dim: Option<i64>,
-    /// dcgan: the normalization of Xiang & Li's comparison.
-    #[arg(long, value_enum, default_value_t = GanNorm::Weight)]
-    pub norm: GanNorm,
-    /// dcgan: D's first convolution has this many features, doubled at each level; G mirrors D.
-    #[arg(long, default_value_t = 64, value_parser = ranges::positive_int)]
-    pub features: i64,
-    /// dcgan: side of the square images (default 64 for images:PATH; cifar10 and padded fashion-mnist are 32).
-    #[arg(long, value_parser = ranges::positive_int)]
-    pub image_size: Option<i64>,
-    /// dcgan: D's stride-2 levels and G's transposed ones (the authors'
-    /// --nlayer; default: halve the side while it is at least 8, as they do).
-    #[arg(long, alias = "nlayer", value_parser = ranges::positive_int)]
-    pub levels: Option<i64>,
-    /// dcgan on images:PATH: keep the centre N x N of every image before the
-    /// resize to --image-size (the authors' --crop_size; 160 for CelebA).
-    #[arg(long, value_parser = ranges::positive_int)]
-    pub crop_size: Option<i64>,
-    /// dcgan: least-squares losses on D's outputs instead of binary cross-entropy.
-    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub ls: bool,
-    /// dcgan: held-out images reconstructed during training (best.safetensors: the lowest mean MSE).
-    #[arg(long, default_value_t = 200, value_parser = ranges::positive_int)]
-    pub running: i64,
-    /// dcgan: held-out images kept for eval-reconstruction's final test.
-    #[arg(long = "final", default_value_t = 2000, value_parser = ranges::positive_int)]
-    #[serde(rename = "final")]
-    pub final_images: i64,
-    /// dcgan: how the held-out sets are drawn from one seeded permutation.
-    #[arg(long, value_enum, default_value_t = Split::Disjoint)]
-    #[serde(default)]
-    pub split: Split,
-    /// dcgan: an epoch is this many iterations; each ends with the running reconstruction test.
-    #[arg(long, default_value_t = 1000, value_parser = ranges::positive_int)]
-    pub test_interval: i64,
-    /// dcgan: RMSProp steps of the running reconstruction test.
-    #[arg(long, default_value_t = 50, value_parser = ranges::positive_int)]
-    pub test_steps: i64,
-    /// dcgan: learning rate of the reconstruction test's RMSProp.
-    #[arg(long, default_value_t = 0.01, value_parser = ranges::positive)]
-    pub test_lr: f64,
+    /// What G minimises.
+    #[arg(long, value_enum, default_value_t = GLoss::NonSaturating)]
+    pub g_loss: GLoss,
+}
+
+/// train-gan --model mlp: the flags of Goodfellow et al.'s MNIST model.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct MlpGanArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub gan: GanCommon,
+    /// mnist, fashion-mnist, cifar10, ... or folder:PATH; pixels in [0, 1]
+    /// (default: mnist, else fashion-mnist).
+    #[arg(long)]
+    pub dataset: Option<DatasetName>,
+    /// Hold out the last N training images as validation (sigma selection
+    /// and --parzen-every estimates), as the authors held out MNIST's last
+    /// 10,000.
+    #[arg(long, default_value_t = 10_000, value_parser = ranges::count)]
+    pub valid_size: i64,
+    /// Dimension of z.
+    #[arg(long, default_value_t = 100, value_parser = ranges::positive_int)]
+    pub noise_dim: i64,
     /// Width of each of G's two ReLU layers.
     #[arg(long, default_value_t = 1200, value_parser = ranges::positive_int)]
     pub g_hidden: i64,
@@ -239,24 +214,21 @@ pub struct TrainGanArgs {
     /// Probability of keeping each input of D's later layers (scaled by 1/p).
     #[arg(long, default_value_t = 0.5, value_parser = ranges::keep_probability)]
     pub d_hidden_include: f64,
-    /// Epochs (default: 250 for mlp, where momentum saturates; for dcgan,
-    /// 100 of --test-interval iterations, the authors' 100,000).
-    #[arg(long, value_parser = ranges::positive_int)]
-    pub epochs: Option<i64>,
-    /// Default: 100 for mlp, 32 for dcgan.
-    #[arg(long, value_parser = ranges::positive_int)]
-    pub batch_size: Option<i64>,
-    /// Learning rate of the first update, G and D alike (default: 0.1 for
-    /// mlp's SGD, 1e-4 for dcgan's RMSProp).
-    #[arg(long, value_parser = ranges::positive)]
-    pub lr: Option<f64>,
-    /// mlp: the learning rate is divided by this after every update...
+    /// Epochs (250: where momentum saturates).
+    #[arg(long, default_value_t = 250, value_parser = ranges::positive_int)]
+    pub epochs: i64,
+    #[arg(long, default_value_t = 100, value_parser = ranges::positive_int)]
+    pub batch_size: i64,
+    /// SGD's learning rate of the first update, G and D alike.
+    #[arg(long, default_value_t = 0.1, value_parser = ranges::positive)]
+    pub lr: f64,
+    /// The learning rate is divided by this after every update...
     #[arg(long, default_value_t = 1.000004, value_parser = ranges::at_least_one)]
     pub lr_decay: f64,
-    /// mlp: ...down to this floor.
+    /// ...down to this floor.
     #[arg(long, default_value_t = 1e-6, value_parser = ranges::non_negative)]
     pub lr_min: f64,
-    /// mlp: momentum in epoch 1.
+    /// Momentum in epoch 1.
     #[arg(long, default_value_t = 0.5, value_parser = ranges::fraction)]
     pub momentum: f64,
     /// Momentum from epoch --momentum-saturate on, reached linearly.
@@ -267,8 +239,6 @@ pub struct TrainGanArgs {
     /// k: discriminator updates (each on its own real batch) per generator update.
     #[arg(long, default_value_t = 1, value_parser = ranges::positive_int)]
     pub d_steps: i64,
-    #[arg(long, value_enum, default_value_t = GLoss::NonSaturating)]
-    pub g_loss: GLoss,
     /// Every N epochs, a quick Parzen estimate on validation images (0: never);
     /// the best checkpoint is then the one with the highest estimate.
     #[arg(long, default_value_t = 0, value_parser = ranges::count)]
@@ -282,126 +252,200 @@ pub struct TrainGanArgs {
     pub parzen_valid: i64,
 }
 
+/// The running reconstruction test's default learning rate (the authors'
+/// --test_lr), also eval-reconstruction's for runs without one.
+pub const TEST_LR: f64 = 0.01;
+
+/// train-gan --model dcgan: the flags of Xiang & Li's DCGAN.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct DcganArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub gan: GanCommon,
+    /// mnist, fashion-mnist, cifar10, ..., folder:PATH or images:PATH; pixels
+    /// in [0, 1]; a named dataset's images are padded to 32x32 (default:
+    /// cifar10, else fashion-mnist).
+    #[arg(long)]
+    pub dataset: Option<GanData>,
+    /// Dimension of z (the authors' --code_size).
+    #[arg(long, alias = "code-size", default_value_t = 128, value_parser = ranges::positive_int)]
+    pub noise_dim: i64,
+    /// The normalization of Xiang & Li's comparison.
+    #[arg(long, value_enum, default_value_t = GanNorm::Weight)]
+    pub norm: GanNorm,
+    /// D's first convolution has this many features, doubled at each level; G mirrors D.
+    #[arg(long, default_value_t = 64, value_parser = ranges::positive_int)]
+    pub features: i64,
+    /// Side of the square images (default 64 for images:PATH; cifar10 and padded fashion-mnist are 32).
+    #[arg(long, value_parser = ranges::positive_int)]
+    pub image_size: Option<i64>,
+    /// D's stride-2 levels and G's transposed ones (the authors'
+    /// --nlayer; default: halve the side while it is at least 8, as they do).
+    #[arg(long, alias = "nlayer", value_parser = ranges::positive_int)]
+    pub levels: Option<i64>,
+    /// On images:PATH: keep the centre N x N of every image before the
+    /// resize to --image-size (the authors' --crop_size; 160 for CelebA).
+    #[arg(long, value_parser = ranges::positive_int)]
+    pub crop_size: Option<i64>,
+    /// Least-squares losses on D's outputs instead of binary cross-entropy.
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub ls: bool,
+    /// Epochs of --test-interval iterations (100: the authors' 100,000 iterations).
+    #[arg(long, default_value_t = 100, value_parser = ranges::positive_int)]
+    pub epochs: i64,
+    #[arg(long, default_value_t = 32, value_parser = ranges::positive_int)]
+    pub batch_size: i64,
+    /// RMSProp's learning rate, G and D alike.
+    #[arg(long, default_value_t = 1e-4, value_parser = ranges::positive)]
+    pub lr: f64,
+    /// Held-out images reconstructed during training (best.safetensors: the lowest mean MSE).
+    #[arg(long, default_value_t = 200, value_parser = ranges::positive_int)]
+    pub running: i64,
+    /// Held-out images kept for eval-reconstruction's final test.
+    #[arg(long = "final", default_value_t = 2000, value_parser = ranges::positive_int)]
+    #[serde(rename = "final")]
+    pub final_images: i64,
+    /// How the held-out sets are drawn from one seeded permutation.
+    #[arg(long, value_enum, default_value_t = Split::Disjoint)]
+    #[serde(default)]
+    pub split: Split,
+    /// An epoch is this many iterations; each ends with the running reconstruction test.
+    #[arg(long, default_value_t = 1000, value_parser = ranges::positive_int)]
+    pub test_interval: i64,
+    /// RMSProp steps of the running reconstruction test.
+    #[arg(long, default_value_t = 50, value_parser = ranges::positive_int)]
+    pub test_steps: i64,
+    /// Learning rate of the reconstruction test's RMSProp.
+    #[arg(long, default_value_t = TEST_LR, value_parser = ranges::positive)]
+    pub test_lr: f64,
+}
+
+/// A train-gan run's flags: its --model's set. config.json holds them with
+/// the model under "model" (a run saved when one set held both models'
+/// flags loads as its model's, the other's keys left aside).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "kebab-case")]
+pub enum TrainGanArgs {
+    Mlp(MlpGanArgs),
+    Dcgan(DcganArgs),
+}
+
+/// train-gan's --model, which chooses the set its other flags are parsed with.
+#[derive(Args)]
+struct Choice {
+    /// The generator/discriminator pair, which chooses the other flags
+    /// train-gan takes (or a preset's `model` key).
+    #[arg(long, value_enum, default_value_t = Model::Mlp)]
+    model: Model,
+}
+
+/// train-gan before a model is chosen: --model alone, and how to see each
+/// model's flags (the command line is parsed with [`Model::args`]' command).
+impl Args for TrainGanArgs {
+    fn augment_args(cmd: Command) -> Command {
+        let each: Vec<String> = Model::value_variants()
+            .iter()
+            .map(|m| format!("  paperlab train-gan --model {} --help", flag_name(m)))
+            .collect();
+        Choice::augment_args(cmd).after_help(format!(
+            "Each model takes flags of its own; they are listed by\n{}",
+            each.join("\n")
+        ))
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for TrainGanArgs {
+    fn from_arg_matches(m: &ArgMatches) -> std::result::Result<Self, clap::Error> {
+        Ok(match Choice::from_arg_matches(m)?.model {
+            Model::Mlp => TrainGanArgs::Mlp(MlpGanArgs::from_arg_matches(m)?),
+            Model::Dcgan => TrainGanArgs::Dcgan(DcganArgs::from_arg_matches(m)?),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
 impl RunConfig for TrainGanArgs {
     const COMMAND: &'static str = "train-gan";
     fn common(&self) -> &Common {
-        &self.common
+        &self.gan().common
     }
     fn global_batch(&self) -> i64 {
         self.batch_size()
     }
     fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
+        match self {
+            TrainGanArgs::Mlp(a) => &mut a.gan.common,
+            TrainGanArgs::Dcgan(a) => &mut a.gan.common,
+        }
     }
-    /// What the flags' ranges cannot say (how flags combine), and the
-    /// model's defaults and the default dataset filled in (so config.json
-    /// records what ran).
-    fn checked(mut self) -> Result<TrainGanArgs> {
-        let d = self.model.defaults();
-        self.lr = Some(self.lr.unwrap_or(d.lr));
-        self.batch_size = Some(self.batch_size.unwrap_or(d.batch_size));
-        self.epochs = Some(self.epochs.unwrap_or(d.epochs));
-        self.noise_dim = Some(self.noise_dim.unwrap_or(d.noise_dim));
-        self.dataset = Some(self.dataset());
-        if self.common.channels_last && self.model == Model::Mlp {
-            return Err(usage(
-                "--channels-last: --model mlp has no convolutions; the flag is for the conv nets (--model dcgan)",
-            ));
-        }
-        if self.parzen_every > self.epochs() {
-            return Err(usage(format!(
-                "--parzen-every {} exceeds --epochs {}: no estimate would be made",
-                self.parzen_every,
-                self.epochs()
-            )));
-        }
-        if self.parzen_every > 0 && (self.valid_size < 2 || self.model != Model::Mlp) {
-            return Err(usage(format!(
-                "--parzen-every needs --model mlp and validation images (--valid-size {})",
-                self.valid_size
-            )));
-        }
-        if self.crop_size.is_some() && !matches!(self.dataset(), GanData::Images { .. }) {
-            return Err(usage(format!(
-                "--crop-size: crops images:PATH folders before the resize; --dataset {} is padded to 32x32 instead",
-                self.dataset()
-            )));
-        }
-        if self.split == Split::Authors && self.running > self.final_images {
-            return Err(usage(format!(
-                "--split authors: --running {} exceeds --final {}; the running set is the final set's first images",
-                self.running, self.final_images
-            )));
-        }
-        if self.model == Model::Dcgan && self.d_steps != 1 {
-            return Err(usage(
-                "--d-steps: the dcgan model makes one D step per G step, as the authors' code",
-            ));
-        }
-        Ok(self)
+    fn checked(self) -> Result<TrainGanArgs> {
+        Ok(match self {
+            TrainGanArgs::Mlp(a) => TrainGanArgs::Mlp(a.checked()?),
+            TrainGanArgs::Dcgan(a) => TrainGanArgs::Dcgan(a.checked()?),
+        })
     }
 }
 
 impl TrainGanArgs {
-    /// The dataset: --dataset, else the model's default.
-    pub fn dataset(&self) -> GanData {
-        self.dataset.clone().unwrap_or_else(|| {
-            let dir = &self.common.data_dir;
-            let named = match self.model {
-                Model::Mlp if DatasetName::Mnist.dir(dir).is_dir() => DatasetName::Mnist,
-                Model::Dcgan if DatasetName::Cifar10.dir(dir).is_dir() => DatasetName::Cifar10,
-                _ => DatasetName::FashionMnist,
-            };
-            GanData::Named(named)
-        })
+    pub fn model(&self) -> Model {
+        match self {
+            TrainGanArgs::Mlp(_) => Model::Mlp,
+            TrainGanArgs::Dcgan(_) => Model::Dcgan,
+        }
     }
 
-    pub fn lr(&self) -> f64 {
-        self.lr.unwrap_or(self.model.defaults().lr)
+    /// The flags both models take.
+    pub fn gan(&self) -> &GanCommon {
+        match self {
+            TrainGanArgs::Mlp(a) => &a.gan,
+            TrainGanArgs::Dcgan(a) => &a.gan,
+        }
+    }
+
+    /// The dataset, as its flag spells it.
+    pub fn dataset(&self) -> String {
+        match self {
+            TrainGanArgs::Mlp(a) => a.dataset().to_string(),
+            TrainGanArgs::Dcgan(a) => a.dataset().to_string(),
+        }
     }
 
     pub fn batch_size(&self) -> i64 {
-        self.batch_size.unwrap_or(self.model.defaults().batch_size)
+        match self {
+            TrainGanArgs::Mlp(a) => a.batch_size,
+            TrainGanArgs::Dcgan(a) => a.batch_size,
+        }
     }
 
     pub fn epochs(&self) -> i64 {
-        self.epochs.unwrap_or(self.model.defaults().epochs)
-    }
-
-    pub fn noise_dim(&self) -> i64 {
-        self.noise_dim.unwrap_or(self.model.defaults().noise_dim)
-    }
-
-    /// dcgan: --levels, else the authors' count for images of `size`.
-    pub fn levels(&self, size: i64) -> i64 {
-        self.levels.unwrap_or(default_levels(size))
+        match self {
+            TrainGanArgs::Mlp(a) => a.epochs,
+            TrainGanArgs::Dcgan(a) => a.epochs,
+        }
     }
 
     /// G and D's networks, for images of `channels` x `size` x `size`
     /// (the dcgan builders need them; the mlp's take the shape at build time).
     pub fn gan_config(&self, channels: i64, size: i64) -> GanConfig {
-        let model = match self.model {
-            Model::Mlp => ModelConfig::Mlp(MlpConfig {
-                g_hidden: self.g_hidden,
-                d_units: self.d_units,
-                d_pieces: self.d_pieces,
-                g_init: self.g_init,
-                d_init: self.d_init,
-                d_input_include: self.d_input_include,
-                d_hidden_include: self.d_hidden_include,
-            }),
-            Model::Dcgan => ModelConfig::Dcgan(DcganConfig {
-                norm: self.norm,
-                features: self.features,
-                levels: self.levels(size),
-                image_size: size,
-                channels,
-            }),
+        let (dim, model) = match self {
+            TrainGanArgs::Mlp(a) => (a.noise_dim, ModelConfig::Mlp(a.net_config())),
+            TrainGanArgs::Dcgan(a) => (
+                a.noise_dim,
+                ModelConfig::Dcgan(a.net_config(channels, size)),
+            ),
         };
         GanConfig {
             latent: Latent {
-                noise: self.noise,
-                dim: self.noise_dim(),
+                noise: self.gan().noise,
+                dim,
             },
             model,
         }
@@ -411,15 +455,15 @@ impl TrainGanArgs {
     /// pylearn2's SGD with momentum, the same as PyTorch's at a constant lr;
     /// dcgan: RMSProp with alpha 0.9 and eps 1e-6 (pytorch/main.py).
     pub fn optim_config(&self) -> OptimConfig {
-        match self.model {
-            Model::Mlp => OptimConfig::Sgd(SgdConfig {
-                momentum: self.momentum,
-                ..SgdConfig::new(self.lr())
+        match self {
+            TrainGanArgs::Mlp(a) => OptimConfig::Sgd(SgdConfig {
+                momentum: a.momentum,
+                ..SgdConfig::new(a.lr)
             }),
-            Model::Dcgan => OptimConfig::RmsProp(RmsPropConfig {
+            TrainGanArgs::Dcgan(a) => OptimConfig::RmsProp(RmsPropConfig {
                 alpha: 0.9,
                 eps: 1e-6,
-                ..RmsPropConfig::new(self.lr())
+                ..RmsPropConfig::new(a.lr)
             }),
         }
     }
@@ -429,14 +473,81 @@ impl TrainGanArgs {
     /// epoch 1 to --final-momentum at --momentum-saturate (its
     /// MomentumAdjustor, start 1). dcgan: a constant learning rate.
     pub fn schedules(&self) -> Vec<Scheduled> {
-        if self.model == Model::Dcgan {
-            return vec![Scheduled::new(Hyper::Lr, Constant(self.lr()))];
+        match self {
+            TrainGanArgs::Mlp(a) => a.schedules(),
+            TrainGanArgs::Dcgan(a) => vec![Scheduled::new(Hyper::Lr, Constant(a.lr))],
         }
+    }
+
+    /// What D and G minimise: D's loss is its two terms' mean for the mlp
+    /// (pylearn2's d_obj), their sum for the dcgan (pytorch/main.py).
+    pub fn objective(&self) -> Objective {
+        let (least_squares, d_weight) = match self {
+            TrainGanArgs::Mlp(_) => (false, 0.5),
+            TrainGanArgs::Dcgan(a) => (a.ls, 1.0),
+        };
+        Objective {
+            g_loss: self.gan().g_loss,
+            least_squares,
+            d_weight,
+        }
+    }
+}
+
+impl MlpGanArgs {
+    /// What the flags' ranges cannot say (how flags combine), and the
+    /// default dataset filled in (so config.json records what ran).
+    fn checked(mut self) -> Result<MlpGanArgs> {
+        self.dataset = Some(self.dataset());
+        if self.gan.common.channels_last {
+            return Err(usage(
+                "--channels-last: --model mlp has no convolutions; the flag is for the conv nets (--model dcgan)",
+            ));
+        }
+        if self.parzen_every > self.epochs {
+            return Err(usage(format!(
+                "--parzen-every {} exceeds --epochs {}: no estimate would be made",
+                self.parzen_every, self.epochs
+            )));
+        }
+        if self.parzen_every > 0 && self.valid_size < 2 {
+            return Err(usage(format!(
+                "--parzen-every needs validation images (--valid-size {})",
+                self.valid_size
+            )));
+        }
+        Ok(self)
+    }
+
+    /// The dataset: --dataset, else MNIST where it is found, else Fashion-MNIST.
+    pub fn dataset(&self) -> DatasetName {
+        self.dataset.clone().unwrap_or_else(|| {
+            match DatasetName::Mnist.dir(&self.gan.common.data_dir).is_dir() {
+                true => DatasetName::Mnist,
+                false => DatasetName::FashionMnist,
+            }
+        })
+    }
+
+    fn net_config(&self) -> MlpConfig {
+        MlpConfig {
+            g_hidden: self.g_hidden,
+            d_units: self.d_units,
+            d_pieces: self.d_pieces,
+            g_init: self.g_init,
+            d_init: self.d_init,
+            d_input_include: self.d_input_include,
+            d_hidden_include: self.d_hidden_include,
+        }
+    }
+
+    /// See [`TrainGanArgs::schedules`].
+    pub fn schedules(&self) -> Vec<Scheduled> {
         vec![
             Scheduled::new(
                 Hyper::Lr,
                 PerStepDecay {
-                    base: self.lr(),
+                    base: self.lr,
                     divisor: self.lr_decay,
                     floor: self.lr_min,
                 },
@@ -451,13 +562,62 @@ impl TrainGanArgs {
             ),
         ]
     }
+}
+
+impl DcganArgs {
+    /// What the flags' ranges cannot say (how flags combine), and the
+    /// default dataset filled in (so config.json records what ran).
+    fn checked(mut self) -> Result<DcganArgs> {
+        self.dataset = Some(self.dataset());
+        if self.crop_size.is_some() && !matches!(self.dataset(), GanData::Images { .. }) {
+            return Err(usage(format!(
+                "--crop-size: crops images:PATH folders before the resize; --dataset {} is padded to 32x32 instead",
+                self.dataset()
+            )));
+        }
+        if self.split == Split::Authors && self.running > self.final_images {
+            return Err(usage(format!(
+                "--split authors: --running {} exceeds --final {}; the running set is the final set's first images",
+                self.running, self.final_images
+            )));
+        }
+        Ok(self)
+    }
+
+    /// The dataset: --dataset, else CIFAR-10 where it is found, else
+    /// Fashion-MNIST.
+    pub fn dataset(&self) -> GanData {
+        self.dataset.clone().unwrap_or_else(|| {
+            GanData::Named(
+                match DatasetName::Cifar10.dir(&self.gan.common.data_dir).is_dir() {
+                    true => DatasetName::Cifar10,
+                    false => DatasetName::FashionMnist,
+                },
+            )
+        })
+    }
+
+    /// --levels, else the authors' count for images of `size`.
+    pub fn levels(&self, size: i64) -> i64 {
+        self.levels.unwrap_or(default_levels(size))
+    }
+
+    fn net_config(&self, channels: i64, size: i64) -> DcganConfig {
+        DcganConfig {
+            norm: self.norm,
+            features: self.features,
+            levels: self.levels(size),
+            image_size: size,
+            channels,
+        }
+    }
 
     /// The running reconstruction test's settings.
     pub fn recon_config(&self) -> ReconConfig {
         ReconConfig {
             steps: self.test_steps,
             lr: self.test_lr,
-            batch_size: self.batch_size(),
+            batch_size: self.batch_size,
         }
     }
 }
@@ -479,7 +639,8 @@ pub struct EvalReconstructionArgs {
     /// span of z ~ N(0, 1).
     #[arg(long, default_value_t = FINAL_STEPS, value_parser = ranges::positive_int)]
     pub steps: i64,
-    /// RMSProp's learning rate (default: the run's --test-lr).
+    /// RMSProp's learning rate (default: the run's --test-lr; 0.01 for runs
+    /// without one, such as mlp runs).
     #[arg(long, value_parser = ranges::positive)]
     pub lr: Option<f64>,
 }

@@ -8,7 +8,7 @@
 //! out before training and recorded in the run directory as heldout.json,
 //! so eval-reconstruction tests on exactly them.
 
-use super::args::{GanData, Model, Split, TrainGanArgs};
+use super::args::{DcganArgs, GanData, MlpGanArgs, Split, TrainGanArgs};
 use crate::data::images::load_folder;
 use crate::data::{self, Dataset};
 use crate::error::{usage, Result};
@@ -22,10 +22,15 @@ const NAMED_SIZE: i64 = 32;
 
 pub struct GanImages {
     pub train: Dataset,
-    /// mlp: the validation images (Parzen); dcgan: none.
-    pub valid: Option<Dataset>,
+    pub held: Held,
+}
+
+/// What a run holds out of its images.
+pub enum Held {
+    /// mlp: the validation images (Parzen).
+    Valid(Dataset),
     /// dcgan: the held-out draw, and every image it indexes.
-    pub heldout: Option<(Heldout, Dataset)>,
+    Draw(Heldout, Dataset),
 }
 
 /// The held-out images of a dcgan run, by index into all of its images.
@@ -39,7 +44,7 @@ pub struct Heldout {
 /// Every image of `gan`'s dataset as the dcgan trains on it: square,
 /// --image-size (default: 64 for image folders, 32 otherwise), folders
 /// centre-cropped to --crop-size first.
-pub fn all_images(gan: &TrainGanArgs, data_dir: &std::path::Path) -> Result<Dataset> {
+pub fn all_images(gan: &DcganArgs, data_dir: &std::path::Path) -> Result<Dataset> {
     let dataset = gan.dataset();
     let size = gan.image_size;
     match &dataset {
@@ -123,26 +128,26 @@ fn rest(ds: &Dataset, heldout: &Heldout) -> Dataset {
 /// Load what `args` trains on (a dcgan run's held-out draw is a pure
 /// function of the seed, so a resumed run draws the same).
 pub fn load(args: &TrainGanArgs, seed: u64) -> Result<GanImages> {
-    let dataset = args.dataset();
-    if args.model == Model::Mlp {
-        let GanData::Named(name) = &dataset else {
-            return Err(usage(format!(
-                "--dataset {dataset}: the mlp model trains on a named dataset or folder:PATH"
-            )));
-        };
-        let splits = data::load(name, &args.common.data_dir)?;
-        let (train, valid) = splits.train.split_last(args.valid_size);
-        return Ok(GanImages {
-            train: train.limit(args.train_limit),
-            valid: Some(valid),
-            heldout: None,
-        });
+    match args {
+        TrainGanArgs::Mlp(a) => load_mlp(a),
+        TrainGanArgs::Dcgan(a) => load_dcgan(a, seed),
     }
-    let all = all_images(args, &args.common.data_dir)?;
+}
+
+fn load_mlp(args: &MlpGanArgs) -> Result<GanImages> {
+    let splits = data::load(&args.dataset(), &args.gan.common.data_dir)?;
+    let (train, valid) = splits.train.split_last(args.valid_size);
+    Ok(GanImages {
+        train: train.limit(args.gan.train_limit),
+        held: Held::Valid(valid),
+    })
+}
+
+fn load_dcgan(args: &DcganArgs, seed: u64) -> Result<GanImages> {
+    let all = all_images(args, &args.gan.common.data_dir)?;
     let heldout = draw_heldout(all.len(), args.running, args.final_images, args.split, seed)?;
     Ok(GanImages {
-        train: rest(&all, &heldout).limit(args.train_limit),
-        valid: None,
-        heldout: Some((heldout, all)),
+        train: rest(&all, &heldout).limit(args.gan.train_limit),
+        held: Held::Draw(heldout, all),
     })
 }

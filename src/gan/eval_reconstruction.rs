@@ -2,7 +2,7 @@
 //! (gan/reconstruct.rs) on a finished train-gan run, written to the run
 //! directory as reconstruction.csv, reconstruction.png and summary figures.
 
-use super::args::{EvalReconstructionArgs, GanData, Model, TrainGanArgs};
+use super::args::{EvalReconstructionArgs, TrainGanArgs, TEST_LR};
 use super::data::{all_images, select, Heldout};
 use super::nets::trained_generator;
 use super::parzen::mean_and_se;
@@ -11,6 +11,7 @@ use super::samples::save_grid;
 use crate::data::{self, Dataset};
 use crate::error::{run as run_error, usage, Result};
 use crate::figures;
+use crate::runner::engine::session::RunConfig;
 use crate::runner::record::progress::Progress;
 use crate::runner::store::reopen::{reopen, Reopened};
 use crate::runner::store::run_dir::write_atomic;
@@ -28,22 +29,16 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     let outputs = ["reconstruction.csv", "reconstruction.png"];
     let run: Reopened<TrainGanArgs> = reopen(&a.common, "best", &outputs)?;
     let gan = &run.config;
-    let (images, index): (Dataset, Vec<i64>) = match (&gan.model, gan.dataset()) {
-        (Model::Dcgan, _) => {
+    let (images, index): (Dataset, Vec<i64>) = match gan {
+        TrainGanArgs::Dcgan(d) => {
             let heldout: Heldout = run.dir.read_json("heldout.json")?;
-            let all = all_images(gan, &run.data_dir)?;
+            let all = all_images(d, &run.data_dir)?;
             (select(&all, &heldout.final_set), heldout.final_set)
         }
-        (Model::Mlp, GanData::Named(name)) => {
-            let test = data::load(&name, &run.data_dir)?.test;
+        TrainGanArgs::Mlp(m) => {
+            let test = data::load(&m.dataset(), &run.data_dir)?.test;
             let index = (0..test.len()).collect();
             (test, index)
-        }
-        (Model::Mlp, other) => {
-            return Err(usage(format!(
-                "--run {}: an mlp run on {other}",
-                a.common.run.display()
-            )))
         }
     };
     let n = a.images.unwrap_or(MLP_IMAGES.min(images.len()));
@@ -55,7 +50,10 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     }
     let recon = ReconConfig {
         steps: a.steps,
-        lr: a.lr.unwrap_or(gan.test_lr),
+        lr: a.lr.unwrap_or(match gan {
+            TrainGanArgs::Dcgan(d) => d.test_lr,
+            TrainGanArgs::Mlp(_) => TEST_LR,
+        }),
         batch_size: gan.batch_size(),
     };
     let x = images
@@ -88,7 +86,8 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     save_grid(&png, &pairs(&x, &rec), figure_rows(n))?;
     // At the step of the checkpoint evaluated (0 for one without a position).
     let step = run.checkpoint.position().map_or(0, |p| p.step);
-    evaluation_image(&run.dir, gan.common.log_every, "reconstruction", step, &png)?;
+    let every = gan.common().log_every;
+    evaluation_image(&run.dir, every, "reconstruction", step, &png)?;
     let (mean, se) = mean_and_se(&mse);
     run.merge_summary(
         figures! {

@@ -2,7 +2,8 @@
 //! shares: the noise, sampling G in chunks, reloading a trained G.
 //! Adding a model is adding a module with `generator` and `discriminator`
 //! builders taking its own config, a variant of [`ModelConfig`] and an arm
-//! to the two matches here.
+//! to the two matches here, and its flag set in args.rs (a variant of
+//! `Model` and of `TrainGanArgs`).
 //!
 //! A generator maps z [B, noise_dim] to images [B, C, H, W] in [0, 1]; a
 //! discriminator maps such images to one logit each, [B].

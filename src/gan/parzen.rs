@@ -9,7 +9,7 @@
 //! log-likelihood of validation images; the result is the mean over the test
 //! set with its standard error (population std / sqrt N, as numpy's std).
 
-use super::args::{EvalParzenArgs, GanData, Model, TrainGanArgs};
+use super::args::{EvalParzenArgs, TrainGanArgs};
 use super::nets::{self, trained_generator};
 use super::samples::write_npy;
 use crate::data::{self, Dataset};
@@ -137,14 +137,14 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
         "best",
         &["parzen.csv", "samples.npy"],
     )?;
-    let (gan, device) = (&run.config, run.device);
-    let (Model::Mlp, GanData::Named(name)) = (gan.model, gan.dataset()) else {
+    let (config, device) = (&run.config, run.device);
+    let TrainGanArgs::Mlp(gan) = config else {
         return Err(usage(format!(
             "--run {}: eval-parzen measures --model mlp runs; for a dcgan run use eval-reconstruction",
             a.common.run.display()
         )));
     };
-    let splits = data::load(&name, &run.data_dir)?;
+    let splits = data::load(&gan.dataset(), &run.data_dir)?;
     let valid = splits
         .train
         .split_last(gan.valid_size)
@@ -158,7 +158,7 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
     }
     let test = splits.test.limit(a.test_limit);
     let shape = test.image_shape();
-    let cfg = gan.gan_config(shape[0], shape[1]);
+    let cfg = config.gan_config(shape[0], shape[1]);
     let g = trained_generator(&cfg, &run.checkpoint, device, shape)?;
     let mut progress = Progress::new(a.common.quiet);
 

@@ -5,7 +5,7 @@
 //! reconstructions (lower is better, Xiang & Li's measure). Either one then
 //! chooses best.safetensors.
 
-use super::args::{logspace, TrainGanArgs};
+use super::args::{logspace, MlpGanArgs};
 use super::nets::{self, Latent};
 use super::parzen::{estimate, flat};
 use super::reconstruct::{reconstruct, ReconConfig};
@@ -60,7 +60,7 @@ impl Grids {
 /// The mlp's epoch report: samples/epoch_NNN.png, and the Parzen estimate
 /// (metrics column parzen_ll, NaN in epochs without one).
 pub struct ParzenReport<'a> {
-    pub args: &'a TrainGanArgs,
+    pub args: &'a MlpGanArgs,
     pub latent: Latent,
     pub monitor: Option<Monitor>,
     pub grids: Grids,
@@ -106,7 +106,7 @@ impl EpochReport for ParzenReport<'_> {
 }
 
 impl Monitor {
-    pub fn new(args: &TrainGanArgs, valid: &Dataset, device: Device) -> Monitor {
+    pub fn new(args: &MlpGanArgs, valid: &Dataset, device: Device) -> Monitor {
         let n = args.parzen_valid.min(valid.len() / 2);
         let (select, eval) = valid.limit(Some(2 * n)).split_last(n);
         Monitor {

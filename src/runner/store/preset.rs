@@ -29,6 +29,14 @@ pub fn layer(
     Ok(out)
 }
 
+/// The string value of `key` in the preset `file`, if it reads as TOML and
+/// has one (for a choice that decides a subcommand's other flags, such as
+/// train-gan's `model`; what does not read is said when the preset is layered).
+pub fn string(file: &Path, key: &str) -> Option<String> {
+    let table: toml::Table = std::fs::read_to_string(file).ok()?.parse().ok()?;
+    table.get(key)?.as_str().map(String::from)
+}
+
 /// The preset's keys, each with the flag of `sub` it names.
 fn read<'a>(path: &Path, sub: &'a Command) -> Result<Vec<(&'a Arg, toml::Value)>> {
     let where_ = format!("--config {}", path.display());
@@ -59,7 +67,7 @@ pub fn flags_of<'a>(
                 None => {
                     Err(usage(format!(
                 "{origin}: unknown key {key:?} for `paperlab {}`; keys are its flag names: {}",
-                sub.get_name(),
+                sub.get_display_name().unwrap_or(sub.get_name()),
                 known().filter_map(Arg::get_long).collect::<Vec<_>>().join(", ")
             )))
                 }
