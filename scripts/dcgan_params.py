@@ -9,8 +9,8 @@ and only which parameters exist, and their sizes, matter here. One change:
 the authors hard-code 3 image channels (model.py lines 12 and 129); here it
 is an argument, so one-channel data (Fashion-MNIST) is covered too.
 
-tests/dcgan_params.rs runs it with the project's .venv Python and compares
-paperlab's VarStores with it. Usage:
+tests/suite/gan/dcgan_params.rs runs it with the project's .venv Python and
+compares paperlab's VarStores with it. Usage:
 
     dcgan_params.py NORM SIZE LEVELS FEATURES CHANNELS CODE [NORM SIZE ...]
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Read a run directory's TensorBoard event files with TensorBoard's own
-EventAccumulator and print what it found as JSON (tests/events.rs checks it):
-scalars by tag as [step, value] pairs, images by tag (step, width, height,
-the PNG in hex), text by tag, and the HParams plugin's session info.
+EventAccumulator and print what it found as JSON (tests/suite/engine/events.rs
+checks it): scalars by tag as [step, value] pairs, images by tag (step,
+width, height, the PNG in hex), text by tag, and the HParams plugin's
+session info.
 
 Usage: .venv/bin/python scripts/read_events.py RUN_DIR
 """

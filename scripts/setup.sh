@@ -3,7 +3,7 @@
 # (libtorch for tch 0.24, full CUDA build so a GPU is used where there is one),
 # and Fashion-MNIST from Debian's dataset-fashion-mnist package. With --test
 # (make test), also what the tests need besides: TensorBoard, whose own
-# reader tests/events.rs reads the event files with.
+# reader tests/suite/engine/events.rs reads the event files with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +27,7 @@ if ! .venv/bin/python -c "import importlib.metadata as m; m.version('nvidia-cuda
   .venv/bin/pip install --quiet --disable-pip-version-check "nvidia-cuda-crt==13.0.88" "nvidia-cuda-cccl==13.0.85"
 fi
 if [ "${1:-}" = --test ] && ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('tensorboard') != '$TENSORBOARD_VERSION')" 2>/dev/null; then
-  echo "setup: installing tensorboard==$TENSORBOARD_VERSION into .venv (for tests/events.rs)"
+  echo "setup: installing tensorboard==$TENSORBOARD_VERSION into .venv (for tests/suite/engine/events.rs)"
   .venv/bin/pip install --quiet --disable-pip-version-check "tensorboard==$TENSORBOARD_VERSION"
 fi
 # A fixed path for cargo (.cargo/config.toml points LIBTORCH here).

@@ -1,5 +1,5 @@
 """torch.optim's multi-tensor (foreach=True) optimizers on given tensors: the
-reference tests/optim_foreach.rs checks paperlab's update rules against.
+reference tests/suite/optim/foreach.rs checks paperlab's update rules against.
 
 usage: torch_optim_reference.py IN.npz OUT.npz CONFIG_JSON
 

@@ -4,8 +4,8 @@
 //! parsed, with clap's message naming the flag and what it expects (exit
 //! 2), before anything is checked, built or read. What depends on several
 //! flags at once stays in each command's `RunConfig::checked`.
-//! tests/flags.rs walks every subcommand and checks that no numeric flag
-//! takes NaN or a negative number.
+//! tests/suite/cli/flags.rs walks every subcommand and checks that no
+//! numeric flag takes NaN or a negative number.
 
 use std::fmt::Display;
 use std::str::FromStr;

@@ -5,6 +5,9 @@
 //! (Its own test binary without the harness's threads: the setting is
 //! process-wide and the trainers run on the main thread.)
 
+// The suite's helpers; this binary uses one of them.
+#[allow(dead_code, unused_imports, unused_macros)]
+#[path = "suite/common/mod.rs"]
 mod common;
 use common::fmp_net_config;
 use paperlab::fmp::model::{net, NetConfig, Pool};
