@@ -315,6 +315,14 @@ impl RunConfig for TrainGanArgs {
                 self.epochs()
             )));
         }
+        if let (Some(patience), Model::Mlp) = (self.common.early_stop, self.model) {
+            if self.parzen_every == 0 || patience < self.parzen_every {
+                return Err(usage(format!(
+                    "--early-stop {patience}: --model mlp watches the Parzen estimate, made every --parzen-every {} epochs (0: never); give --parzen-every N with N at most the patience",
+                    self.parzen_every
+                )));
+            }
+        }
         if self.parzen_every > 0 && (self.valid_size < 2 || self.model != Model::Mlp) {
             return Err(usage(format!(
                 "--parzen-every needs --model mlp and validation images (--valid-size {})",
