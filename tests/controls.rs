@@ -6,45 +6,20 @@
 mod common;
 
 use clap::Parser;
-use common::*;
+use common::{FakeConfig as Config, *};
 use paperlab::data::batches::Batch;
 use paperlab::data::examples::Examples;
 use paperlab::error::Result;
 use paperlab::native::{determinism, Determinism};
 use paperlab::optim::schedule::At;
-use paperlab::runner::args::Common;
 use paperlab::runner::compute::device;
 use paperlab::runner::engine::epochs::{header, train, EpochEnd, Steps};
-use paperlab::runner::engine::session::{resolve, RunConfig, Session};
+use paperlab::runner::engine::session::{resolve, Session};
 use paperlab::runner::engine::sums::{Means, RunningSums};
 use paperlab::runner::record::summary::{Figures, Goal, Selection};
 use paperlab::runner::store::checkpoint::{Checkpoint, CheckpointFile};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
-
-#[derive(Parser, Debug, Clone, Serialize, Deserialize)]
-struct Config {
-    #[command(flatten)]
-    #[serde(flatten)]
-    common: Common,
-}
-
-impl RunConfig for Config {
-    const COMMAND: &'static str = "scripted";
-    fn common(&self) -> &Common {
-        &self.common
-    }
-    fn global_batch(&self) -> i64 {
-        1
-    }
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
-    fn checked(self) -> Result<Self> {
-        Ok(self)
-    }
-}
 
 /// Ten examples, each batch's labels its indices.
 #[derive(Clone)]
@@ -119,7 +94,7 @@ impl Steps for Scripted {
 /// Train the scripted run `name` in `out` with `extra` flags: (whether it
 /// finished, steps this process took, its session).
 fn scripted(out: &Path, scores: &[f64], name: &str, extra: &[&str]) -> (bool, i64, Session) {
-    let mut argv = vec!["scripted", "--quiet", "--device", "cpu", "--name", name];
+    let mut argv = vec!["fake", "--quiet", "--device", "cpu", "--name", name];
     argv.extend(["--out", out.to_str().unwrap()]);
     argv.extend(extra);
     let cfg = resolve(Config::parse_from(argv)).unwrap();
@@ -152,7 +127,7 @@ fn early_stop_ends_training_after_patience_epochs_without_improvement_by_min_del
     assert_eq!((s.position.epoch, steps), (3, 6));
     // best.safetensors still follows every improvement.
     assert_eq!((s.position.best, s.position.best_epoch), (2.8, 3));
-    let dir = tmp.path().join("scripted/delta");
+    let dir = tmp.path().join("fake/delta");
     let summary = json(&dir.join("summary.json"));
     assert_eq!(summary["epochs"], 3);
     assert_eq!(
@@ -166,7 +141,7 @@ fn early_stop_ends_training_after_patience_epochs_without_improvement_by_min_del
     // Without --min-delta every epoch improves: all six run, no stop recorded.
     let (_, steps, s) = scripted(tmp.path(), &SLOW, "zero", &["--early-stop", "2"]);
     assert_eq!((s.position.epoch, steps), (6, 12));
-    let summary = json(&tmp.path().join("scripted/zero/summary.json"));
+    let summary = json(&tmp.path().join("fake/zero/summary.json"));
     assert!(summary.get("stopped").is_none(), "{summary}");
 
     // Exactly PATIENCE epochs after the best: best at 2, stop after 5.
@@ -180,7 +155,7 @@ fn a_run_stopped_and_resumed_stops_early_where_the_uninterrupted_one_does() {
     let tmp = tempdir();
     let flags = ["--early-stop", "2", "--min-delta", "0.25"];
     let (_, whole_steps, whole) = scripted(tmp.path(), &SLOW, "whole", &flags);
-    let whole_rows = metrics_without_timing(&tmp.path().join("scripted/whole/metrics.csv"));
+    let whole_rows = metrics_without_timing(&tmp.path().join("fake/whole/metrics.csv"));
     // Stopped mid-epoch 2, mid-epoch 3, and at epoch 3's end (where the
     // early stop is due, before a step of epoch 4), then resumed.
     for stop in ["3", "5", "6"] {
@@ -196,7 +171,7 @@ fn a_run_stopped_and_resumed_stops_early_where_the_uninterrupted_one_does() {
         assert_eq!(before + after, whole_steps, "--max-steps {stop}");
         assert_eq!(s.position, whole.position, "--max-steps {stop}");
         assert_eq!(s.early_stopped, whole.early_stopped, "--max-steps {stop}");
-        let rows = metrics_without_timing(&tmp.path().join("scripted").join(&name).join("metrics.csv"));
+        let rows = metrics_without_timing(&tmp.path().join("fake").join(&name).join("metrics.csv"));
         assert_eq!(rows, whole_rows, "--max-steps {stop}");
     }
     // A run that stopped early stays stopped when resumed.
