@@ -5,6 +5,7 @@
 //
 // The calls go through ATen's dispatcher, so autograd records them exactly
 // as it records tch's ops.
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/leaky_relu.h>
@@ -52,4 +53,25 @@ extern "C" void paperlab_serial_thread() {
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
     set(1);
   }
+}
+
+// --deterministic and --cudnn-benchmark: cuDNN's deterministic algorithms,
+// cuDNN's benchmark (timing algorithms per input shape), and libtorch's
+// deterministic algorithms (an op without one throws, warn_only false), as
+// torch.backends.cudnn.deterministic / .benchmark and
+// torch.use_deterministic_algorithms set them. All three are set each call.
+extern "C" void paperlab_set_determinism(bool deterministic, bool benchmark) {
+  auto &context = at::globalContext();
+  context.setDeterministicCuDNN(deterministic);
+  context.setBenchmarkCuDNN(benchmark);
+  context.setDeterministicAlgorithms(deterministic, false);
+}
+
+// The three settings above as libtorch holds them.
+extern "C" void paperlab_determinism(bool *deterministic_cudnn, bool *benchmark_cudnn,
+                                     bool *deterministic_algorithms) {
+  auto &context = at::globalContext();
+  *deterministic_cudnn = context.deterministicCuDNN();
+  *benchmark_cudnn = context.benchmarkCuDNN();
+  *deterministic_algorithms = context.deterministicAlgorithms();
 }

@@ -1,7 +1,8 @@
 //! The libtorch calls of csrc/ops.cpp (compiled by build.rs against the
 //! same headers): ops that tch 0.24 lacks with the arguments paperlab needs
-//! (a slope, no device, a memory format), and one thread's libtorch ops
-//! kept on that thread ([`serial_thread`]);
+//! (a slope, no device, a memory format), one thread's libtorch ops
+//! kept on that thread ([`serial_thread`]), and libtorch's determinism
+//! settings ([`set_determinism`], [`determinism`]);
 //! and the error handling every csrc/ binding shares ([`call`], [`status`],
 //! [`take_message`]; csrc/dist.cpp's bindings are in runner/dist/).
 
@@ -18,6 +19,12 @@ extern "C" {
     fn paperlab_pin_memory(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
     fn paperlab_channels_last(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
     fn paperlab_serial_thread();
+    fn paperlab_set_determinism(deterministic: bool, benchmark: bool);
+    fn paperlab_determinism(
+        deterministic_cudnn: *mut bool,
+        benchmark_cudnn: *mut bool,
+        deterministic_algorithms: *mut bool,
+    );
     /// libc's free, for what the shims malloc.
     #[link_name = "free"]
     pub(crate) fn libc_free(p: *mut c_void);
@@ -80,4 +87,35 @@ pub fn channels_last(x: &Tensor) -> Result<Tensor, String> {
 pub fn serial_thread() {
     // SAFETY: no arguments; it changes only this thread's OpenMP setting.
     unsafe { paperlab_serial_thread() }
+}
+
+/// libtorch's global determinism settings ([`set_determinism`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Determinism {
+    /// `torch.backends.cudnn.deterministic`.
+    pub deterministic_cudnn: bool,
+    /// `torch.backends.cudnn.benchmark`.
+    pub benchmark_cudnn: bool,
+    /// `torch.are_deterministic_algorithms_enabled()`.
+    pub deterministic_algorithms: bool,
+}
+
+/// Set cuDNN's deterministic flag and libtorch's deterministic algorithms
+/// (erroring, not warning, on an op without one) to `deterministic`, and
+/// cuDNN's benchmark to `benchmark`.
+pub fn set_determinism(deterministic: bool, benchmark: bool) {
+    // SAFETY: plain flags of libtorch's global context.
+    unsafe { paperlab_set_determinism(deterministic, benchmark) }
+}
+
+/// The settings [`set_determinism`] sets, read back from libtorch.
+pub fn determinism() -> Determinism {
+    let (mut a, mut b, mut c) = (false, false, false);
+    // SAFETY: the shim writes the three flags and keeps no pointer.
+    unsafe { paperlab_determinism(&mut a, &mut b, &mut c) };
+    Determinism {
+        deterministic_cudnn: a,
+        benchmark_cudnn: b,
+        deterministic_algorithms: c,
+    }
 }

@@ -516,6 +516,14 @@ impl MlpGanArgs {
                 self.valid_size
             )));
         }
+        if let Some(patience) = self.gan.common.early_stop {
+            if self.parzen_every == 0 || patience < self.parzen_every {
+                return Err(usage(format!(
+                    "--early-stop {patience}: --model mlp watches the Parzen estimate, made every --parzen-every {} epochs (0: never); give --parzen-every N with N at most the patience",
+                    self.parzen_every
+                )));
+            }
+        }
         Ok(self)
     }
 

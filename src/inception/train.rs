@@ -209,7 +209,7 @@ fn load(args: &TrainInceptionArgs) -> Result<(FolderSplits, i64)> {
 /// Load --init-from into `vs` (not on --resume, whose checkpoint wins):
 /// the line that says what was loaded.
 fn init_from(args: &TrainInceptionArgs, vs: &VarStore) -> Result<Option<String>> {
-    let (Some(file), false) = (&args.init_from, args.common.resume) else {
+    let (Some(file), false) = (&args.init_from, args.common.resuming()) else {
         return Ok(None);
     };
     let what = format!("{} (--width {})", flag_name(&args.model), args.width);

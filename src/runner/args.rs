@@ -93,9 +93,28 @@ pub struct Common {
           value_parser = clap::value_parser!(u64).range(0..=MAX_PREFETCH))]
     #[serde(default = "default_prefetch")]
     pub prefetch: u64,
-    /// Continue the run in <out>/<subcommand>/<name> from its last checkpoint.
+    /// Reproducible GPU runs: cuDNN's deterministic algorithms with its benchmark off, libtorch's deterministic algorithms (an op without one fails) and CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set; slower. Taken from --resume's command line.
+    #[arg(long, conflicts_with = "cudnn_benchmark")]
+    #[serde(default)]
+    pub deterministic: bool,
+    /// cuDNN times its algorithms for each new input shape and keeps the fastest: faster convolutions, results that may differ from run to run. Taken from --resume's command line.
     #[arg(long)]
-    pub resume: bool,
+    #[serde(default)]
+    pub cudnn_benchmark: bool,
+    /// Continue the run in <out>/<subcommand>/<name> from its last checkpoint: bare (or =existing), the run must exist; =auto continues it if its config.json exists and starts it otherwise, saying which on stderr (for job scripts). A preset's `resume = true` is the bare form.
+    #[arg(long, value_enum, value_name = "WHEN", num_args = 0..=1,
+          default_missing_value = "existing")]
+    #[serde(default, skip_deserializing)]
+    pub resume: Option<Resume>,
+    /// Stop training once the trainer's selection metric (test error, the Parzen estimate, ...) has not improved by more than --min-delta for PATIENCE epochs; the final evaluation still runs and summary.json records the stop.
+    #[arg(long, value_name = "PATIENCE", value_parser = ranges::positive_int)]
+    #[serde(default)]
+    pub early_stop: Option<i64>,
+    /// With --early-stop: the change of the selection metric that counts as an improvement (more than D).
+    #[arg(long, value_name = "D", default_value_t = 0.0, value_parser = ranges::non_negative,
+          requires = "early_stop")]
+    #[serde(default)]
+    pub min_delta: f64,
     /// Replace an existing run directory.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
@@ -115,7 +134,23 @@ fn default_prefetch() -> u64 {
     DEFAULT_PREFETCH
 }
 
+/// What --resume continues.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resume {
+    /// The run must exist (bare --resume).
+    Existing,
+    /// The run if it exists (its config.json), else a new one.
+    Auto,
+}
+
 impl Common {
+    /// Whether this command continues an existing run (--resume, once
+    /// `session::resolve` has settled --resume=auto).
+    pub fn resuming(&self) -> bool {
+        self.resume.is_some()
+    }
+
     /// The run's name: --name, else the preset's file stem, else "default".
     pub fn run_name(&self) -> String {
         if let Some(name) = &self.name {

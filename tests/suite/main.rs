@@ -41,6 +41,7 @@ mod dist {
 mod engine {
     mod events;
     mod fake_trainer;
+    mod controls;
     mod interrupt;
     mod prefetch;
 }

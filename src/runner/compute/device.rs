@@ -1,5 +1,6 @@
 //! The --device flag.
 
+use crate::native;
 use crate::runner::compute::host_memory;
 use crate::error::{usage, Result};
 use tch::Device;
@@ -42,6 +43,21 @@ pub fn setup(spec: &str, threads: Option<i32>, seed: u64) -> Result<Device> {
     tch::manual_seed(seed as i64);
     Ok(device)
 }
+
+/// --deterministic and --cudnn-benchmark (at most one: clap refuses both),
+/// set in libtorch before any CUDA work: deterministic cuDNN and
+/// algorithms, benchmark off, and cuBLAS's fixed workspace
+/// (CUBLAS_WORKSPACE_CONFIG=:4096:8, unless the environment sets it), which
+/// its deterministic matrix products need; or benchmark on; or neither
+/// (libtorch's defaults).
+pub fn determinism(deterministic: bool, benchmark: bool) {
+    if deterministic && std::env::var_os(CUBLAS_WORKSPACE).is_none() {
+        std::env::set_var(CUBLAS_WORKSPACE, ":4096:8");
+    }
+    native::set_determinism(deterministic, benchmark && !deterministic);
+}
+
+const CUBLAS_WORKSPACE: &str = "CUBLAS_WORKSPACE_CONFIG";
 
 /// A short name for config.json and logs.
 pub fn name(device: Device) -> String {

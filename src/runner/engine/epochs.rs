@@ -1,7 +1,7 @@
 //! The training engine: the one epoch loop every trainer runs on.
 //!
 //! It owns what is the same for every paper: the resume position, stopping
-//! (Ctrl-C, --max-steps) with a checkpoint, per-step seeding, the shuffled
+//! (Ctrl-C, --max-steps) with a checkpoint, --early-stop, per-step seeding, the shuffled
 //! order of each epoch, progress, running sums on the device, one
 //! metrics.csv row per epoch, the per-step log (steps.csv and TensorBoard
 //! event files, runner/record/step_log.rs), choosing best.safetensors by the trainer's
@@ -21,11 +21,11 @@ use crate::runner::dist;
 use crate::runner::engine::feed::{Feed, Plan};
 use crate::runner::record::progress::REPORT_EVERY;
 use crate::runner::engine::session::Session;
-use crate::runner::record::summary::Selection;
+use crate::runner::record::summary::{Selection, Stopped};
 use crate::runner::engine::sums::{Means, RunningSums};
 use crate::data::batches::{stream_order, Batch};
 use crate::data::examples::Examples;
-use crate::error::Result;
+use crate::error::{usage, Result};
 use crate::optim::schedule::At;
 use crate::rng::seed_torch;
 use std::time::Instant;
@@ -102,7 +102,9 @@ pub fn header(columns: &[&'static str]) -> Vec<&'static str> {
 }
 
 pub struct Outcome {
-    /// All epochs ran (false: stopped by Ctrl-C or --max-steps).
+    /// Training is over: all epochs ran, or --early-stop ended it
+    /// (`Session::early_stopped` says which); false: stopped by Ctrl-C or
+    /// --max-steps, to be continued with --resume.
     pub finished: bool,
     /// Mean training throughput over the epochs this process ran.
     pub images_per_sec: f64,
@@ -112,6 +114,10 @@ pub struct Outcome {
 /// checkpoint being resumed says so.
 pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
     s.selection = steps.selection();
+    if s.early_stop.is_some() && s.selection.is_none() {
+        // Each trainer's RunConfig::checked refuses this before anything is written.
+        return Err(usage("--early-stop: this trainer has no selection metric to watch"));
+    }
     let mut sums = RunningSums::new(s.position.step, s.device, s.log.every() > 0);
     if let Some(ckpt) = s.resumed() {
         steps.restore(ckpt)?;
@@ -125,6 +131,11 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
     dist::check_batches(bs, epoch_size)?;
     let (mut images, mut seconds) = (0i64, 0f64);
     for epoch in s.position.epoch + 1..=steps.epochs() {
+        // Checked before the epoch, not after the last: a resumed run that
+        // had stopped early stays stopped.
+        if early_stop(s) {
+            break;
+        }
         let order = stream_order(n, epoch_size, s.seed, epoch as u64);
         let plan = Plan::new(order, bs, steps.batches_per_step(), s.seed);
         let started = Instant::now();
@@ -275,11 +286,43 @@ fn end_epoch(
     if best {
         (s.position.best, s.position.best_epoch) = (end.selection, epoch);
     }
+    if let (Some(sel), Some((_, delta))) = (&s.selection, s.early_stop) {
+        if sel.goal.improves_by(end.selection, s.position.improved, delta) {
+            (s.position.improved, s.position.improved_epoch) = (end.selection, epoch);
+        }
+    }
     s.position.epoch = epoch;
     s.position.batch = 0;
     sums.reset();
     save(s, steps, sums, best)?;
     Ok(epoch_seconds)
+}
+
+/// --early-stop: whether the selection metric has gone PATIENCE epochs
+/// without improving by more than --min-delta, counted from the position
+/// (so a resumed run stops where an uninterrupted one does; in a
+/// distributed run every process holds the same reduced metric, so all
+/// agree); if so, records and says it.
+fn early_stop(s: &mut Session) -> bool {
+    let Some((patience, min_delta)) = s.early_stop else {
+        return false;
+    };
+    let p = &s.position;
+    if p.batch > 0 || p.epoch - p.improved_epoch < patience {
+        return false;
+    }
+    let metric = s.selection.as_ref().map_or("", |sel| sel.metric.as_str());
+    s.progress.line(&format!(
+        "early stop after epoch {}: {metric} has not improved by more than {min_delta} for {patience} epochs (best {} at epoch {})",
+        p.epoch, p.best, p.best_epoch
+    ));
+    s.early_stopped = Some(Stopped {
+        reason: "early-stop".into(),
+        epoch: p.epoch,
+        patience,
+        min_delta,
+    });
+    true
 }
 
 /// Checkpoint, after writing the log points up to here: a run resumed from

@@ -1,5 +1,6 @@
 //! A training session: the run directory, config.json, metrics.csv,
-//! checkpoints, progress and the stop conditions (Ctrl-C, --max-steps), shared
+//! checkpoints, progress and the stop conditions (Ctrl-C, --max-steps;
+//! the engine applies --early-stop's), shared
 //! by classifiers trained by epoch and GANs trained by iteration.
 //!
 //! In a distributed run (runner/dist/) the session owns who writes: rank 0
@@ -7,14 +8,14 @@
 //! config.json, metrics.csv, steps.csv and the event files, checkpoints
 //! and summary.json and shows progress; a writer the session opens inherits that ([`Session::is_writer`]).
 
-use crate::runner::args::Common;
+use crate::runner::args::{Common, Resume};
 use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile, Position};
 use crate::runner::dist::{self, launch};
 use crate::runner::record::metrics::Metrics;
 use crate::runner::record::progress::Progress;
 use crate::runner::store::run_dir::RunDir;
 use crate::runner::record::step_log::{Start, StepLog};
-use crate::runner::record::summary::{Figures, Selection, Summary};
+use crate::runner::record::summary::{Figures, Selection, Stopped, Summary};
 use crate::runner::{compute::device, engine::interrupt};
 use crate::error::{interrupted, usage, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -65,6 +66,11 @@ pub struct Session {
     pub progress: Progress,
     /// How best.safetensors is chosen (set by the engine from the trainer).
     pub selection: Option<Selection>,
+    /// --early-stop PATIENCE and --min-delta.
+    pub early_stop: Option<(i64, f64)>,
+    /// Set by the engine when --early-stop ended training (summary.json's
+    /// "stopped").
+    pub early_stopped: Option<Stopped>,
     command: &'static str,
     resumed: Option<CheckpointFile>,
     /// Stopped by Ctrl-C or SIGTERM (on any process of a distributed run).
@@ -73,21 +79,24 @@ pub struct Session {
 
 /// The configuration in force, checked ([`RunConfig::checked`]): for
 /// --resume, the run's saved config.json with only the runtime options
-/// (device, quiet, max-steps, update-impl, prefetch, and threads when given) taken from this command
+/// (device, quiet, max-steps, update-impl, prefetch, deterministic,
+/// cudnn-benchmark, and threads when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
 /// is created for a bad command.
 pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
     resume_restarted(&mut config)?;
+    resume_auto(&mut config)?;
     let common = config.common().clone();
-    if !common.resume {
+    if !common.resuming() {
         return check_world(config.checked()?);
     }
     let dir = RunDir::open(&common.out, C::COMMAND, &common.run_name(), true, false)?;
     let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
     let c = saved.config.common_mut();
     (c.compute.device, c.quiet, c.max_steps, c.resume) =
-        (common.compute.device, common.quiet, common.max_steps, true);
+        (common.compute.device, common.quiet, common.max_steps, common.resume);
     (c.update_impl, c.prefetch) = (common.update_impl, common.prefetch);
+    (c.deterministic, c.cudnn_benchmark) = (common.deterministic, common.cudnn_benchmark);
     c.compute.threads = common.compute.threads.or(c.compute.threads);
     c.dist = common.dist;
     check_world(saved.config.checked()?)
@@ -98,11 +107,38 @@ pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
 fn resume_restarted<C: RunConfig>(config: &mut C) -> Result<()> {
     let restarted = launch::detect(&|k| std::env::var(k).ok())?.is_some_and(|l| l.restart > 0);
     let c = config.common_mut();
-    let dir = c.out.join(C::COMMAND).join(c.run_name());
-    if restarted && dir.join("config.json").is_file() {
-        (c.resume, c.force) = (true, false);
+    if restarted && started::<C>(c) {
+        (c.resume, c.force) = (Some(Resume::Existing), false);
     }
     Ok(())
+}
+
+/// --resume=auto: continue the run when its config.json exists, else start
+/// it, saying which on stderr (rank 0 alone in a distributed run). Every
+/// process decides before `dist::init`, whose rendezvous waits for all of
+/// them, so rank 0 cannot have written config.json before another looked.
+fn resume_auto<C: RunConfig>(config: &mut C) -> Result<()> {
+    let launch = launch::detect(&|k| std::env::var(k).ok())?;
+    let c = config.common_mut();
+    if c.resume != Some(Resume::Auto) {
+        return Ok(());
+    }
+    let dir = c.out.join(C::COMMAND).join(c.run_name());
+    let (resume, said) = match started::<C>(c) {
+        true => (Some(Resume::Existing), "continuing it (--resume=auto)"),
+        false => (None, "no run there yet: starting it (--resume=auto)"),
+    };
+    c.resume = resume;
+    if launch.is_none_or(|l| l.rank == 0) && !c.print_config {
+        eprintln!("{}: {said}", dir.display());
+    }
+    Ok(())
+}
+
+/// Whether the run `c` names exists: its directory holds a config.json.
+fn started<C: RunConfig>(c: &Common) -> bool {
+    let dir = c.out.join(C::COMMAND).join(c.run_name());
+    dir.join("config.json").is_file()
 }
 
 /// A distributed launch's variables are valid and its world size divides
@@ -119,7 +155,7 @@ fn check_world<C: RunConfig>(config: C) -> Result<C> {
 /// The run directory: opened by rank 0 (or the only process), which tells
 /// the others its path, or its error, which they then fail with too.
 fn open_dir(command: &str, c: &Common) -> Result<RunDir> {
-    let open = || RunDir::open(&c.out, command, &c.run_name(), c.resume, c.force);
+    let open = || RunDir::open(&c.out, command, &c.run_name(), c.resuming(), c.force);
     let Some(w) = dist::world() else {
         return open();
     };
@@ -148,16 +184,17 @@ impl Session {
     /// metrics.csv and steps.csv back to that checkpoint.
     pub fn open<C: RunConfig>(config: &C, header: &[&str]) -> Result<Session> {
         let c = config.common();
+        device::determinism(c.deterministic, c.cudnn_benchmark);
         let device = dist::init(&c.dist, &c.compute.device, c.compute.setup()?)?;
         let dir = open_dir(C::COMMAND, c)?;
         crate::error::set_run(&dir.path);
         let writer = dist::is_writer();
         let progress = Progress::new(c.quiet || !writer);
-        let (resumed, position) = if c.resume && dir.last_checkpoint().exists() {
+        let (resumed, position) = if c.resuming() && dir.last_checkpoint().exists() {
             let loaded = CheckpointFile::open(&dir.last_checkpoint())?;
             let position = loaded.position()?;
             (Some(loaded), position)
-        } else if c.resume {
+        } else if c.resuming() {
             // Killed before its first checkpoint: nothing to continue from.
             // Said even with --quiet: the run restarts rather than continues.
             if writer {
@@ -182,13 +219,13 @@ impl Session {
             }
             (None, Position::start())
         };
-        let keep = c.resume.then_some(position.rows as usize);
+        let keep = c.resuming().then_some(position.rows as usize);
         let metrics = match writer {
             true => Metrics::open(&dir.file("metrics.csv"), header, keep)?,
             false => Metrics::discard(&dir.file("metrics.csv"), header, keep.unwrap_or(0)),
         };
         let start = Start {
-            resume: c.resume,
+            resume: c.resuming(),
             step: position.step,
         };
         let every = c.log_every as i64;
@@ -205,6 +242,8 @@ impl Session {
             log,
             progress,
             selection: None,
+            early_stop: c.early_stop.map(|p| (p, c.min_delta)),
+            early_stopped: None,
             command: C::COMMAND,
             resumed,
             interrupted: false,
@@ -303,6 +342,7 @@ impl Session {
             epochs: self.position.epoch,
             steps: self.position.step,
             train_images_per_sec: images_per_sec,
+            stopped: self.early_stopped.clone(),
             figures,
         };
         self.dir.write_json("summary.json", &summary)?;

@@ -20,13 +20,18 @@ pub enum Goal {
 impl Goal {
     /// `value` beats `best` (a NaN `best` means there is none yet).
     pub fn improves(self, value: f64, best: f64) -> bool {
+        self.improves_by(value, best, 0.0)
+    }
+
+    /// `value` beats `best` by more than `delta` (--min-delta).
+    pub fn improves_by(self, value: f64, best: f64, delta: f64) -> bool {
         if !value.is_finite() {
             return false;
         }
         best.is_nan()
             || match self {
-                Goal::Lower => value < best,
-                Goal::Higher => value > best,
+                Goal::Lower => value < best - delta,
+                Goal::Higher => value > best + delta,
             }
     }
 }
@@ -45,6 +50,19 @@ impl Selection {
             goal,
         }
     }
+}
+
+/// Why training ended before its last epoch while the run still counts as
+/// finished (summary.json's "stopped"; absent when all epochs ran).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stopped {
+    /// "early-stop".
+    pub reason: String,
+    /// The last epoch trained.
+    pub epoch: i64,
+    /// --early-stop and --min-delta.
+    pub patience: i64,
+    pub min_delta: f64,
 }
 
 /// One named figure of a run.
@@ -135,6 +153,9 @@ pub struct Summary {
     pub steps: i64,
     /// Mean training throughput of the last process that trained the run.
     pub train_images_per_sec: Option<f64>,
+    /// Training stopped early (--early-stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
     #[serde(flatten)]
     pub figures: Figures,
 }
@@ -155,6 +176,7 @@ impl Summary {
                 epochs: 0,
                 steps: 0,
                 train_images_per_sec: None,
+                stopped: None,
                 figures: Figures::new(),
             }
         };

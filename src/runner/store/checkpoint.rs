@@ -24,6 +24,11 @@ pub struct Position {
     pub best: f64,
     /// The epoch that reached it (0: none yet).
     pub best_epoch: i64,
+    /// --early-stop's reference: the selection metric's value at its last
+    /// improvement by more than --min-delta (NaN: none yet), and that epoch
+    /// (0: none yet). With --min-delta 0 they are `best` and `best_epoch`.
+    pub improved: f64,
+    pub improved_epoch: i64,
 }
 
 /// The layout of checkpoints written by the shared training engine; files
@@ -34,6 +39,7 @@ impl Position {
     pub fn start() -> Position {
         Position {
             best: f64::NAN,
+            improved: f64::NAN,
             ..Default::default()
         }
     }
@@ -61,14 +67,17 @@ impl Checkpoint {
             ("batch", position.batch),
             ("rows", position.rows),
             ("best_epoch", position.best_epoch),
+            ("improved_epoch", position.improved_epoch),
             ("format", FORMAT),
         ];
         for (name, v) in ints {
             self.tensors
                 .push((format!("train.{name}"), Tensor::from(v)));
         }
-        self.tensors
-            .push(("train.best".into(), Tensor::from(position.best)));
+        for (name, v) in [("best", position.best), ("improved", position.improved)] {
+            self.tensors
+                .push((format!("train.{name}"), Tensor::from(v)));
+        }
         self
     }
 
@@ -208,13 +217,23 @@ impl CheckpointFile {
                 self.path.display()
             )));
         }
+        let float = |name: &str| get(name).map(|t| t.to_kind(Kind::Double).double_value(&[]));
+        let (best, best_epoch) = (float("best")?, int("best_epoch")?);
+        // Checkpoints from before --early-stop: its reference is the best.
+        let since = |name: &str| self.tensors.contains_key(&format!("train.{name}"));
+        let (improved, improved_epoch) = match since("improved") && since("improved_epoch") {
+            true => (float("improved")?, int("improved_epoch")?),
+            false => (best, best_epoch),
+        };
         Ok(Position {
             epoch: int("epoch")?,
             step: int("step")?,
             batch: int("batch")?,
             rows: int("rows")?,
-            best_epoch: int("best_epoch")?,
-            best: get("best")?.to_kind(Kind::Double).double_value(&[]),
+            best_epoch,
+            best,
+            improved,
+            improved_epoch,
         })
     }
 }

@@ -77,11 +77,13 @@ pub fn flags_of<'a>(
 }
 
 /// The command-line form of `key = value`: `--key=value` (lists joined by
-/// commas), or for a plain switch such as --quiet, `--key` when true.
+/// commas), or for a plain switch such as --quiet, or a flag whose value
+/// may be left out such as --resume, `--key` when true.
 pub fn flag(arg: &Arg, value: &toml::Value) -> Option<OsString> {
     let long = arg.get_long()?;
+    let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
     let text = match value {
-        toml::Value::Boolean(on) if matches!(arg.get_action(), ArgAction::SetTrue) => {
+        toml::Value::Boolean(on) if matches!(arg.get_action(), ArgAction::SetTrue) || optional => {
             return on.then(|| format!("--{long}").into())
         }
         toml::Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(","),

@@ -273,3 +273,28 @@ pub fn imagenet_folder_of(ws: &Path, train: i64, jpeg: bool) {
         }
     }
 }
+
+/// The configuration of a fake trainer (engine/fake_trainer.rs, engine/controls.rs):
+/// the shared flags alone, run directories under <out>/fake/.
+#[derive(clap::Parser, Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FakeConfig {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub common: paperlab::runner::args::Common,
+}
+
+impl paperlab::runner::engine::session::RunConfig for FakeConfig {
+    const COMMAND: &'static str = "fake";
+    fn common(&self) -> &paperlab::runner::args::Common {
+        &self.common
+    }
+    fn global_batch(&self) -> i64 {
+        1
+    }
+    fn common_mut(&mut self) -> &mut paperlab::runner::args::Common {
+        &mut self.common
+    }
+    fn checked(self) -> paperlab::error::Result<Self> {
+        Ok(self)
+    }
+}

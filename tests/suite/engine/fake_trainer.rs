@@ -7,46 +7,21 @@
 use crate::common;
 
 use clap::Parser;
-use common::{alone, csv_rows};
+use common::{alone, csv_rows, FakeConfig as Config};
 use paperlab::data::batches::{epoch_order, Batch};
 use paperlab::data::examples::Examples;
 use paperlab::error::{data, Result};
 use paperlab::optim::schedule::{At, ExpDecay, Schedule};
-use paperlab::runner::args::Common;
 use paperlab::runner::engine::epochs::{header, train, EpochEnd, Steps};
 use paperlab::runner::engine::session::{RunConfig, Session};
 use paperlab::runner::engine::sums::{Means, RunningSums};
 use paperlab::runner::record::progress::REPORT_EVERY;
 use paperlab::runner::record::summary::{Goal, Selection};
 use paperlab::runner::store::checkpoint::{Checkpoint, CheckpointFile};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tch::{Device, Kind, Tensor};
-
-#[derive(Parser, Debug, Clone, Serialize, Deserialize)]
-struct Config {
-    #[command(flatten)]
-    #[serde(flatten)]
-    common: Common,
-}
-
-impl RunConfig for Config {
-    const COMMAND: &'static str = "fake";
-    fn common(&self) -> &Common {
-        &self.common
-    }
-    fn global_batch(&self) -> i64 {
-        1
-    }
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
-    fn checked(self) -> Result<Self> {
-        Ok(self)
-    }
-}
 
 fn config(out: &Path, extra: &[&str]) -> Config {
     let mut argv = vec!["fake", "--quiet", "--device", "cpu", "--seed", "3"];
