@@ -6,6 +6,7 @@
 
 mod common;
 use common::*;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -26,7 +27,7 @@ const THREAD_VARS: &[&str] = &[
 ];
 
 /// `paperlab ARGS` in `cwd` with exactly `vars` of [`THREAD_VARS`] set.
-fn with_env(cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+fn with_env(cwd: &Path, args: &[impl AsRef<OsStr>], vars: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperlab"));
     cmd.current_dir(cwd).args(args);
     for var in THREAD_VARS {
@@ -35,28 +36,24 @@ fn with_env(cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     cmd.envs(vars.iter().copied()).output().unwrap()
 }
 
-/// `steps` steps of a tiny train-fmp run named `name`.
-fn tiny<'a>(name: &'a str, steps: &'a str) -> Vec<&'a str> {
-    vec![
-        "train-fmp",
-        "--pool",
-        "max2",
-        "--train-limit",
-        "100",
-        "--test-limit",
-        "50",
-        "--filters",
-        "4",
-        "--batch-size",
-        "50",
-        "--epochs",
-        "1",
-        "--max-steps",
-        steps,
-        "--quiet",
-        "--name",
-        name,
-    ]
+/// A tiny train-fmp run's flags, for a command line and a sweep file.
+const TINY: &[(&str, &str)] = &[
+    ("pool", "max2"),
+    ("train-limit", "100"),
+    ("test-limit", "50"),
+    ("filters", "4"),
+    ("batch-size", "50"),
+    ("epochs", "1"),
+];
+
+/// `steps` steps of the [`TINY`] run named `name`.
+fn tiny(name: &str, steps: &str) -> Vec<String> {
+    let mut args = vec!["train-fmp".to_string()];
+    for (flag, value) in TINY {
+        args.extend([format!("--{flag}"), value.to_string()]);
+    }
+    args.extend(["--max-steps", steps, "--quiet", "--name", name].map(String::from));
+    args
 }
 
 /// config.json's "threads" of run `name`.
@@ -109,7 +106,7 @@ fn bad_thread_variables_exit_2_naming_them_and_create_nothing() {
         fails(out, 2, &[&format!("{var}=\"{value}\"")]);
         // Under --threads too: the variable is wrong whatever wins.
         let mut args = tiny("bad", "1");
-        args.extend(["--threads", "1"]);
+        args.extend(["--threads", "1"].map(String::from));
         fails(with_env(ws.path(), &args, &[(var, value)]), 2, &[var]);
     }
     assert!(!ws.path().join("results").exists(), "a run directory was created");
@@ -119,7 +116,7 @@ fn bad_thread_variables_exit_2_naming_them_and_create_nothing() {
 fn threads_above_the_cpus_warn_and_the_flag_wins() {
     let ws = workspace();
     let mut args = tiny("many", "0");
-    args.extend(["--threads", "999"]);
+    args.extend(["--threads", "999"].map(String::from));
     let out = ok(with_env(ws.path(), &args, &[("OMP_NUM_THREADS", "1")]));
     let err = stderr(&out);
     assert!(err.contains("warning: --threads 999") && err.contains("CPUs"), "{err}");
@@ -133,22 +130,16 @@ fn a_sweeps_concurrent_runs_share_the_cpus_and_a_runs_threads_win() {
     let ws = workspace();
     std::fs::write(
         ws.path().join("pair.toml"),
-        r#"
-command = "train-fmp"
-[flags]
-pool = "max2"
-train-limit = 100
-test-limit = 50
-filters = 4
-batch-size = 50
-epochs = 1
-max-steps = 1
-[[runs]]
-name = "shared"
-[[runs]]
-name = "own"
-threads = 1
-"#,
+        format!(
+            "command = \"train-fmp\"\n[flags]\n{}max-steps = 1\n\
+             [[runs]]\nname = \"shared\"\n[[runs]]\nname = \"own\"\nthreads = 1\n",
+            TINY.iter()
+                .map(|(k, v)| match v.parse::<f64>() {
+                    Ok(_) => format!("{k} = {v}\n"),
+                    Err(_) => format!("{k} = {v:?}\n"),
+                })
+                .collect::<String>()
+        ),
     )
     .unwrap();
     ok(with_env(ws.path(), &["sweep", "pair.toml", "--jobs", "2"], &[]));

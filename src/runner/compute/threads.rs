@@ -133,14 +133,7 @@ pub fn apply(t: &Threads) {
 mod tests {
     use super::*;
     use crate::error::exit_code;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| map.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    }
+    use crate::runner::dist::launch::tests::env;
 
     fn threads(flag: Option<usize>, pairs: &[(&str, &str)], cpus: usize, local: usize) -> (usize, Source) {
         let t = decide(flag, &env(pairs), cpus, local).unwrap();
