@@ -6,7 +6,7 @@ DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: setup data-mnist build demo test bench-fmp bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
 
-# Sweeps: JOBS runs at a time (default 1: each run already uses every core),
+# Sweeps: JOBS runs at a time (default 1: each run takes every core; with JOBS=N each takes 1/N),
 # EPOCHS and SET="key=value ..." override every run's flags. Finished runs
 # are skipped, so an interrupted sweep continues where it stopped.
 JOBS ?= 1

@@ -2,6 +2,7 @@
 
 use crate::data;
 use crate::error::Result;
+use crate::runner::compute::threads;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -28,7 +29,14 @@ pub fn run(args: InfoArgs) -> Result<()> {
         "devices: cpu{}",
         (0..cuda).map(|i| format!(", cuda:{i}")).collect::<String>()
     );
-    println!("CPU threads: {}", tch::get_num_threads());
+    let t = threads::of_this_process(None)?;
+    println!(
+        "CPU threads: {} ({}; {} CPUs for {} process(es) here; --threads overrides)",
+        t.intra,
+        t.source.name(),
+        t.cpus,
+        t.local_world
+    );
     let found = data::available(&args.data_dir);
     if found.is_empty() {
         println!(

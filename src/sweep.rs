@@ -16,6 +16,7 @@
 
 use crate::compare::{self, plot::Axis, CompareArgs};
 use crate::error::{run as run_error, usage, Result};
+use crate::runner::compute::threads;
 use crate::runner::store::preset::{flag, flags_of};
 use crate::runner::store::run_dir::write_atomic;
 use clap::Args;
@@ -29,7 +30,7 @@ use std::sync::Mutex;
 pub struct SweepArgs {
     /// The sweep file (experiments/sweeps/*.toml).
     pub file: PathBuf,
-    /// Runs trained at the same time (each already uses every core).
+    /// Runs trained at the same time, each on its share of this process's CPU threads (passed as OMP_NUM_THREADS; a run's own --threads wins).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: u32,
     /// KEY=VALUE: a flag for every run, over the file's (e.g. epochs=30).
@@ -166,6 +167,7 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
         })?],
         None => runs.iter().collect(),
     };
+    let threads = run_threads(args.jobs, args.tasks_per_run)?;
     let logs = args.out.join("sweeps").join(&sweep);
     std::fs::create_dir_all(&logs)
         .map_err(|e| usage(format!("--out: cannot create {}: {e}", logs.display())))?;
@@ -177,7 +179,7 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
                 let Some(run) = chosen.get(next.fetch_add(1, Ordering::SeqCst)) else {
                     return;
                 };
-                if let Err(e) = train(run, &logs, args.jobs > 1, args.tasks_per_run) {
+                if let Err(e) = train(run, &logs, args.jobs > 1, args.tasks_per_run, threads) {
                     eprintln!("sweep: {}: {e:#}", run.name);
                     failed
                         .lock()
@@ -210,12 +212,22 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
     })
 }
 
+/// The CPU threads of each of `jobs` runs at a time: this process's share
+/// ([`threads::of_this_process`]) divided among them, at least 1; None for
+/// one at a time (a run takes the share itself) and for srun's runs
+/// (`tasks` > 1: each task takes Slurm's share).
+fn run_threads(jobs: u32, tasks: u32) -> Result<Option<usize>> {
+    let share = threads::of_this_process(None)?.intra;
+    Ok((jobs > 1 && tasks == 1).then(|| (share / jobs as usize).max(1)))
+}
+
 /// Train one run as a child process: skipped when it has a summary.json,
 /// resumed when its directory exists. With `quiet`, its output goes to
 /// `<logs>/<name>.log` (parallel runs would interleave on the terminal).
 /// With `tasks` > 1 the child is srun, starting that many processes of one
 /// distributed run; whether to resume is decided here, once, for all of them.
-fn train(run: &Planned, logs: &Path, quiet: bool, tasks: u32) -> Result<()> {
+/// `threads`: the child's OMP_NUM_THREADS ([`run_threads`]).
+fn train(run: &Planned, logs: &Path, quiet: bool, tasks: u32, threads: Option<usize>) -> Result<()> {
     if run.dir.join("summary.json").exists() {
         eprintln!("sweep: {} is done (summary.json exists); skipped", run.name);
         return Ok(());
@@ -236,6 +248,9 @@ fn train(run: &Planned, logs: &Path, quiet: bool, tasks: u32) -> Result<()> {
         Command::new(this_binary()?)
     };
     cmd.args(&argv);
+    if let Some(n) = threads {
+        cmd.env("OMP_NUM_THREADS", n.to_string());
+    }
     if quiet {
         let log = logs.join(format!("{}.log", run.name));
         let file = std::fs::File::create(&log)

@@ -43,15 +43,12 @@ pub struct Heldout {
 
 /// Every image of `gan`'s dataset as the dcgan trains on it: square,
 /// --image-size (default: 64 for image folders, 32 otherwise), folders
-/// centre-cropped to --crop-size first.
-pub fn all_images(gan: &DcganArgs, data_dir: &std::path::Path) -> Result<Dataset> {
+/// centre-cropped to --crop-size first, decoded on `workers` threads.
+pub fn all_images(gan: &DcganArgs, data_dir: &std::path::Path, workers: usize) -> Result<Dataset> {
     let dataset = gan.dataset();
     let size = gan.image_size;
     match &dataset {
-        GanData::Images { images } => {
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-            load_folder(images, gan.crop_size, size.unwrap_or(64), workers)
-        }
+        GanData::Images { images } => load_folder(images, gan.crop_size, size.unwrap_or(64), workers),
         GanData::Named(name) => {
             let splits = data::load(name, data_dir)?;
             let all = Dataset {
@@ -144,7 +141,8 @@ fn load_mlp(args: &MlpGanArgs) -> Result<GanImages> {
 }
 
 fn load_dcgan(args: &DcganArgs, seed: u64) -> Result<GanImages> {
-    let all = all_images(args, &args.gan.common.data_dir)?;
+    let workers = args.gan.common.compute.cpu_threads()?.intra;
+    let all = all_images(args, &args.gan.common.data_dir, workers)?;
     let heldout = draw_heldout(all.len(), args.running, args.final_images, args.split, seed)?;
     Ok(GanImages {
         train: rest(&all, &heldout).limit(args.gan.train_limit),

@@ -32,7 +32,8 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     let (images, index): (Dataset, Vec<i64>) = match gan {
         TrainGanArgs::Dcgan(d) => {
             let heldout: Heldout = run.dir.read_json("heldout.json")?;
-            let all = all_images(d, &run.data_dir)?;
+            let workers = a.common.compute.cpu_threads()?.intra;
+            let all = all_images(d, &run.data_dir, workers)?;
             (select(&all, &heldout.final_set), heldout.final_set)
         }
         TrainGanArgs::Mlp(m) => {

@@ -103,7 +103,7 @@ pub struct TrainInceptionArgs {
     /// Evaluation resize = image size / crop-pct before cropping (default: timm's 0.875 for v4 and v1, 0.8975 for v2 on imagenet; 1.0 for in-memory datasets; 1.0 = no border cropped).
     #[arg(long, value_parser = ranges::keep_probability)]
     pub crop_pct: Option<f64>,
-    /// Threads decoding images (default: the number of cores, at most 16).
+    /// Threads decoding images (default: the CPU threads of --threads or this process's share of the CPUs, at most 16).
     #[arg(long, value_parser = ranges::threads)]
     pub workers: Option<usize>,
 }
@@ -193,12 +193,12 @@ impl TrainInceptionArgs {
         }
     }
 
-    pub fn workers(&self) -> usize {
-        self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(16)
-        })
+    /// --workers, else this process's CPU threads, at most 16.
+    pub fn workers(&self) -> Result<usize> {
+        match self.workers {
+            Some(n) => Ok(n),
+            None => Ok(self.common.compute.cpu_threads()?.intra.min(16)),
+        }
     }
 
     /// --crop-pct, else the model's on ImageNet, else 1.0.
@@ -209,14 +209,14 @@ impl TrainInceptionArgs {
         })
     }
 
-    pub fn eval_settings(&self, crops: i64, device: Device) -> Settings {
-        Settings {
+    pub fn eval_settings(&self, crops: i64, device: Device) -> Result<Settings> {
+        Ok(Settings {
             crops,
             crop_pct: self.crop_pct(),
             size: self.image_size,
             batch_size: self.batch_size,
-            workers: self.workers(),
+            workers: self.workers()?,
             device,
-        }
+        })
     }
 }

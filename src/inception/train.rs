@@ -124,7 +124,7 @@ impl Hooks for InceptionHooks<'_> {
         _epoch: i64,
     ) -> Result<Evaluation> {
         let net = self.ema.map_or(self.net, |e| e.model());
-        let settings = self.args.eval_settings(1, s.device);
+        let settings = self.args.eval_settings(1, s.device)?;
         let probs = predict(net, self.val, &settings, &mut s.progress)?;
         let (top1, top5) = top_errors(&probs, &eval::labels(self.val));
         // Replaced by each epoch's evaluation, then by the final one.
@@ -194,7 +194,7 @@ fn load(args: &TrainInceptionArgs) -> Result<(FolderSplits, i64)> {
         train_limit: args.train_limit,
         val_limit: args.val_limit,
         size: args.image_size,
-        workers: args.workers(),
+        workers: args.workers()?,
     })?;
     let classes = args.classes.unwrap_or(splits.classes);
     if classes < splits.classes {
@@ -283,7 +283,7 @@ fn evaluate(
         Some(e) => (e.model(), e.vs()),
         None => (m.net, m.vs),
     };
-    let settings = args.eval_settings(args.crops, s.device);
+    let settings = args.eval_settings(args.crops, s.device)?;
     let averaged = if m.ema.is_some() { "the weight EMA of " } else { "" };
     s.progress.line(&format!(
         "evaluating {averaged}{} on {} images, {} crop(s) each",

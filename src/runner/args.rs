@@ -4,6 +4,7 @@ use crate::runner::compute::device;
 use super::dist::DistArgs;
 use crate::runner::engine::feed::{DEFAULT_PREFETCH, MAX_PREFETCH};
 use crate::runner::compute::layout::Layout;
+use crate::runner::compute::threads::{self, Threads};
 use crate::runner::compute::precision::{Amp, Precision};
 use crate::runner::record::progress::REPORT_EVERY;
 use crate::data::DatasetName;
@@ -33,7 +34,7 @@ pub struct Compute {
     /// Seed for every random choice (initialisation, shuffles, dropout, augmentation, FMP regions, GAN noise; an evaluation's draws).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// CPU threads for libtorch (default: libtorch's choice).
+    /// CPU threads for libtorch (intra- and inter-op) and image decoding (default: OMP_NUM_THREADS, else SLURM_CPUS_PER_TASK, else the CPUs this process may run on divided by the run's processes on this machine).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
 }
@@ -41,7 +42,13 @@ pub struct Compute {
 impl Compute {
     /// The device, with libtorch's threads and seed set ([`device::setup`]).
     pub fn setup(&self) -> Result<Device> {
-        device::setup(&self.device, self.threads, self.seed)
+        device::setup(&self.device, &self.cpu_threads()?, self.seed)
+    }
+
+    /// This process's CPU threads: --threads, else its share
+    /// ([`threads::of_this_process`]).
+    pub fn cpu_threads(&self) -> Result<Threads> {
+        threads::of_this_process(self.threads.map(|n| n as usize))
     }
 }
 

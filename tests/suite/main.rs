@@ -73,5 +73,8 @@ mod optim {
     mod optimizers;
 }
 
+/// CPU threads that follow the launch.
+mod threads;
+
 /// Weight normalization (Salimans & Kingma 2016).
 mod wn;

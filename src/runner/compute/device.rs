@@ -2,6 +2,7 @@
 
 use crate::native;
 use crate::runner::compute::host_memory;
+use crate::runner::compute::threads::{self, Threads};
 use crate::error::{usage, Result};
 use tch::Device;
 
@@ -31,15 +32,13 @@ pub fn parse(spec: &str) -> Result<Device> {
 }
 
 /// Everything a command sets up before building a network: the device of
-/// --device, libtorch's CPU threads (--threads, validated by the CLI),
-/// torch's generators seeded from --seed (for the initial weights), and
-/// malloc keeping freed memory for the next step ([`host_memory`]).
-pub fn setup(spec: &str, threads: Option<i32>, seed: u64) -> Result<Device> {
+/// --device, libtorch's CPU threads ([`threads::apply`]), torch's
+/// generators seeded from --seed (for the initial weights), and malloc
+/// keeping freed memory for the next step ([`host_memory`]).
+pub fn setup(spec: &str, threads: &Threads, seed: u64) -> Result<Device> {
     let device = parse(spec)?;
     host_memory::keep_freed_memory();
-    if let Some(n) = threads {
-        tch::set_num_threads(n);
-    }
+    threads::apply(threads);
     tch::manual_seed(seed as i64);
     Ok(device)
 }

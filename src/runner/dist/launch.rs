@@ -14,8 +14,10 @@ pub struct Launch {
     /// The process's index on its machine: it picks cuda:LOCAL_RANK.
     pub local_rank: usize,
     /// How many of the run's processes share this machine, where the
-    /// launcher says (torchrun's LOCAL_WORLD_SIZE, Slurm's
-    /// SLURM_NTASKS_PER_NODE); None when it does not.
+    /// launcher says (torchrun's LOCAL_WORLD_SIZE; Slurm's
+    /// SLURM_NTASKS_PER_NODE, else this node's entry of
+    /// SLURM_STEP_TASKS_PER_NODE or SLURM_TASKS_PER_NODE at SLURM_NODEID);
+    /// None when it does not.
     pub local_world: Option<usize>,
     /// Where the rendezvous store is served (rank 0's host).
     pub host: String,
@@ -117,13 +119,55 @@ fn from_slurm(var: &dyn Fn(&str) -> Option<String>, rank: &str, tasks: &str) -> 
         rank,
         world,
         local_rank,
-        local_world: optional(var, "SLURM_NTASKS_PER_NODE")?,
+        local_world: match optional(var, "SLURM_NTASKS_PER_NODE")? {
+            Some(n) => Some(n),
+            None => tasks_here(var)?,
+        },
         host,
         port,
         agent_store: false,
         restart: 0,
         source: "SLURM_PROCID/SLURM_NTASKS",
     })
+}
+
+/// The tasks Slurm placed on this node: SLURM_STEP_TASKS_PER_NODE (else
+/// SLURM_TASKS_PER_NODE) at SLURM_NODEID (0 when unset); None when neither
+/// list is set.
+fn tasks_here(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<usize>> {
+    let Some((name, list)) = ["SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"]
+        .into_iter()
+        .find_map(|name| var(name).map(|list| (name, list)))
+    else {
+        return Ok(None);
+    };
+    let node = match var("SLURM_NODEID") {
+        Some(v) => number("SLURM_NODEID", &v)? as usize,
+        None => 0,
+    };
+    match tasks_on_node(&list, node) {
+        Some(n) if n > 0 => Ok(Some(n)),
+        _ => Err(usage(format!(
+            "{name}={list:?} with SLURM_NODEID={node}: expected Slurm's tasks per node (2(x3),1) with an entry for node {node}"
+        ))),
+    }
+}
+
+/// Entry `node` of a Slurm tasks-per-node list: "2(x3),1" is 2 tasks on
+/// each of nodes 0 to 2 and 1 on node 3.
+pub fn tasks_on_node(list: &str, node: usize) -> Option<usize> {
+    let mut first: usize = 0;
+    for part in list.trim().split(',') {
+        let (count, repeat) = match part.split_once("(x") {
+            Some((count, repeat)) => (count, repeat.strip_suffix(')')?.parse().ok()?),
+            None => (part, 1),
+        };
+        first = first.saturating_add(repeat);
+        if node < first {
+            return count.parse().ok();
+        }
+    }
+    None
 }
 
 /// The first host of a Slurm host list: "gpu[03-05,9],cpu1" -> "gpu03".
@@ -187,11 +231,12 @@ fn port_number(name: &str, value: &str) -> Result<u16> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::error::exit_code;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    /// An environment of `pairs` for [`detect`] and its kin.
+    pub(crate) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -251,6 +296,37 @@ mod tests {
         .unwrap();
         assert_eq!((l.rank, l.world, l.local_rank), (5, 8, 1));
         assert_eq!((l.host.as_str(), l.port), ("gpu07", 23456));
+    }
+
+    #[test]
+    fn slurm_tasks_per_node() {
+        assert_eq!(tasks_on_node("2", 0), Some(2));
+        assert_eq!(tasks_on_node("2(x3),1", 2), Some(2));
+        assert_eq!(tasks_on_node("2(x3),1", 3), Some(1));
+        assert_eq!(tasks_on_node("2(x3),1", 4), None);
+        assert_eq!(tasks_on_node("2,1", 1), Some(1));
+        assert_eq!(tasks_on_node("x(x2)", 0), None);
+        let srun = |extra: &[(&str, &str)]| {
+            let base = [
+                ("SLURM_PROCID", "0"),
+                ("SLURM_NTASKS", "5"),
+                ("SLURM_JOB_NODELIST", "n[1-2]"),
+                ("SLURM_JOB_ID", "7"),
+            ];
+            detect(&env(&[&base[..], extra].concat())).map(|l| l.unwrap().local_world)
+        };
+        assert_eq!(srun(&[]).unwrap(), None);
+        assert_eq!(srun(&[("SLURM_TASKS_PER_NODE", "3,2")]).unwrap(), Some(3));
+        let second = [("SLURM_TASKS_PER_NODE", "3,2"), ("SLURM_NODEID", "1")];
+        assert_eq!(srun(&second).unwrap(), Some(2));
+        let step = [("SLURM_STEP_TASKS_PER_NODE", "4,1"), ("SLURM_TASKS_PER_NODE", "3,2")];
+        assert_eq!(srun(&step).unwrap(), Some(4));
+        let given = [("SLURM_NTASKS_PER_NODE", "1"), ("SLURM_TASKS_PER_NODE", "3,2")];
+        assert_eq!(srun(&given).unwrap(), Some(1));
+        let msg = srun(&[("SLURM_TASKS_PER_NODE", "3,2"), ("SLURM_NODEID", "2")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("SLURM_TASKS_PER_NODE"), "{msg}");
     }
 
     #[test]

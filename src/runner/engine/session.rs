@@ -16,6 +16,8 @@ use crate::runner::record::progress::Progress;
 use crate::runner::store::run_dir::RunDir;
 use crate::runner::record::step_log::{Start, StepLog};
 use crate::runner::record::summary::{Figures, Selection, Stopped, Summary};
+use crate::runner::record::summary::{Figures, Selection, Summary};
+use crate::runner::compute::threads::Threads;
 use crate::runner::{compute::device, engine::interrupt};
 use crate::error::{interrupted, usage, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -48,6 +50,10 @@ pub struct SavedConfig<C> {
     /// process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub world_size: Option<usize>,
+    /// The CPU threads of the session that created the run and where their
+    /// number came from (runtime information; absent in runs from before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<Threads>,
     pub seed: u64,
     pub config: C,
 }
@@ -82,10 +88,11 @@ pub struct Session {
 /// (device, quiet, max-steps, update-impl, prefetch, deterministic,
 /// cudnn-benchmark, and threads when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
-/// is created for a bad command.
+/// is created for a bad command (a bad launch or thread variable included).
 pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
     resume_restarted(&mut config)?;
     resume_auto(&mut config)?;
+    config.common().compute.cpu_threads()?;
     let common = config.common().clone();
     if !common.resuming() {
         return check_world(config.checked()?);
@@ -211,6 +218,7 @@ impl Session {
                 git_commit: env!("PAPERLAB_GIT_COMMIT").into(),
                 device: device::name(device),
                 world_size: dist::world().map(|w| w.size),
+                threads: Some(c.compute.cpu_threads()?),
                 seed: c.compute.seed,
                 config: config.clone(),
             };
