@@ -16,7 +16,6 @@ use crate::runner::record::progress::Progress;
 use crate::runner::store::run_dir::RunDir;
 use crate::runner::record::step_log::{Start, StepLog};
 use crate::runner::record::summary::{Figures, Selection, Stopped, Summary};
-use crate::runner::record::summary::{Figures, Selection, Summary};
 use crate::runner::compute::threads::Threads;
 use crate::runner::{compute::device, engine::interrupt};
 use crate::error::{interrupted, usage, Result};

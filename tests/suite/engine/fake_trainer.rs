@@ -13,7 +13,7 @@ use paperlab::data::examples::Examples;
 use paperlab::error::{data, Result};
 use paperlab::optim::schedule::{At, ExpDecay, Schedule};
 use paperlab::runner::engine::epochs::{header, train, EpochEnd, Steps};
-use paperlab::runner::engine::session::{RunConfig, Session};
+use paperlab::runner::engine::session::Session;
 use paperlab::runner::engine::sums::{Means, RunningSums};
 use paperlab::runner::record::progress::REPORT_EVERY;
 use paperlab::runner::record::summary::{Goal, Selection};
