@@ -129,12 +129,8 @@ print(json.dumps(out))
 "#
     ));
     // By seed (the default) and by the norm key: the same groups.
-    for (flags, label) in [
-        (vec![], |norm: &str| format!("n-{norm}")),
-        (vec!["--group-by", "norm"], |norm: &str| {
-            format!("norm={norm}")
-        }),
-    ] {
+    for (flags, prefix) in [(vec![], "n-"), (vec!["--group-by", "norm"], "norm=")] {
+        let label = |norm: &str| format!("{prefix}{norm}");
         let out_dir = format!("cmp{}", flags.len());
         let mut args = vec!["compare", "results/train-toy/*", "--out", &out_dir];
         args.extend(flags);
@@ -229,7 +225,7 @@ lr = [0.01, 0.02]
 name = "a"
 [[runs]]
 name = "b"
-pool = "max"
+pool = "max2"
 "#;
 
 /// The name and configuration of run `i` of a sweep whose [flags] has
@@ -271,7 +267,7 @@ fn a_sweep_crosses_its_runs_with_the_grid_and_the_seeds() {
         assert_eq!(name, names[i]);
         assert_eq!(config["seed"], if i % 2 == 0 { 1 } else { 2 });
         assert_eq!(config["lr"], if i % 4 < 2 { 0.01 } else { 0.02 });
-        assert_eq!(config["pool"], if i < 4 { "fmp" } else { "max" });
+        assert_eq!(config["pool"], if i < 4 { "fmp" } else { "max2" });
         assert_eq!(config["filters"], 4);
         assert_eq!(config["name"], names[i]);
     }
@@ -322,16 +318,16 @@ fn a_sweep_crosses_its_runs_with_the_grid_and_the_seeds() {
     // Without [[runs]], the grid and seeds alone make the list.
     std::fs::write(
         ws.path().join("grid.toml"),
-        "command = \"train-fmp\"\nseeds = [7]\n[flags]\nprint-config = true\n[grid]\npool = [\"fmp\", \"max\"]\nconfig = [\"p/x.toml\"]\n",
+        "command = \"train-fmp\"\nseeds = [7]\n[flags]\nprint-config = true\n[grid]\npool = [\"fmp\", \"max2\"]\nconfig = [\"p/x.toml\"]\n",
     )
     .unwrap();
     std::fs::create_dir_all(ws.path().join("p")).unwrap();
     std::fs::write(ws.path().join("p/x.toml"), "filters = 3\n").unwrap();
     let (name, config) = planned(ws.path(), "grid.toml", &[], 1);
-    assert_eq!(name, "grid-config=p_x.toml-pool=max-seed=7");
+    assert_eq!(name, "grid-config=p_x.toml-pool=max2-seed=7");
     assert_eq!(
         (config["pool"].as_str(), config["filters"].as_i64()),
-        (Some("max"), Some(3))
+        (Some("max2"), Some(3))
     );
 }
 

@@ -24,7 +24,8 @@ pub struct Group {
 }
 
 /// The runs whose configs (and commands) are equal but for the seed and
-/// the PLACING keys, in the order of their first run.
+/// the PLACING keys, in the order of their first run, labelled by their
+/// names less a sweep's `-seed=N` ending.
 pub fn by_seed(runs: &[Run]) -> Vec<Group> {
     let key = |r: &Run| {
         let mut config = r.config.clone();
@@ -35,10 +36,7 @@ pub fn by_seed(runs: &[Run]) -> Vec<Group> {
     for g in &mut groups {
         let mut stems: Vec<&str> = g.members.iter().map(|&i| stem(&runs[i].name)).collect();
         stems.dedup();
-        g.label = match g.members.len() {
-            1 => runs[g.members[0]].name.clone(),
-            _ => stems.join("+"),
-        };
+        g.label = stems.join("+");
     }
     groups
 }
@@ -210,14 +208,14 @@ fn row(group: &str, metric: &str, s: &Summary) -> Vec<String> {
     ]
 }
 
-/// Six significant digits ("-" for none), the same in compare.md and
-/// compare.csv.
+/// Six significant digits, whole numbers as such ("-" for none), the same
+/// in compare.md and compare.csv.
 pub fn stat(v: f64) -> String {
     if !v.is_finite() {
         return "-".into();
     }
-    if v == 0.0 {
-        return "0".into();
+    if v == v.trunc() && v.abs() < 1e15 {
+        return format!("{}", v as i64);
     }
     let digits = (5 - v.abs().log10().floor() as i32).clamp(0, 15) as usize;
     format!("{v:.digits$}")
