@@ -4,7 +4,7 @@
 //! group's summary figures become mean, sd, n and a 95% t interval
 //! (`stats`), one row per group and figure.
 
-use super::runs::{numeric_figures, Run};
+use super::runs::{figure_names, numeric_figures, significant, Run};
 use super::stats::{summarize, Summary};
 use super::table::Table;
 use crate::error::{usage, Result};
@@ -141,22 +141,12 @@ pub fn members(runs: &[Run], groups: &[Group]) -> Table {
 /// "-" where n = 1 gives none.
 pub fn statistics(runs: &[Run], groups: &[Group]) -> Table {
     let mut notes = vec![];
-    let mut names: Vec<String> = vec![];
-    for run in runs {
-        match &run.summary {
-            Some(s) => {
-                for (name, _) in numeric_figures(s) {
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
-                }
-            }
-            None => notes.push(format!(
-                "{}: no summary.json (not finished, or stopped early); left out of its group's figures",
-                run.name
-            )),
-        }
-    }
+    let names = figure_names(
+        runs,
+        numeric_figures,
+        "left out of its group's figures",
+        &mut notes,
+    );
     let mut rows = vec![];
     for g in groups {
         let figures: Vec<Vec<(String, f64)>> = g
@@ -211,12 +201,5 @@ fn row(group: &str, metric: &str, s: &Summary) -> Vec<String> {
 /// Six significant digits, whole numbers as such ("-" for none), the same
 /// in compare.md and compare.csv.
 pub fn stat(v: f64) -> String {
-    if !v.is_finite() {
-        return "-".into();
-    }
-    if v == v.trunc() && v.abs() < 1e15 {
-        return format!("{}", v as i64);
-    }
-    let digits = (5 - v.abs().log10().floor() as i32).clamp(0, 15) as usize;
-    format!("{v:.digits$}")
+    significant(v, 6, 15)
 }

@@ -190,14 +190,47 @@ fn printed(f: &Figure) -> String {
 
 /// Four significant digits, enough to tell runs apart in a table.
 pub fn number(v: f64) -> String {
+    significant(v, 4, 8)
+}
+
+/// `v` to `digits` significant digits and at most `decimals` decimals,
+/// whole numbers below 1e9 as such; "-" for NaN and infinities.
+pub fn significant(v: f64, digits: i32, decimals: i32) -> String {
     if !v.is_finite() {
         return "-".into();
     }
     if v == v.trunc() && v.abs() < 1e9 {
         return format!("{}", v as i64);
     }
-    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
-    format!("{v:.digits$}")
+    let decimals = (digits - 1 - v.abs().log10().floor() as i32).clamp(0, decimals) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// The names `each` gives the runs' summaries, in first-seen order; a note
+/// for each run without a summary ("...; `missing`").
+pub fn figure_names<T>(
+    runs: &[Run],
+    each: fn(&Summary) -> Vec<(String, T)>,
+    missing: &str,
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    let mut names: Vec<String> = vec![];
+    for run in runs {
+        match &run.summary {
+            Some(s) => {
+                for (name, _) in each(s) {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+            None => notes.push(format!(
+                "{}: no summary.json (not finished, or stopped early); {missing}",
+                run.name
+            )),
+        }
+    }
+    names
 }
 
 fn number_or_dash(v: Option<f64>) -> String {
