@@ -7,12 +7,14 @@ DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 .PHONY: setup data-mnist build demo test bench-fmp bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
 
 # Sweeps: JOBS runs at a time (default 1: each run takes every core; with JOBS=N each takes 1/N),
-# EPOCHS and SET="key=value ..." override every run's flags. Finished runs
+# EPOCHS and SET="key=value ..." override every run's flags, SEEDS=N repeats
+# every run with seeds 1 to N (grouped by compare). Finished runs
 # are skipped, so an interrupted sweep continues where it stopped.
 JOBS ?= 1
 EPOCHS ?=
 SET ?=
-SWEEP_FLAGS = --jobs $(JOBS) $(if $(EPOCHS),--set epochs=$(EPOCHS)) $(foreach kv,$(SET),--set $(kv))
+SEEDS ?=
+SWEEP_FLAGS = --jobs $(JOBS) $(if $(EPOCHS),--set epochs=$(EPOCHS)) $(foreach kv,$(SET),--set $(kv)) $(if $(SEEDS),--seeds $(shell seq -s, 1 $(SEEDS)))
 
 setup:
 	@scripts/setup.sh

@@ -3,13 +3,16 @@
 # (libtorch for tch 0.24, full CUDA build so a GPU is used where there is one),
 # and Fashion-MNIST from Debian's dataset-fashion-mnist package. With --test
 # (make test), also what the tests need besides: TensorBoard, whose own
-# reader tests/suite/engine/events.rs reads the event files with.
+# reader tests/suite/engine/events.rs reads the event files with, and SciPy,
+# against which tests/suite/seeds.rs checks compare's intervals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
 # Installs from PyPI beside the .venv's numpy (2.x) on Python 3.9 and later.
 TENSORBOARD_VERSION=2.21.0
+# tests/seeds.rs checks compare's t intervals against scipy.stats.t.
+SCIPY_VERSION=1.17.1
 PYTHON=${PYTHON:-python3}
 
 if [ ! -x .venv/bin/python ]; then
@@ -29,6 +32,10 @@ fi
 if [ "${1:-}" = --test ] && ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('tensorboard') != '$TENSORBOARD_VERSION')" 2>/dev/null; then
   echo "setup: installing tensorboard==$TENSORBOARD_VERSION into .venv (for tests/suite/engine/events.rs)"
   .venv/bin/pip install --quiet --disable-pip-version-check "tensorboard==$TENSORBOARD_VERSION"
+fi
+if [ "${1:-}" = --test ] && ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('scipy') != '$SCIPY_VERSION')" 2>/dev/null; then
+  echo "setup: installing scipy==$SCIPY_VERSION into .venv (for tests/suite/seeds.rs)"
+  .venv/bin/pip install --quiet --disable-pip-version-check "scipy==$SCIPY_VERSION"
 fi
 # A fixed path for cargo (.cargo/config.toml points LIBTORCH here).
 torch_dir=$(.venv/bin/python -c "import torch, os; print(os.path.dirname(torch.__file__))")

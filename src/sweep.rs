@@ -13,13 +13,27 @@
 //! name = "pseudorandom-overlapping"
 //! fmp-sequence = "pseudorandom"
 //! ```
+//!
+//! Seeds and a grid repeat the runs: `seeds = [1, 2, 3]` (or `--seeds
+//! 1,2,3`, which replaces it) sets each copy's --seed, and a `[grid]` table
+//! of lists (or `--grid key=a,b`, repeatable, replacing the file's axis of
+//! that name) crosses every run with the cartesian product of its axes.
+//! Without `[[runs]]`, the grid and seeds alone make the list. The list is
+//! ordered run by run, then cell by cell (the first axis slowest), then
+//! seed by seed (the file's axes in their keys' alphabetical order, then
+//! the other --grid axes in theirs), and each copy is named from them:
+//! `<sweep>-<run>-<key>=<value>...-seed=<seed>` (characters other than
+//! letters, digits and `._=+-` become `_`). A grid value wins over the
+//! run's own flag of that name; a grid axis cannot also be a --set key, and
+//! seeds and a `seed` flag exclude each other.
 
 use crate::compare::{self, plot::Axis, CompareArgs};
 use crate::error::{run as run_error, usage, Result};
 use crate::runner::compute::threads;
-use crate::runner::store::preset::{flag, flags_of};
+use crate::runner::store::preset::{flag, flags_of, scalar};
 use crate::runner::store::run_dir::write_atomic;
 use clap::Args;
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,6 +50,12 @@ pub struct SweepArgs {
     /// KEY=VALUE: a flag for every run, over the file's (e.g. epochs=30).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Seeds each run is repeated with, as a list (--seeds 1,2,3); replaces the file's `seeds`.
+    #[arg(long, value_delimiter = ',', value_name = "SEED,...")]
+    pub seeds: Vec<u64>,
+    /// KEY=A,B,...: a grid axis (repeatable), replacing the file's [grid] KEY; every run is repeated for each cell of the axes' cartesian product.
+    #[arg(long = "grid", value_name = "KEY=A,B,...")]
+    pub grid: Vec<String>,
     /// Where the runs go: <out>/<subcommand>/<sweep>-<run>, and the comparison to <out>/sweeps/<sweep>.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
@@ -94,12 +114,32 @@ pub fn plan(args: &SweepArgs, parser: &Parser) -> Result<(String, Vec<Planned>)>
         None => toml::Table::new(),
         _ => return Err(usage(format!("{origin}: [flags] must be a table"))),
     };
-    let Some(toml::Value::Array(list)) = table.remove("runs") else {
-        return Err(usage(format!("{origin}: expected [[runs]] tables")));
+    let seeds = seeds_of(table.remove("seeds"), &args.seeds, &origin)?;
+    let axes = grid_of(table.remove("grid"), &args.grid, &origin)?;
+    let list: Vec<(Option<String>, toml::Table)> = match table.remove("runs") {
+        Some(toml::Value::Array(list)) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let toml::Value::Table(mut own) = item else {
+                    return Err(usage(format!("{origin}: run {i} is not a table")));
+                };
+                match own.remove("name") {
+                    Some(toml::Value::String(n)) => Ok((Some(n), own)),
+                    _ => Err(usage(format!("{origin}: run {i} has no name = \"...\""))),
+                }
+            })
+            .collect::<Result<_>>()?,
+        None if !axes.is_empty() || !seeds.is_empty() => vec![(None, toml::Table::new())],
+        _ => {
+            return Err(usage(format!(
+                "{origin}: expected [[runs]] tables, a [grid] or seeds"
+            )))
+        }
     };
     if let Some(key) = table.keys().next() {
         return Err(usage(format!(
-            "{origin}: unknown key {key:?}; a sweep has command, [flags] and [[runs]]"
+            "{origin}: unknown key {key:?}; a sweep has command, [flags], [[runs]], [grid] and seeds"
         )));
     }
     let mut overrides = toml::Table::new();
@@ -107,17 +147,52 @@ pub fn plan(args: &SweepArgs, parser: &Parser) -> Result<(String, Vec<Planned>)>
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| usage(format!("--set {kv}: expected KEY=VALUE")))?;
+        if let Some(axis) = axes.iter().find(|a| a.key == k) {
+            return Err(usage(format!(
+                "--set {kv}: {k} is also a grid axis ({}); give it one way",
+                axis.origin
+            )));
+        }
         overrides.insert(k.into(), toml::Value::String(v.into()));
     }
+    let seeds: Vec<Option<u64>> = match seeds.is_empty() {
+        true => vec![None],
+        false => seeds.into_iter().map(Some).collect(),
+    };
     let mut runs = vec![];
-    for (i, item) in list.into_iter().enumerate() {
-        let toml::Value::Table(mut own) = item else {
-            return Err(usage(format!("{origin}: run {i} is not a table")));
-        };
-        let name = match own.remove("name") {
-            Some(toml::Value::String(n)) => format!("{sweep}-{n}"),
-            _ => return Err(usage(format!("{origin}: run {i} has no name = \"...\""))),
-        };
+    let mut names = BTreeSet::new();
+    for (run, own) in list {
+        for cell in cells(&axes) {
+            for seed in &seeds {
+                let mut parts: Vec<String> = vec![sweep.clone()];
+                parts.extend(run.clone());
+                parts.extend(cell.iter().map(|(k, v)| format!("{k}={}", scalar(v))));
+                parts.extend(seed.map(|s| format!("seed={s}")));
+                let name = safe_name(&parts.join("-"));
+                if !names.insert(name.clone()) {
+                    return Err(usage(format!(
+                        "{origin}: two runs would both be named {name}; give the runs (or grid values) names that differ"
+                    )));
+                }
+                let mut own = own.clone();
+                own.extend(cell.iter().map(|(k, v)| (k.to_string(), (*v).clone())));
+                if let Some(seed) = seed {
+                    if common.contains_key("seed")
+                        || own.contains_key("seed")
+                        || overrides.contains_key("seed")
+                    {
+                        return Err(usage(format!(
+                            "{origin}, run {name}: both a seed flag and seeds are given; seeds sets each run's seed"
+                        )));
+                    }
+                    own.insert("seed".into(), toml::Value::Integer(*seed as i64));
+                }
+                runs.push((name, own));
+            }
+        }
+    }
+    let mut planned = vec![];
+    for (name, own) in runs {
         let mut flags = common.clone();
         flags.extend(own);
         flags.extend(overrides.clone());
@@ -137,6 +212,10 @@ pub fn plan(args: &SweepArgs, parser: &Parser) -> Result<(String, Vec<Planned>)>
         let model = flags.get("model").and_then(|m| m.as_str());
         chosen.extend(model.map(|m| format!("--model={m}").into()));
         let sub = training(parser(&command, &chosen))?;
+        for axis in axes.iter().filter(|a| a.key != "config") {
+            let key = toml::Table::from_iter([(axis.key.clone(), axis.values[0].clone())]);
+            flags_of(key, &sub, &axis.origin)?;
+        }
         for (arg, value) in flags_of(flags, &sub, &format!("{origin}, run {name}"))? {
             argv.extend(flag(arg, &value));
         }
@@ -147,9 +226,139 @@ pub fn plan(args: &SweepArgs, parser: &Parser) -> Result<(String, Vec<Planned>)>
             args.out.clone().into(),
         ]);
         let dir = args.out.join(&command).join(&name);
-        runs.push(Planned { name, dir, argv });
+        planned.push(Planned { name, dir, argv });
     }
-    Ok((sweep, runs))
+    Ok((sweep, planned))
+}
+
+/// The seeds: `--seeds` where given, else the file's `seeds` list (checked
+/// either way); empty when neither lists any.
+fn seeds_of(file: Option<toml::Value>, flag: &[u64], origin: &str) -> Result<Vec<u64>> {
+    let listed = match file {
+        None => vec![],
+        Some(toml::Value::Array(items)) if items.is_empty() => {
+            return Err(usage(format!("{origin}: seeds is an empty list")))
+        }
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
+                other => Err(usage(format!(
+                    "{origin}: seeds: {other} is not a whole number from 0"
+                ))),
+            })
+            .collect::<Result<_>>()?,
+        Some(_) => {
+            return Err(usage(format!(
+                "{origin}: seeds must be a list of whole numbers, e.g. seeds = [1, 2, 3]"
+            )))
+        }
+    };
+    Ok(match flag.is_empty() {
+        true => listed,
+        false => flag.to_vec(),
+    })
+}
+
+/// One axis of the grid: a flag's name, its values, and where it was given
+/// (for messages: the file's [grid] or --grid).
+struct GridAxis {
+    key: String,
+    values: Vec<toml::Value>,
+    origin: String,
+}
+
+/// The grid's axes: the file's [grid] in key order (a TOML table's), each replaced by a
+/// --grid of the same key, then the other --grid axes in their order.
+fn grid_of(file: Option<toml::Value>, flags: &[String], origin: &str) -> Result<Vec<GridAxis>> {
+    let mut axes = vec![];
+    let table = match file {
+        None => toml::Table::new(),
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => return Err(usage(format!("{origin}: [grid] must be a table of lists"))),
+    };
+    let file_origin = format!("{origin} [grid]");
+    for (key, value) in table {
+        let values = match value {
+            toml::Value::Array(v) if v.iter().all(|x| !x.is_array() && !x.is_table()) => v,
+            _ => {
+                return Err(usage(format!(
+                    "{file_origin}: {key} must be a list of values, e.g. {key} = [\"a\", \"b\"]"
+                )))
+            }
+        };
+        axes.push(GridAxis {
+            key,
+            values,
+            origin: file_origin.clone(),
+        });
+    }
+    for kv in flags {
+        let (key, list) = kv
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--grid {kv}: expected KEY=A,B,...")))?;
+        let values = match list.is_empty() {
+            true => vec![],
+            false => list
+                .split(',')
+                .map(|v| toml::Value::String(v.into()))
+                .collect(),
+        };
+        let axis = GridAxis {
+            key: key.into(),
+            values,
+            origin: "--grid".into(),
+        };
+        match axes.iter_mut().find(|a| a.key == key) {
+            Some(old) => *old = axis,
+            None => axes.push(axis),
+        }
+    }
+    for axis in &axes {
+        if axis.values.is_empty() || axis.values.iter().any(|v| v.as_str() == Some("")) {
+            return Err(usage(format!(
+                "{}: {} has an empty list (or an empty value)",
+                axis.origin, axis.key
+            )));
+        }
+        if axis.key == "seed" {
+            return Err(usage(format!(
+                "{}: seed is not a grid axis; list the seeds in seeds (or --seeds)",
+                axis.origin
+            )));
+        }
+    }
+    Ok(axes)
+}
+
+/// The cartesian product of the axes, the first axis slowest: one cell,
+/// empty, for no axes.
+fn cells(axes: &[GridAxis]) -> Vec<Vec<(&str, &toml::Value)>> {
+    let mut cells = vec![vec![]];
+    for axis in axes {
+        cells = cells
+            .into_iter()
+            .flat_map(|cell| {
+                axis.values.iter().map(move |v| {
+                    let mut next = cell.clone();
+                    next.push((axis.key.as_str(), v));
+                    next
+                })
+            })
+            .collect();
+    }
+    cells
+}
+
+/// A run name safe as one path component: other characters than letters,
+/// digits and `._=+-` become `_`.
+fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c.is_ascii_alphanumeric() || "._=+-".contains(c) {
+            true => c,
+            false => '_',
+        })
+        .collect()
 }
 
 pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
@@ -209,6 +418,7 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
         out: logs,
         force: true,
         quiet: false,
+        group_by: vec![],
     })
 }
 
@@ -325,6 +535,13 @@ fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Re
     ];
     for kv in &args.set {
         call.extend(["--set".into(), kv.clone()]);
+    }
+    if !args.seeds.is_empty() {
+        let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+        call.extend(["--seeds".into(), seeds.join(",")]);
+    }
+    for kv in &args.grid {
+        call.extend(["--grid".into(), kv.clone()]);
     }
     if args.tasks_per_run > 1 {
         call.extend(["--tasks-per-run".into(), args.tasks_per_run.to_string()]);

@@ -1,10 +1,16 @@
 //! `paperlab compare`: runs side by side, the way the papers put them. It
 //! reads only what every subcommand writes (config.json, metrics.csv,
 //! summary.json, and steps.csv for `--x step` where a run has it), so it
-//! works for any command, present or future.
+//! works for any command, present or future. Runs that differ only in
+//! their seed (or, with --group-by, share the given keys' values) are
+//! grouped: each group's figures as mean, sd, n and a 95% interval
+//! (`stats`), and its curves as a mean line in a band; runs that all stand
+//! alone compare one per row, as before.
 
+pub mod groups;
 pub mod plot;
 pub mod runs;
+pub mod stats;
 pub mod table;
 
 use crate::error::{usage, Result};
@@ -33,6 +39,9 @@ pub struct CompareArgs {
     pub force: bool,
     #[arg(long)]
     pub quiet: bool,
+    /// Group by these config keys' values (e.g. --group-by norm,lr) instead of by everything but the seed.
+    #[arg(long, value_delimiter = ',', value_name = "KEY,...")]
+    pub group_by: Vec<String>,
 }
 
 /// Columns that are not worth a plot of their own.
@@ -79,6 +88,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
         }
         args.metric.clone()
     };
+    let groups = match args.group_by.is_empty() {
+        true => groups::by_seed(&runs),
+        false => groups::by_keys(&runs, &args.group_by)?,
+    };
+    let grouped = !args.group_by.is_empty() || groups.iter().any(|g| g.members.len() > 1);
     if args.out.join("compare.md").exists() && !args.force {
         return Err(usage(format!(
             "{} already holds a comparison; pass --force to replace it, or choose another --out",
@@ -91,10 +105,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
             args.out.display()
         ))
     })?;
-    let mut table = table::build(&runs);
+    let mut table = match grouped {
+        true => groups::statistics(&runs, &groups),
+        false => table::build(&runs),
+    };
     let mut plotted = vec![];
     for metric in &metrics {
-        let (series, notes) = plot::series(&runs, metric, args.x);
+        let (series, notes) = match grouped {
+            true => plot::grouped(&runs, &groups, metric, args.x),
+            false => plot::series(&runs, metric, args.x),
+        };
         table.notes.extend(notes);
         if series.is_empty() {
             table
@@ -105,7 +125,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
         plot::write(&args.out, metric, args.x, &series)?;
         plotted.push(metric.clone());
     }
-    write_atomic(&args.out.join("compare.md"), table.markdown().as_bytes())?;
+    let mut markdown = table.markdown();
+    if grouped {
+        markdown = groups::members(&runs, &groups).markdown() + "\n" + &markdown;
+    }
+    write_atomic(&args.out.join("compare.md"), markdown.as_bytes())?;
     table.write_csv(&args.out.join("compare.csv"))?;
     if !args.quiet {
         print!("{}", table.aligned());

@@ -1,7 +1,10 @@
-//! One plot per metric, one line per run, as PNG and SVG. The font is
+//! One plot per metric, one line per run (or per group of runs: its mean
+//! curve in a shaded band, the 95% interval at each point), as PNG and SVG. The font is
 //! compiled in (DejaVu Sans), so plots need no system fonts or fontconfig.
 
+use super::groups::{Group, LEVEL};
 use super::runs::Run;
+use super::stats::summarize;
 use crate::error::{run as run_error, Result};
 use clap::ValueEnum;
 use plotters::coord::Shift;
@@ -20,10 +23,12 @@ pub enum Axis {
     Seconds,
 }
 
-/// One run's line: its name and (x, y) points where y is a number.
+/// One run's line: its name and (x, y) points where y is a number; for a
+/// group, its mean line and the band (x, low, high) where it has one.
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// The series of `metric` over `axis`, one per run that has it; a note for
@@ -56,6 +61,58 @@ pub fn series(runs: &[Run], metric: &str, axis: Axis) -> (Vec<Series>, Vec<Strin
         out.push(Series {
             name: run.name.clone(),
             points,
+            band: vec![],
+        });
+    }
+    (out, notes)
+}
+
+/// Each group's mean curve of `metric`: the i-th point is the mean of its
+/// runs' i-th points (x too: equal over epochs and steps, the mean time
+/// over seconds), with the interval of the mean where 2 or more runs have
+/// that point. Named `<group> (n=K)`, K the group's runs with the metric.
+pub fn grouped(
+    runs: &[Run],
+    groups: &[Group],
+    metric: &str,
+    axis: Axis,
+) -> (Vec<Series>, Vec<String>) {
+    let mut out = vec![];
+    let mut notes = vec![];
+    for g in groups {
+        let members: Vec<Series> = g
+            .members
+            .iter()
+            .flat_map(|&i| {
+                let (lines, missing) = series(std::slice::from_ref(&runs[i]), metric, axis);
+                notes.extend(missing);
+                lines
+            })
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let longest = members.iter().map(|s| s.points.len()).max().unwrap_or(0);
+        let (mut points, mut band) = (vec![], vec![]);
+        for i in 0..longest {
+            let at: Vec<(f64, f64)> = members
+                .iter()
+                .filter_map(|s| s.points.get(i).copied())
+                .collect();
+            let xs: Vec<f64> = at.iter().map(|p| p.0).collect();
+            let ys: Vec<f64> = at.iter().map(|p| p.1).collect();
+            let (Some(x), Some(y)) = (summarize(&xs, LEVEL), summarize(&ys, LEVEL)) else {
+                continue;
+            };
+            points.push((x.mean, y.mean));
+            if let Some((low, high)) = y.interval {
+                band.push((x.mean, low, high));
+            }
+        }
+        out.push(Series {
+            name: format!("{} (n={})", g.label, members.len()),
+            points,
+            band,
         });
     }
     (out, notes)
@@ -149,8 +206,12 @@ where
 {
     root.fill(&WHITE)?;
     let all = || series.iter().flat_map(|s| s.points.iter());
+    let bands = || series.iter().flat_map(|s| s.band.iter());
     let (x0, x1) = range(all().map(|p| p.0), false);
-    let (y0, y1) = range(all().map(|p| p.1), true);
+    let (y0, y1) = range(
+        all().map(|p| p.1).chain(bands().flat_map(|b| [b.1, b.2])),
+        true,
+    );
     let mut chart = ChartBuilder::on(&root)
         .caption(metric, ("sans-serif", 24))
         .margin(16)
@@ -169,6 +230,18 @@ where
         .draw()?;
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
+        if !s.band.is_empty() {
+            // The band's upper edge left to right, then its lower edge back.
+            let outline = s
+                .band
+                .iter()
+                .map(|b| (b.0, b.2))
+                .chain(s.band.iter().rev().map(|b| (b.0, b.1)));
+            chart.draw_series(std::iter::once(Polygon::new(
+                outline.collect::<Vec<_>>(),
+                color.mix(0.2).filled(),
+            )))?;
+        }
         chart
             .draw_series(LineSeries::new(
                 s.points.iter().copied(),

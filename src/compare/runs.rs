@@ -3,10 +3,10 @@
 //! one), so no per-command knowledge.
 
 use crate::error::{usage, Result};
-use crate::runner::store::flat_config::leaves;
-use crate::runner::store::run_dir::RunDir;
 use crate::runner::engine::session::SavedConfig;
 use crate::runner::record::summary::{Figure, Summary};
+use crate::runner::store::flat_config::leaves;
+use crate::runner::store::run_dir::RunDir;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,25 +128,46 @@ fn read_metrics(path: &Path) -> Result<Metrics> {
 /// A summary's figures as (name, printed value), tables flattened to
 /// "name.key"; the fixed fields first.
 pub fn figures(summary: &Summary) -> Vec<(String, String)> {
+    each_figure(summary)
+        .into_iter()
+        .map(|(name, _, shown)| (name, shown))
+        .collect()
+}
+
+/// The figures that are numbers, in the same order: what `compare`'s groups
+/// summarize.
+pub fn numeric_figures(summary: &Summary) -> Vec<(String, f64)> {
+    each_figure(summary)
+        .into_iter()
+        .filter_map(|(name, value, _)| Some((name, value?)))
+        .collect()
+}
+
+/// Each figure's name, its number (where it is one) and its printed value.
+fn each_figure(summary: &Summary) -> Vec<(String, Option<f64>, String)> {
     let mut out = vec![];
+    let shown = |v: Option<f64>| (v, number_or_dash(v));
     if let (Some(sel), Some(best)) = (&summary.selection, summary.best) {
-        out.push((format!("best {}", sel.metric), number(best)));
-        out.push((
-            "best_epoch".into(),
-            number_or_dash(summary.best_epoch.map(|e| e as f64)),
-        ));
+        out.push((format!("best {}", sel.metric), Some(best), number(best)));
+        let (v, p) = shown(summary.best_epoch.map(|e| e as f64));
+        out.push(("best_epoch".into(), v, p));
     }
-    out.push(("epochs".into(), summary.epochs.to_string()));
     out.push((
-        "train_images_per_sec".into(),
-        number_or_dash(summary.train_images_per_sec),
+        "epochs".into(),
+        Some(summary.epochs as f64),
+        summary.epochs.to_string(),
     ));
+    let (v, p) = shown(summary.train_images_per_sec);
+    out.push(("train_images_per_sec".into(), v, p));
     for (name, figure) in &summary.figures {
         match figure {
-            Figure::Table(t) => {
-                out.extend(t.iter().map(|(k, v)| (format!("{name}.{k}"), number(*v))))
-            }
-            other => out.push((name.clone(), printed(other))),
+            Figure::Table(t) => out.extend(
+                t.iter()
+                    .map(|(k, v)| (format!("{name}.{k}"), Some(*v), number(*v))),
+            ),
+            Figure::Integer(i) => out.push((name.clone(), Some(*i as f64), printed(figure))),
+            Figure::Number(v) => out.push((name.clone(), Some(*v), printed(figure))),
+            other => out.push((name.clone(), None, printed(other))),
         }
     }
     out
@@ -169,14 +190,47 @@ fn printed(f: &Figure) -> String {
 
 /// Four significant digits, enough to tell runs apart in a table.
 pub fn number(v: f64) -> String {
+    significant(v, 4, 8)
+}
+
+/// `v` to `digits` significant digits and at most `decimals` decimals,
+/// whole numbers below 1e9 as such; "-" for NaN and infinities.
+pub fn significant(v: f64, digits: i32, decimals: i32) -> String {
     if !v.is_finite() {
         return "-".into();
     }
     if v == v.trunc() && v.abs() < 1e9 {
         return format!("{}", v as i64);
     }
-    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
-    format!("{v:.digits$}")
+    let decimals = (digits - 1 - v.abs().log10().floor() as i32).clamp(0, decimals) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// The names `each` gives the runs' summaries, in first-seen order; a note
+/// for each run without a summary ("...; `missing`").
+pub fn figure_names<T>(
+    runs: &[Run],
+    each: fn(&Summary) -> Vec<(String, T)>,
+    missing: &str,
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    let mut names: Vec<String> = vec![];
+    for run in runs {
+        match &run.summary {
+            Some(s) => {
+                for (name, _) in each(s) {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+            None => notes.push(format!(
+                "{}: no summary.json (not finished, or stopped early); {missing}",
+                run.name
+            )),
+        }
+    }
+    names
 }
 
 fn number_or_dash(v: Option<f64>) -> String {

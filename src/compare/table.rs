@@ -2,7 +2,7 @@
 //! differ between the runs, then every summary figure. Printed aligned for
 //! the terminal and written as Markdown and CSV.
 
-use super::runs::{figures, Run};
+use super::runs::{figure_names, figures, Run};
 use crate::error::{run as run_error, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -31,22 +31,7 @@ pub fn build(runs: &[Run]) -> Table {
             values.len() > 1
         })
         .collect();
-    let mut names: Vec<String> = vec![];
-    for run in runs {
-        match &run.summary {
-            Some(s) => {
-                for (name, _) in figures(s) {
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
-                }
-            }
-            None => notes.push(format!(
-                "{}: no summary.json (not finished, or stopped early); its figures are blank",
-                run.name
-            )),
-        }
-    }
+    let mut names = figure_names(runs, figures, "its figures are blank", &mut notes);
     let mut header = vec!["run".to_string()];
     if notes.iter().any(|n| n.starts_with("runs of different")) {
         header.push("command".into());

@@ -73,6 +73,9 @@ mod optim {
     mod optimizers;
 }
 
+/// Sweeps' seeds and grids, and compare's statistics over seeds.
+mod seeds;
+
 /// CPU threads that follow the launch.
 mod threads;
 

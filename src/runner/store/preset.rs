@@ -92,7 +92,7 @@ pub fn flag(arg: &Arg, value: &toml::Value) -> Option<OsString> {
     Some(format!("--{long}={text}").into())
 }
 
-fn scalar(v: &toml::Value) -> String {
+pub fn scalar(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
