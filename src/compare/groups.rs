@@ -24,21 +24,38 @@ pub struct Group {
 }
 
 /// The runs whose configs (and commands) are equal but for the seed and
-/// the PLACING keys, in the order of their first run, labelled by their
-/// names less a sweep's `-seed=N` ending.
+/// the PLACING keys, and whose seeds differ, in the order of their first
+/// run, labelled by their names less a sweep's `-seed=N` ending.
 pub fn by_seed(runs: &[Run]) -> Vec<Group> {
     let key = |r: &Run| {
         let mut config = r.config.clone();
         config.retain(|k, _| !PLACING.contains(&k.as_str()));
         (r.command.clone(), config)
     };
-    let mut groups = gather(runs, key);
+    let mut groups: Vec<Group> = (gather(runs, key).into_iter())
+        .flat_map(|g| seed_group_or_alone(runs, g))
+        .collect();
     for g in &mut groups {
         let mut stems: Vec<&str> = g.members.iter().map(|&i| stem(&runs[i].name)).collect();
         stems.dedup();
         g.label = stems.join("+");
     }
     groups
+}
+
+/// `g` if its runs' seeds all differ; else each of its runs alone (the same
+/// configuration run twice with one seed is not a sample over seeds).
+fn seed_group_or_alone(runs: &[Run], g: Group) -> Vec<Group> {
+    let seeds: Vec<_> = g.members.iter().map(|&i| runs[i].config.get("seed")).collect();
+    let distinct = (0..seeds.len()).all(|i| !seeds[..i].contains(&seeds[i]));
+    if distinct {
+        return vec![g];
+    }
+    let alone = |&i: &usize| Group {
+        label: String::new(),
+        members: vec![i],
+    };
+    g.members.iter().map(alone).collect()
 }
 
 /// The runs that share the values of `keys` (config keys; a run without
