@@ -192,6 +192,7 @@ impl Steps for Fake {
 }
 
 fn open(cfg: &Config) -> Session {
+    common::ctrl_c_exits();
     Session::open("fake", cfg, &header(&["lr", "mean_index", "w"])).unwrap()
 }
 
