@@ -24,11 +24,16 @@
 //!   harness already runs tests side by side), so it is 1 once any of them
 //!   has run; nothing here depends on its value.
 //! - what `paperlab::cli::run` sets up when a test runs a trainer in this
-//!   process (compute/variants.rs): the seeds and thread count above,
+//!   process (compute/variants.rs): the seeds and thread count above, and
 //!   malloc's options (performance only; tests/host_memory.rs measures them
-//!   in its own binary), and the Ctrl-C handler. No test signals this
-//!   process (tests that send signals send them to a child's pid), so the
-//!   interrupt flag stays unset.
+//!   in its own binary).
+//! - the Ctrl-C handler, which a paperlab session installs (once per
+//!   process) when it opens: a test that opens one here (a trainer through
+//!   `cli::run`, the engine's fake trainer) first calls [`ctrl_c_exits`], so
+//!   that the suite's process still ends at the first Ctrl-C, and paperlab's
+//!   handler, which would only ask a run to stop, is never installed. No
+//!   test signals this process (tests that send signals send them to a
+//!   child's pid).
 //! - environment variables and the current directory: no test sets them
 //!   here; a test gives a child its environment and directory ([`Bin`]),
 //!   and names paths absolutely ([`repo`], [`tempdir`]).
@@ -128,6 +133,19 @@ where
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Ctrl-C (and SIGTERM) end the suite's process at once, as they would
+/// without a handler. Called before a test opens a paperlab session in this
+/// process: the session would install paperlab's handler (once per process;
+/// its first Ctrl-C only asks a run to stop), and an interrupted `cargo test`
+/// would leave the suite running until a second Ctrl-C.
+pub fn ctrl_c_exits() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        ctrlc::set_handler(|| std::process::exit(130))
+            .expect("a Ctrl-C handler was installed before ctrl_c_exits")
+    });
 }
 
 /// A port on 127.0.0.1 that nothing listens on now.

@@ -60,7 +60,10 @@ pub fn run_alone(module: &str, name: &str) -> bool {
 #[test]
 fn fails_alone() {
     let alone = std::env::var(ALONE).unwrap_or_default();
-    assert!(!alone.ends_with("::fails_alone"), "failing, alone, as asked");
+    assert!(
+        !alone.ends_with("::fails_alone"),
+        "failing, alone, as asked"
+    );
 }
 
 /// A child whose test fails, or that runs no test of the name, fails the

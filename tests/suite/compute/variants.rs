@@ -105,6 +105,7 @@ fn cell(root: &Path, variant: &Variant, precision: &str, channels_last: bool) ->
     if channels_last {
         argv.push("--channels-last".into());
     }
+    ctrl_c_exits();
     let result = catch_unwind(AssertUnwindSafe(|| {
         paperlab::cli::run(argv.iter().map(Into::into).collect())
     }));

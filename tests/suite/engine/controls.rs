@@ -98,6 +98,7 @@ fn scripted(out: &Path, scores: &[f64], name: &str, extra: &[&str]) -> (bool, i6
     argv.extend(["--out", out.to_str().unwrap()]);
     argv.extend(extra);
     let cfg = resolve(Config::parse_from(argv)).unwrap();
+    common::ctrl_c_exits();
     let mut s = Session::open(&cfg, &header(&["score"])).unwrap();
     let mut t = Scripted {
         scores: scores.to_vec(),

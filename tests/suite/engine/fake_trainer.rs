@@ -171,6 +171,7 @@ impl Steps for Fake {
 }
 
 fn open(cfg: &Config) -> Session {
+    common::ctrl_c_exits();
     Session::open(cfg, &header(&["lr", "mean_index", "w"])).unwrap()
 }
 
