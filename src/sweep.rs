@@ -437,7 +437,13 @@ fn run_threads(jobs: u32, tasks: u32) -> Result<Option<usize>> {
 /// With `tasks` > 1 the child is srun, starting that many processes of one
 /// distributed run; whether to resume is decided here, once, for all of them.
 /// `threads`: the child's OMP_NUM_THREADS ([`run_threads`]).
-fn train(run: &Planned, logs: &Path, quiet: bool, tasks: u32, threads: Option<usize>) -> Result<()> {
+fn train(
+    run: &Planned,
+    logs: &Path,
+    quiet: bool,
+    tasks: u32,
+    threads: Option<usize>,
+) -> Result<()> {
     if run.dir.join("summary.json").exists() {
         eprintln!("sweep: {} is done (summary.json exists); skipped", run.name);
         return Ok(());

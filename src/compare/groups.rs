@@ -46,7 +46,11 @@ pub fn by_seed(runs: &[Run]) -> Vec<Group> {
 /// `g` if its runs' seeds all differ; else each of its runs alone (the same
 /// configuration run twice with one seed is not a sample over seeds).
 fn seed_group_or_alone(runs: &[Run], g: Group) -> Vec<Group> {
-    let seeds: Vec<_> = g.members.iter().map(|&i| runs[i].config.get("seed")).collect();
+    let seeds: Vec<_> = g
+        .members
+        .iter()
+        .map(|&i| runs[i].config.get("seed"))
+        .collect();
     let distinct = (0..seeds.len()).all(|i| !seeds[..i].contains(&seeds[i]));
     if distinct {
         return vec![g];

@@ -91,12 +91,10 @@ pub fn run(args: EvalFmpArgs) -> Result<()> {
         progress.line(&format!("test error, {r:>3} test(s): {:.2}%", 100.0 * e));
     }
     let by_tests: BTreeMap<String, f64> = errors.iter().map(|(r, e)| (r.to_string(), *e)).collect();
-    run.merge_summary(
-        figures! {
-            "eval_test_error_by_tests" => by_tests,
-            "eval_checkpoint" => run.checkpoint.path.display().to_string(),
-        },
-    )?;
+    run.merge_summary(figures! {
+        "eval_test_error_by_tests" => by_tests,
+        "eval_checkpoint" => run.checkpoint.path.display().to_string(),
+    })?;
     eprintln!("wrote {} and summary.json", out.display());
     Ok(())
 }

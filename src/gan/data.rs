@@ -48,7 +48,9 @@ pub fn all_images(gan: &DcganArgs, data_dir: &std::path::Path, workers: usize) -
     let dataset = gan.dataset();
     let size = gan.image_size;
     match &dataset {
-        GanData::Images { images } => load_folder(images, gan.crop_size, size.unwrap_or(64), workers),
+        GanData::Images { images } => {
+            load_folder(images, gan.crop_size, size.unwrap_or(64), workers)
+        }
         GanData::Named(name) => {
             let splits = data::load(name, data_dir)?;
             let all = Dataset {

@@ -13,9 +13,9 @@ use crate::error::{run as run_error, usage, Result};
 use crate::figures;
 use crate::runner::engine::session::RunConfig;
 use crate::runner::record::progress::Progress;
+use crate::runner::record::step_log::evaluation_image;
 use crate::runner::store::reopen::{reopen, Reopened};
 use crate::runner::store::run_dir::write_atomic;
-use crate::runner::record::step_log::evaluation_image;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -90,17 +90,15 @@ pub fn run(a: EvalReconstructionArgs) -> Result<()> {
     let every = gan.common().log_every;
     evaluation_image(&run.dir, every, "reconstruction", step, &png)?;
     let (mean, se) = mean_and_se(&mse);
-    run.merge_summary(
-        figures! {
-            "recon_mse" => mean,
-            "recon_se" => se,
-            "recon_images" => n,
-            "recon_steps" => recon.steps,
-            "recon_lr" => recon.lr,
-            "recon_checkpoint" => run.checkpoint.path.display().to_string(),
-            "recon_seconds" => seconds,
-        },
-    )?;
+    run.merge_summary(figures! {
+        "recon_mse" => mean,
+        "recon_se" => se,
+        "recon_images" => n,
+        "recon_steps" => recon.steps,
+        "recon_lr" => recon.lr,
+        "recon_checkpoint" => run.checkpoint.path.display().to_string(),
+        "recon_seconds" => seconds,
+    })?;
     println!("reconstruction MSE: {mean:.6} +- {se:.6} over {n} images ({seconds:.1} s)");
     Ok(())
 }

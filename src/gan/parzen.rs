@@ -132,11 +132,7 @@ pub fn estimate(centres: &Tensor, select: &Tensor, eval: &Tensor, sigmas: &[f64]
 }
 
 pub fn run(a: EvalParzenArgs) -> Result<()> {
-    let run: Reopened<TrainGanArgs> = reopen(
-        &a.common,
-        "best",
-        &["parzen.csv", "samples.npy"],
-    )?;
+    let run: Reopened<TrainGanArgs> = reopen(&a.common, "best", &["parzen.csv", "samples.npy"])?;
     let (config, device) = (&run.config, run.device);
     let TrainGanArgs::Mlp(gan) = config else {
         return Err(usage(format!(
@@ -190,17 +186,15 @@ pub fn run(a: EvalParzenArgs) -> Result<()> {
         a.samples
     ));
 
-    run.merge_summary(
-        figures! {
-            "parzen_ll" => mean,
-            "parzen_se" => se,
-            "sigma" => sigma,
-            "parzen_samples" => a.samples,
-            "parzen_test_images" => test.len(),
-            "parzen_checkpoint" => run.checkpoint.path.display().to_string(),
-            "parzen_seconds" => seconds,
-        },
-    )?;
+    run.merge_summary(figures! {
+        "parzen_ll" => mean,
+        "parzen_se" => se,
+        "sigma" => sigma,
+        "parzen_samples" => a.samples,
+        "parzen_test_images" => test.len(),
+        "parzen_checkpoint" => run.checkpoint.path.display().to_string(),
+        "parzen_seconds" => seconds,
+    })?;
     println!("Parzen log-likelihood: {mean:.1} +- {se:.1} (sigma {sigma:.4})");
     Ok(())
 }

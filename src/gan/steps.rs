@@ -13,13 +13,13 @@ use crate::data::examples::Examples;
 use crate::error::Result;
 use crate::optim::schedule::{apply, values, At, Scheduled};
 use crate::optim::{Hyper, Optimizer};
-use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
+use crate::runner::compute::precision::Amp;
 use crate::runner::dist::{self, reduced_backward, share, Loss};
 use crate::runner::engine::epochs::{EpochEnd, Steps};
-use crate::runner::compute::precision::Amp;
 use crate::runner::engine::session::Session;
-use crate::runner::record::summary::Selection;
 use crate::runner::engine::sums::{Means, RunningSums};
+use crate::runner::record::summary::Selection;
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Kind, Tensor};
 

@@ -17,12 +17,12 @@ use crate::error::{usage, Result};
 use crate::figures;
 use crate::optim::{add_weight_decay, clip_grad_norm_total, parameter_count, Param};
 use crate::runner::args::flag_name;
-use crate::runner::store::checkpoint::CheckpointFile;
-use crate::runner::engine::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
 use crate::runner::compute::ema::Ema;
+use crate::runner::engine::classify::{self, Classifier, Evaluation, Hooks, COLUMNS};
 use crate::runner::engine::epochs::{self, header, Outcome};
 use crate::runner::engine::session::{self, RunConfig, Session};
 use crate::runner::record::summary::{Goal, Selection};
+use crate::runner::store::checkpoint::CheckpointFile;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -180,7 +180,12 @@ pub fn run(args: TrainInceptionArgs) -> Result<()> {
         }
         None => None,
     };
-    let model = Model { net: &net, vs: &vs, ema: ema.as_ref(), classes };
+    let model = Model {
+        net: &net,
+        vs: &vs,
+        ema: ema.as_ref(),
+        classes,
+    };
     evaluate(&args, &mut s, model, &splits.val, trained)
 }
 
@@ -284,7 +289,11 @@ fn evaluate(
         None => (m.net, m.vs),
     };
     let settings = args.eval_settings(args.crops, s.device)?;
-    let averaged = if m.ema.is_some() { "the weight EMA of " } else { "" };
+    let averaged = if m.ema.is_some() {
+        "the weight EMA of "
+    } else {
+        ""
+    };
     s.progress.line(&format!(
         "evaluating {averaged}{} on {} images, {} crop(s) each",
         flag_name(&args.model),

@@ -1,8 +1,8 @@
 //! Adam as `torch.optim.Adam`.
 
-use super::slots::{grad_of, Slots};
 use super::base::{Hyper, Optim, Rule};
 use super::foreach;
+use super::slots::{grad_of, Slots};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 

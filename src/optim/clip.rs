@@ -1,8 +1,8 @@
 //! Gradient-norm clipping over all parameters, as torch.nn.utils.clip_grad_norm_.
 
-use super::param::Param;
 use super::foreach;
 use super::foreach::UpdateImpl;
+use super::param::Param;
 use tch::{Device, Kind, Tensor};
 
 /// Scales all gradients so that their total L2 norm (over all parameters, as

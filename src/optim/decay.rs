@@ -3,9 +3,9 @@
 //! follows), before clipping and the optimizer step. The optimizers' own
 //! `weight_decay` is torch.optim's, applied inside their step instead.
 
-use super::param::Param;
 use super::foreach;
 use super::foreach::UpdateImpl;
+use super::param::Param;
 use tch::Tensor;
 
 /// `grad += wd * p` for each of `params` with a gradient, per tensor or by

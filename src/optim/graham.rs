@@ -1,9 +1,9 @@
 //! Graham's update rule, the one behind the Fractional Max-Pooling paper's
 //! numbers: SparseConvNet's "NAG light" momentum.
 
-use super::slots::{grad_of, Slots};
 use super::base::{Hyper, Optim, Rule};
 use super::foreach;
+use super::slots::{grad_of, Slots};
 use serde::{Deserialize, Serialize};
 
 /// The update of btgraham/SparseConvNet-archived,

@@ -48,11 +48,11 @@ mod slots;
 
 pub use adam::{Adam, AdamConfig};
 pub use base::{Hyper, Optim, Optimizer, Rule};
-pub use param::{parameter_count, params_of, Param};
 pub use clip::{clip_grad_norm, clip_grad_norm_total};
 pub use decay::add_weight_decay;
 pub use foreach::UpdateImpl;
 pub use graham::{Graham, GrahamConfig};
+pub use param::{parameter_count, params_of, Param};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use scaler::{GradScaler, ScalerConfig};
 pub use sgd::{Sgd, SgdConfig};

@@ -1,8 +1,8 @@
 //! RMSprop as `torch.optim.RMSprop`, or TensorFlow's RMSPropOptimizer.
 
-use super::slots::{grad_of, Slots};
 use super::base::{Hyper, Optim, Rule};
 use super::foreach;
+use super::slots::{grad_of, Slots};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 

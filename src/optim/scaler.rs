@@ -17,8 +17,8 @@
 //! state_dict.
 
 use super::base::Optimizer;
-use super::param::Param;
 use super::foreach;
+use super::param::Param;
 use crate::error::{self, Result};
 use crate::native;
 use std::ffi::c_char;

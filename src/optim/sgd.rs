@@ -1,8 +1,8 @@
 //! SGD as `torch.optim.SGD`.
 
-use super::slots::{grad_of, pick, Slots};
 use super::base::{Hyper, Optim, Rule};
 use super::foreach;
+use super::slots::{grad_of, pick, Slots};
 use serde::{Deserialize, Serialize};
 
 /// Stochastic gradient descent with the semantics of `torch.optim.SGD`:

@@ -1,8 +1,8 @@
 //! What every optimizer keeps per parameter: its update count and lazily
 //! created buffers, saved and restored by name for checkpoints.
 
-use super::param::Param;
 use super::foreach;
+use super::param::Param;
 use crate::error::{self, Result};
 use std::collections::{HashMap, HashSet};
 use tch::{Device, Kind, Tensor};

@@ -1,16 +1,16 @@
 //! Options shared by every training and evaluation subcommand.
 
-use crate::runner::compute::device;
 use super::dist::DistArgs;
-use crate::runner::engine::feed::{DEFAULT_PREFETCH, MAX_PREFETCH};
-use crate::runner::compute::layout::Layout;
-use crate::runner::compute::threads::{self, Threads};
-use crate::runner::compute::precision::{Amp, Precision};
-use crate::runner::record::progress::REPORT_EVERY;
 use crate::data::DatasetName;
 use crate::error::Result;
 use crate::optim::UpdateImpl;
 use crate::ranges;
+use crate::runner::compute::device;
+use crate::runner::compute::layout::Layout;
+use crate::runner::compute::precision::{Amp, Precision};
+use crate::runner::compute::threads::{self, Threads};
+use crate::runner::engine::feed::{DEFAULT_PREFETCH, MAX_PREFETCH};
+use crate::runner::record::progress::REPORT_EVERY;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -13,8 +13,10 @@ use crate::figures;
 use crate::optim::parameter_count;
 use crate::optim::schedule::{At, Schedule, Switch};
 use crate::runner::args::flag_name;
-use crate::runner::engine::classify::{Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS};
 use crate::runner::dist;
+use crate::runner::engine::classify::{
+    Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS,
+};
 use crate::runner::engine::epochs::{self, header};
 use crate::runner::engine::session::{self, Session};
 use crate::runner::record::summary::Selection;

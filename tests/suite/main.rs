@@ -39,9 +39,9 @@ mod dist {
 /// The training engine: its steps, the per-step log, Ctrl-C and kill -9,
 /// loading ahead.
 mod engine {
+    mod controls;
     mod events;
     mod fake_trainer;
-    mod controls;
     mod interrupt;
     mod prefetch;
 }

@@ -73,9 +73,16 @@ fn cpus() -> usize {
 #[test]
 fn config_json_records_the_threads_and_their_source() {
     let ws = workspace();
-    ok(with_env(ws.path(), &tiny("omp", "1"), &[("OMP_NUM_THREADS", "1")]));
+    ok(with_env(
+        ws.path(),
+        &tiny("omp", "1"),
+        &[("OMP_NUM_THREADS", "1")],
+    ));
     let t = recorded(ws.path(), "omp");
-    assert_eq!((t["intra"].as_u64(), t["source"].as_str()), (Some(1), Some("OMP_NUM_THREADS")));
+    assert_eq!(
+        (t["intra"].as_u64(), t["source"].as_str()),
+        (Some(1), Some("OMP_NUM_THREADS"))
+    );
 
     // One Slurm task (not a distributed run) with --cpus-per-task=1.
     let slurm = [
@@ -86,12 +93,18 @@ fn config_json_records_the_threads_and_their_source() {
     ];
     ok(with_env(ws.path(), &tiny("slurm", "1"), &slurm));
     let t = recorded(ws.path(), "slurm");
-    assert_eq!((t["intra"].as_u64(), t["source"].as_str()), (Some(1), Some("SLURM_CPUS_PER_TASK")));
+    assert_eq!(
+        (t["intra"].as_u64(), t["source"].as_str()),
+        (Some(1), Some("SLURM_CPUS_PER_TASK"))
+    );
 
     ok(with_env(ws.path(), &tiny("cpus", "1"), &[]));
     let t = recorded(ws.path(), "cpus");
     assert_eq!(t["source"], "cpus/local_world");
-    assert_eq!((t["intra"].as_u64(), t["local_world"].as_u64()), (Some(cpus() as u64), Some(1)));
+    assert_eq!(
+        (t["intra"].as_u64(), t["local_world"].as_u64()),
+        (Some(cpus() as u64), Some(1))
+    );
 
     let out = ok(with_env(ws.path(), &["info"], &[("OMP_NUM_THREADS", "1")]));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -109,7 +122,10 @@ fn bad_thread_variables_exit_2_naming_them_and_create_nothing() {
         args.extend(["--threads", "1"].map(String::from));
         fails(with_env(ws.path(), &args, &[(var, value)]), 2, &[var]);
     }
-    assert!(!ws.path().join("results").exists(), "a run directory was created");
+    assert!(
+        !ws.path().join("results").exists(),
+        "a run directory was created"
+    );
 }
 
 #[test]
@@ -119,7 +135,10 @@ fn threads_above_the_cpus_warn_and_the_flag_wins() {
     args.extend(["--threads", "999"].map(String::from));
     let out = ok(with_env(ws.path(), &args, &[("OMP_NUM_THREADS", "1")]));
     let err = stderr(&out);
-    assert!(err.contains("warning: --threads 999") && err.contains("CPUs"), "{err}");
+    assert!(
+        err.contains("warning: --threads 999") && err.contains("CPUs"),
+        "{err}"
+    );
     let config = json(&run_dir(ws.path(), "train-fmp", "many").join("config.json"));
     assert_eq!(config["threads"]["intra"], 999);
     assert_eq!(config["threads"]["source"], "--threads");
@@ -142,7 +161,11 @@ fn a_sweeps_concurrent_runs_share_the_cpus_and_a_runs_threads_win() {
         ),
     )
     .unwrap();
-    ok(with_env(ws.path(), &["sweep", "pair.toml", "--jobs", "2"], &[]));
+    ok(with_env(
+        ws.path(),
+        &["sweep", "pair.toml", "--jobs", "2"],
+        &[],
+    ));
     let shared = json(&run_dir(ws.path(), "train-fmp", "pair-shared").join("config.json"));
     assert_eq!(shared["threads"]["source"], "OMP_NUM_THREADS");
     assert_eq!(shared["threads"]["intra"], (cpus() / 2).max(1));

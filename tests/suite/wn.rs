@@ -7,8 +7,6 @@ use crate::common;
 use common::*;
 
 use clap::Parser;
-use paperlab::runner::engine::classify::ClassifierOptions;
-use paperlab::runner::engine::session::RunConfig;
 use paperlab::data::Dataset;
 use paperlab::layers::batch_norm::BatchNorm;
 use paperlab::layers::mean_only_bn::MeanOnlyBn;
@@ -16,6 +14,8 @@ use paperlab::layers::plain::FixedScale;
 use paperlab::layers::weight_norm::{DataInit, Op, WeightNorm};
 use paperlab::optim::schedule::{apply, At, HoldThenLinear, Schedule, Switch};
 use paperlab::optim::{params_of, Hyper, OptimConfig, UpdateImpl};
+use paperlab::runner::engine::classify::ClassifierOptions;
+use paperlab::runner::engine::session::RunConfig;
 use paperlab::wn::args::TrainWnArgs;
 use paperlab::wn::model::{net, NetConfig, Norm};
 use paperlab::wn::zca::{self, load_or_fit, Origin, Zca};

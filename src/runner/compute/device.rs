@@ -1,9 +1,9 @@
 //! The --device flag.
 
+use crate::error::{usage, Result};
 use crate::native;
 use crate::runner::compute::host_memory;
 use crate::runner::compute::threads::{self, Threads};
-use crate::error::{usage, Result};
 use tch::Device;
 
 /// auto = CUDA when available; cpu; cuda (device 0); cuda:N.

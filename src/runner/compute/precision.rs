@@ -10,10 +10,10 @@
 //! layout (`--channels-last`, [`Layout`]): the classifier steps
 //! (runner/engine/classify.rs) and each GAN player (gan/steps.rs) hold one.
 
-use crate::runner::compute::layout::Layout;
 use crate::error::Result;
 use crate::native;
 use crate::optim::{GradScaler, Optimizer, Param, ScalerConfig};
+use crate::runner::compute::layout::Layout;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use std::ffi::c_char;

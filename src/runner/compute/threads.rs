@@ -135,7 +135,12 @@ mod tests {
     use crate::error::exit_code;
     use crate::runner::dist::launch::tests::env;
 
-    fn threads(flag: Option<usize>, pairs: &[(&str, &str)], cpus: usize, local: usize) -> (usize, Source) {
+    fn threads(
+        flag: Option<usize>,
+        pairs: &[(&str, &str)],
+        cpus: usize,
+        local: usize,
+    ) -> (usize, Source) {
         let t = decide(flag, &env(pairs), cpus, local).unwrap();
         (t.intra, t.source)
     }
@@ -155,7 +160,10 @@ mod tests {
         let slurm = ("SLURM_CPUS_PER_TASK", "5");
         assert_eq!(threads(None, &[slurm], 8, 2), (5, Source::SlurmCpusPerTask));
         assert_eq!(threads(None, &[omp], 8, 2), (3, Source::OmpNumThreads));
-        assert_eq!(threads(None, &[omp, slurm], 8, 2), (3, Source::OmpNumThreads));
+        assert_eq!(
+            threads(None, &[omp, slurm], 8, 2),
+            (3, Source::OmpNumThreads)
+        );
         assert_eq!(threads(Some(6), &[omp, slurm], 8, 2), (6, Source::Flag));
         // Above the CPUs too: apply() warns, the count stands.
         assert_eq!(threads(Some(99), &[], 8, 1), (99, Source::Flag));

@@ -319,9 +319,15 @@ pub(crate) mod tests {
         assert_eq!(srun(&[("SLURM_TASKS_PER_NODE", "3,2")]).unwrap(), Some(3));
         let second = [("SLURM_TASKS_PER_NODE", "3,2"), ("SLURM_NODEID", "1")];
         assert_eq!(srun(&second).unwrap(), Some(2));
-        let step = [("SLURM_STEP_TASKS_PER_NODE", "4,1"), ("SLURM_TASKS_PER_NODE", "3,2")];
+        let step = [
+            ("SLURM_STEP_TASKS_PER_NODE", "4,1"),
+            ("SLURM_TASKS_PER_NODE", "3,2"),
+        ];
         assert_eq!(srun(&step).unwrap(), Some(4));
-        let given = [("SLURM_NTASKS_PER_NODE", "1"), ("SLURM_TASKS_PER_NODE", "3,2")];
+        let given = [
+            ("SLURM_NTASKS_PER_NODE", "1"),
+            ("SLURM_TASKS_PER_NODE", "3,2"),
+        ];
         assert_eq!(srun(&given).unwrap(), Some(1));
         let msg = srun(&[("SLURM_TASKS_PER_NODE", "3,2"), ("SLURM_NODEID", "2")])
             .unwrap_err()

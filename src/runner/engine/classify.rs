@@ -7,13 +7,6 @@
 //! step such as gradient clipping or a weight average, extra checkpointed
 //! state, its evaluation and columns) comes through [`Hooks`].
 
-use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
-use crate::runner::dist::{self, reduced_backward, Loss};
-use crate::runner::engine::epochs::{EpochEnd, Steps};
-use crate::runner::compute::precision::Amp;
-use crate::runner::engine::session::{RunConfig, Session};
-use crate::runner::record::summary::{Goal, Selection};
-use crate::runner::engine::sums::{Means, RunningSums};
 use crate::data::batches::{batch, Batch};
 use crate::data::examples::Examples;
 use crate::data::Dataset;
@@ -21,6 +14,13 @@ use crate::error::Result;
 use crate::optim::schedule::{apply, values, At, Scheduled};
 use crate::optim::{params_of, OptimConfig, Optimizer, Param};
 use crate::rng::Stream;
+use crate::runner::compute::precision::Amp;
+use crate::runner::dist::{self, reduced_backward, Loss};
+use crate::runner::engine::epochs::{EpochEnd, Steps};
+use crate::runner::engine::session::{RunConfig, Session};
+use crate::runner::engine::sums::{Means, RunningSums};
+use crate::runner::record::summary::{Goal, Selection};
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use tch::{nn::ModuleT, nn::VarStore, Device, Kind, Tensor};
 
 /// Turns a batch of [0, 1] images on the device into the network's input

@@ -16,18 +16,18 @@
 //! gradients are reduced during its backward by [`dist::reduced_backward`], the
 //! sums by [`RunningSums`], and stopping is agreed by [`Session::should_stop`].
 
-use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
-use crate::runner::dist;
-use crate::runner::engine::feed::{Feed, Plan};
-use crate::runner::record::progress::REPORT_EVERY;
-use crate::runner::engine::session::Session;
-use crate::runner::record::summary::{Selection, Stopped};
-use crate::runner::engine::sums::{Means, RunningSums};
 use crate::data::batches::{stream_order, Batch};
 use crate::data::examples::Examples;
 use crate::error::{usage, Result};
 use crate::optim::schedule::At;
 use crate::rng::seed_torch;
+use crate::runner::dist;
+use crate::runner::engine::feed::{Feed, Plan};
+use crate::runner::engine::session::Session;
+use crate::runner::engine::sums::{Means, RunningSums};
+use crate::runner::record::progress::REPORT_EVERY;
+use crate::runner::record::summary::{Selection, Stopped};
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use std::time::Instant;
 use tch::{Device, Tensor};
 
@@ -116,7 +116,9 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
     s.selection = steps.selection();
     if s.early_stop.is_some() && s.selection.is_none() {
         // Each trainer's RunConfig::checked refuses this before anything is written.
-        return Err(usage("--early-stop: this trainer has no selection metric to watch"));
+        return Err(usage(
+            "--early-stop: this trainer has no selection metric to watch",
+        ));
     }
     let mut sums = RunningSums::new(s.position.step, s.device, s.log.every() > 0);
     if let Some(ckpt) = s.resumed() {
@@ -287,7 +289,10 @@ fn end_epoch(
         (s.position.best, s.position.best_epoch) = (end.selection, epoch);
     }
     if let (Some(sel), Some((_, delta))) = (&s.selection, s.early_stop) {
-        if sel.goal.improves_by(end.selection, s.position.improved, delta) {
+        if sel
+            .goal
+            .improves_by(end.selection, s.position.improved, delta)
+        {
             (s.position.improved, s.position.improved_epoch) = (end.selection, epoch);
         }
     }

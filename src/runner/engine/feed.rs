@@ -12,11 +12,11 @@
 //! repeats a run. Dropping a feed (the epoch's end, Ctrl-C, --max-steps, an
 //! error) stops its thread after the batch it is loading and joins it.
 
-use crate::runner::dist;
 use crate::data::batches::Batch;
 use crate::data::examples::Examples;
 use crate::error::{run, Result};
 use crate::rng::{Rng, Stream};
+use crate::runner::dist;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;

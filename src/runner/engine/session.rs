@@ -8,17 +8,17 @@
 //! config.json, metrics.csv, steps.csv and the event files, checkpoints
 //! and summary.json and shows progress; a writer the session opens inherits that ([`Session::is_writer`]).
 
+use crate::error::{interrupted, usage, Result};
 use crate::runner::args::{Common, Resume};
-use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile, Position};
+use crate::runner::compute::threads::Threads;
 use crate::runner::dist::{self, launch};
 use crate::runner::record::metrics::Metrics;
 use crate::runner::record::progress::Progress;
-use crate::runner::store::run_dir::RunDir;
 use crate::runner::record::step_log::{Start, StepLog};
 use crate::runner::record::summary::{Figures, Selection, Stopped, Summary};
-use crate::runner::compute::threads::Threads;
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile, Position};
+use crate::runner::store::run_dir::RunDir;
 use crate::runner::{compute::device, engine::interrupt};
-use crate::error::{interrupted, usage, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tch::Device;
 
@@ -99,8 +99,12 @@ pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
     let dir = RunDir::open(&common.out, C::COMMAND, &common.run_name(), true, false)?;
     let mut saved: SavedConfig<C> = dir.read_json("config.json")?;
     let c = saved.config.common_mut();
-    (c.compute.device, c.quiet, c.max_steps, c.resume) =
-        (common.compute.device, common.quiet, common.max_steps, common.resume);
+    (c.compute.device, c.quiet, c.max_steps, c.resume) = (
+        common.compute.device,
+        common.quiet,
+        common.max_steps,
+        common.resume,
+    );
     (c.update_impl, c.prefetch) = (common.update_impl, common.prefetch);
     (c.deterministic, c.cudnn_benchmark) = (common.deterministic, common.cudnn_benchmark);
     c.compute.threads = common.compute.threads.or(c.compute.threads);

@@ -9,9 +9,9 @@
 //! sums since the last log point, taken there as a [`Window`] that stays on
 //! the device until the engine reads the epoch's sums anyway ([`read`]).
 
-use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
-use crate::runner::dist::world;
 use crate::error::Result;
+use crate::runner::dist::world;
+use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 

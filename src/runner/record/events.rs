@@ -13,8 +13,8 @@
 //! tensor.proto, and of tensorboard/plugins/hparams/plugin_data.proto; the
 //! tests read the files back with TensorBoard's own EventAccumulator.
 
-use crate::runner::store::run_dir::RunDir;
 use crate::error::{run, Result};
+use crate::runner::store::run_dir::RunDir;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! per log point, runner/record/step_log.rs): a header and rows of numbers, flushed
 //! row by row so a killed run leaves a valid file.
 
-use crate::runner::store::run_dir::write_atomic;
 use crate::error::{run, Result};
+use crate::runner::store::run_dir::write_atomic;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 

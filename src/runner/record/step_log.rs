@@ -18,12 +18,12 @@
 //! writes, but every process takes and reads the same windows (the read is
 //! a collective).
 
-use crate::runner::record::events::{existing, EventFile, HValue};
-use crate::runner::store::flat_config::leaves;
-use crate::runner::record::metrics::Metrics;
-use crate::runner::store::run_dir::RunDir;
-use crate::runner::engine::sums::{read, Window};
 use crate::error::{run, Result};
+use crate::runner::engine::sums::{read, Window};
+use crate::runner::record::events::{existing, EventFile, HValue};
+use crate::runner::record::metrics::Metrics;
+use crate::runner::store::flat_config::leaves;
+use crate::runner::store::run_dir::RunDir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -4,8 +4,8 @@
 //! figures sit beside them as named values. Evaluations that reload a run
 //! merge their figures into the same file.
 
-use crate::runner::store::run_dir::RunDir;
 use crate::error::Result;
+use crate::runner::store::run_dir::RunDir;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -2,8 +2,8 @@
 //! variables, the optimizer state and the training position, all keyed by
 //! prefix ("model.", "optim.", "train."), written atomically.
 
-use crate::runner::store::run_dir::tmp_path;
 use crate::error::{data, run, Result};
+use crate::runner::store::run_dir::tmp_path;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Kind, Tensor};

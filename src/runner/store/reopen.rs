@@ -1,12 +1,12 @@
 //! Reopening a finished run for evaluation: its saved config, the chosen
 //! checkpoint and the device, with the checks every evaluation needs.
 
-use crate::runner::args::EvalCommon;
-use crate::runner::store::checkpoint::CheckpointFile;
-use crate::runner::record::summary::{Figures, Summary};
-use crate::runner::store::run_dir::RunDir;
-use crate::runner::engine::session::{RunConfig, SavedConfig};
 use crate::error::{usage, Result};
+use crate::runner::args::EvalCommon;
+use crate::runner::engine::session::{RunConfig, SavedConfig};
+use crate::runner::record::summary::{Figures, Summary};
+use crate::runner::store::checkpoint::CheckpointFile;
+use crate::runner::store::run_dir::RunDir;
 use std::path::PathBuf;
 use tch::Device;
 

@@ -218,8 +218,22 @@ fn determinism_flags_set_libtorchs_global_state() {
 /// A tiny train-fmp run (600 images, batch 50, 12 steps an epoch).
 fn tiny_fmp<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut argv = vec![
-        "train-fmp", "--name", name, "--train-limit", "600", "--test-limit", "200",
-        "--filters", "4", "--batch-size", "50", "--epochs", "2", "--threads", "1", "--quiet",
+        "train-fmp",
+        "--name",
+        name,
+        "--train-limit",
+        "600",
+        "--test-limit",
+        "200",
+        "--filters",
+        "4",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
     ];
     argv.extend(extra);
     argv
@@ -228,9 +242,15 @@ fn tiny_fmp<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn resume_auto_starts_a_missing_run_and_continues_an_existing_one() {
     let ws = workspace();
-    let out = paperlab(ws.path(), &tiny_fmp("job", &["--resume=auto", "--max-steps", "5"]));
+    let out = paperlab(
+        ws.path(),
+        &tiny_fmp("job", &["--resume=auto", "--max-steps", "5"]),
+    );
     let err = stderr(&ok(out));
-    assert!(err.contains("no run there yet: starting it (--resume=auto)"), "{err}");
+    assert!(
+        err.contains("no run there yet: starting it (--resume=auto)"),
+        "{err}"
+    );
     let dir = run_dir(ws.path(), "train-fmp", "job");
     assert!(!dir.join("summary.json").exists());
     let out = paperlab(ws.path(), &tiny_fmp("job", &["--resume", "auto"]));
@@ -251,14 +271,26 @@ fn bad_control_flags_exit_2_naming_the_flag_and_write_nothing() {
     let gan = ["train-gan", "--model", "mlp", "--early-stop", "3"];
     let cases: [(Vec<&str>, &str); 6] = [
         (tiny_fmp("bad", &["--early-stop", "0"]), "--early-stop"),
-        (tiny_fmp("bad", &["--early-stop", "2", "--min-delta", "-0.1"]), "--min-delta"),
+        (
+            tiny_fmp("bad", &["--early-stop", "2", "--min-delta", "-0.1"]),
+            "--min-delta",
+        ),
         (tiny_fmp("bad", &["--min-delta", "0.1"]), "--early-stop"),
-        (tiny_fmp("bad", &["--deterministic", "--cudnn-benchmark"]), "--cudnn-benchmark"),
+        (
+            tiny_fmp("bad", &["--deterministic", "--cudnn-benchmark"]),
+            "--cudnn-benchmark",
+        ),
         (gan.to_vec(), "--early-stop"),
-        ([gan.as_slice(), &["--parzen-every", "4", "--epochs", "10"]].concat(), "--parzen-every"),
+        (
+            [gan.as_slice(), &["--parzen-every", "4", "--epochs", "10"]].concat(),
+            "--parzen-every",
+        ),
     ];
     for (argv, flag) in cases {
         fails(paperlab(ws.path(), &argv), 2, &[flag]);
-        assert!(!ws.path().join("results").exists(), "{argv:?} wrote results/");
+        assert!(
+            !ws.path().join("results").exists(),
+            "{argv:?} wrote results/"
+        );
     }
 }
