@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    watch_git();
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()
@@ -40,6 +39,28 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     if Path::new(&lib).join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}
+
+/// Rerun when the commit changes. In a git worktree `.git` is a file, so the
+/// paths come from git itself: a watched path that does not exist would
+/// rerun the script, and rebuild the crate, at every cargo call.
+fn watch_git() {
+    let git = |arg: &str| {
+        std::process::Command::new("git")
+            .args(["rev-parse", "--path-format=absolute", arg])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    };
+    let (Some(dir), Some(common)) = (git("--git-dir"), git("--git-common-dir")) else {
+        return;
+    };
+    for path in [dir.join("HEAD"), common.join("refs/heads"), common.join("packed-refs")] {
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
 }
 
