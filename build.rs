@@ -57,7 +57,11 @@ fn watch_git() {
     let (Some(dir), Some(common)) = (git("--git-dir"), git("--git-common-dir")) else {
         return;
     };
-    for path in [dir.join("HEAD"), common.join("refs/heads"), common.join("packed-refs")] {
+    for path in [
+        dir.join("HEAD"),
+        common.join("refs/heads"),
+        common.join("packed-refs"),
+    ] {
         if path.exists() {
             println!("cargo:rerun-if-changed={}", path.display());
         }

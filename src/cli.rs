@@ -11,18 +11,15 @@ use crate::error::{usage, Result};
 use crate::fmp::args::{EvalFmpArgs, TrainFmpArgs};
 use crate::gan::args::{EvalParzenArgs, EvalReconstructionArgs, Model, TrainGanArgs};
 use crate::inception::args::TrainInceptionArgs;
-use crate::runner::args::flag_name;
 use crate::runner::engine::session::{self, RunConfig};
 use crate::runner::store::preset;
 use crate::sweep::SweepArgs;
 use crate::wn::args::TrainWnArgs;
 use crate::{compare, fmp, gan, inception, info, sweep, wn};
-use clap::builder::StyledStr;
-use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::borrow::Cow;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -96,45 +93,17 @@ pub fn subcommand(name: &str, args: &[OsString]) -> Option<clap::Command> {
 }
 
 /// The command line as it parses subcommand `name` with `args`: train-gan
-/// takes the flags of the --model `args` give, else of the `model` of their
-/// preset (--config), else mlp's; its --help without a model lists them.
+/// with the flags of the model `args` choose ([`Model::chosen`]); its
+/// --help without a model lists them.
 fn command_for(name: &str, args: &[OsString]) -> clap::Command {
     let cli = Cli::command();
     if name != TRAIN_GAN {
         return cli;
     }
-    let given = last_value(args, "--model").or_else(|| {
-        let file = last_value(args, "--config")?;
-        preset::string(Path::new(&file), "model")
-    });
-    let model = match given.and_then(|m| Model::from_str(&m, false).ok()) {
-        Some(model) => model,
-        None if flag_words(args).any(|w| w == "--help" || w == "-h") => return cli,
-        None => Model::Mlp,
-    };
-    cli.mut_subcommand(name, |generic| model.args(generic))
-}
-
-/// The words of `args` before a `--` (after it, none is a flag).
-fn flag_words(args: &[OsString]) -> impl Iterator<Item = Cow<'_, str>> {
-    args.iter()
-        .map(|a| a.to_string_lossy())
-        .take_while(|w| w != "--")
-}
-
-/// The value `args` give `flag` last, as `FLAG VALUE` or `FLAG=VALUE`: the
-/// one clap keeps.
-fn last_value(args: &[OsString], flag: &str) -> Option<String> {
-    let words: Vec<_> = flag_words(args).collect();
-    let mut value = None;
-    for (i, word) in words.iter().enumerate() {
-        if word == flag {
-            value = words.get(i + 1).map(|v| v.to_string());
-        } else if let Some(v) = word.strip_prefix(flag).and_then(|w| w.strip_prefix('=')) {
-            value = Some(v.to_string());
-        }
+    match Model::chosen(args) {
+        Some(model) => cli.mut_subcommand(name, |generic| model.args(generic)),
+        None => cli,
     }
-    value
 }
 
 /// Parse `argv` and run the subcommand. Clap's own errors (unknown flags,
@@ -162,38 +131,6 @@ pub fn run(argv: Vec<OsString>) -> Result<()> {
     }
 }
 
-/// Clap's error for a flag of train-gan's other --model, with a tip naming
-/// the model that takes it.
-fn with_model_tip(mut e: clap::Error, name: &str) -> clap::Error {
-    if name != TRAIN_GAN || e.kind() != ErrorKind::UnknownArgument {
-        return e;
-    }
-    let Some(ContextValue::String(given)) = e.get(ContextKind::InvalidArg) else {
-        return e;
-    };
-    let long = given.trim_start_matches("--");
-    let long = long.split('=').next().unwrap_or_default();
-    let takes: Vec<String> = Model::value_variants()
-        .iter()
-        .filter(|m| m.takes(long))
-        .map(flag_name)
-        .collect();
-    if takes.is_empty() {
-        return e;
-    }
-    let mut tips = match e.get(ContextKind::Suggested) {
-        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
-        _ => vec![],
-    };
-    let models = takes.join(" or --model ");
-    tips.push(StyledStr::from(format!(
-        "--{long} is a flag of train-gan --model {models} (`paperlab train-gan --model {} --help` lists its flags)",
-        takes[0]
-    )));
-    e.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
-    e
-}
-
 /// The command line alone, then with its preset layered under it. The command
 /// line has passed every check by then, so what fails the second parse is the
 /// preset's, and the message names the file. `typed` is the subcommand's
@@ -202,7 +139,10 @@ fn parse(cli: &clap::Command, argv: &[OsString], typed: &str) -> Result<ArgMatch
     let user = cli
         .clone()
         .try_get_matches_from(argv)
-        .unwrap_or_else(|e| with_model_tip(e, typed).exit());
+        .unwrap_or_else(|e| match typed {
+            TRAIN_GAN => Model::tip(e).exit(),
+            _ => e.exit(),
+        });
     let (name, given) = user.subcommand().expect("clap requires a subcommand");
     let sub = cli.find_subcommand(name).expect("the parsed subcommand");
     let Ok(Some(file)) = given.try_get_one::<PathBuf>("config") else {
