@@ -192,7 +192,8 @@ fn an_accumulated_fp16_step_is_the_unsplit_step() {
 /// train-fmp without random layers (2x2 max-pooling; no dropout or
 /// augmentation by default) and --background-margin 0 (no ties in the
 /// pooling, see dist/runs.rs): two epochs with --accumulate 5 give the
-/// unaccumulated metrics.csv, for Graham's summed loss and SGD's mean.
+/// unaccumulated metrics.csv, for Graham's summed loss and SGD's mean;
+/// resumed after --max-steps, the accumulated run repeats itself.
 #[test]
 fn an_accumulated_fmp_run_repeats_the_unaccumulated_metrics() {
     let ws = workspace();
@@ -219,6 +220,29 @@ fn an_accumulated_fmp_run_repeats_the_unaccumulated_metrics() {
             5
         );
     }
+    // Checkpoints are at optimizer steps: stopped after 7 and resumed (with
+    // config.json's --accumulate), the run repeats the uninterrupted one.
+    let stopped = [
+        "--pool",
+        "max2",
+        "--background-margin",
+        "0",
+        "--optimizer",
+        "graham",
+        "--accumulate",
+        "5",
+        "--max-steps",
+        "7",
+    ];
+    ok(paperlab(ws.path(), &tiny_fmp("stopped", &stopped)));
+    ok(paperlab(
+        ws.path(),
+        ["train-fmp", "--name", "stopped", "--resume", "--quiet"],
+    ));
+    let metrics = |name: &str| {
+        metrics_without_timing(&run_dir(ws.path(), "train-fmp", name).join("metrics.csv"))
+    };
+    assert_eq!(metrics("stopped"), metrics("graham-5"));
 }
 
 /// The MLP GAN with dropout off (D keeps every input): each D and G update
