@@ -14,7 +14,8 @@ use crate::error::Result;
 use crate::optim::schedule::{apply, values, At, Scheduled};
 use crate::optim::{Hyper, Optimizer};
 use crate::runner::compute::precision::Amp;
-use crate::runner::dist::{self, reduced_backward, share, Loss};
+use crate::runner::dist::{self, share};
+use crate::runner::engine::accumulate::{micro_batches, Micro};
 use crate::runner::engine::epochs::{EpochEnd, Steps};
 use crate::runner::engine::session::Session;
 use crate::runner::engine::sums::{Means, RunningSums};
@@ -74,6 +75,8 @@ pub struct GanSteps<'a> {
     /// k: D updates per G update.
     pub d_steps: i64,
     pub epochs: i64,
+    /// Micro-batches per D and per G update (--accumulate).
+    pub accumulate: i64,
     pub report: Box<dyn EpochReport + 'a>,
 }
 
@@ -82,66 +85,80 @@ pub struct GanSteps<'a> {
 pub const COLUMNS: [&str; 6] = ["d_loss", "g_loss", "d_x", "d_g_z", "lr", "momentum"];
 
 impl GanSteps<'_> {
-    /// One D update on real images `x` and as many samples of G.
+    /// One D update on real images `x` and as many samples of G, over
+    /// --accumulate's micro-batches (z drawn for the whole batch first).
     fn d_step(&mut self, x: &Tensor, sums: &mut RunningSums) -> Result<()> {
         let n = x.size()[0];
         let z = self.latent.sample(n, x.device());
         let x = self.d.amp.input(x);
-        let (g, d, objective) = (&self.g, &self.d, self.objective);
-        let (real, fake, loss) = d.amp.autocast(|| {
-            let fake = tch::no_grad(|| g.net.forward_t(&z, true));
-            let real = d.amp.fp32_outputs(d.net.forward_t(&x, true));
-            let fake = d.amp.fp32_outputs(d.net.forward_t(&fake, true));
-            // BCE: -(log D(x) + log(1 - D(G(z)))), from D's logits.
-            let terms = match objective.least_squares {
-                false => (-&real).softplus().mean(Kind::Float) + fake.softplus().mean(Kind::Float),
-                true => {
-                    (real.sigmoid() - 1.0).square().mean(Kind::Float)
-                        + fake.sigmoid().square().mean(Kind::Float)
-                }
-            };
-            let loss = terms * objective.d_weight;
-            (real, fake, loss)
-        });
         self.d.opt.zero_grad();
-        let d = &self.d;
-        reduced_backward(d.opt.params(), Loss::Mean(n), || d.amp.backward(&loss))?;
+        for micro in micro_batches(n, self.accumulate, false) {
+            let (x, z) = (micro.rows(&x), micro.rows(&z));
+            let (g, d, objective) = (&self.g, &self.d, self.objective);
+            let (real, fake, loss) = d.amp.autocast(|| {
+                let fake = tch::no_grad(|| g.net.forward_t(&z, true));
+                let real = d.amp.fp32_outputs(d.net.forward_t(&x, true));
+                let fake = d.amp.fp32_outputs(d.net.forward_t(&fake, true));
+                // BCE: -(log D(x) + log(1 - D(G(z)))), from D's logits.
+                let terms = match objective.least_squares {
+                    false => {
+                        (-&real).softplus().mean(Kind::Float) + fake.softplus().mean(Kind::Float)
+                    }
+                    true => {
+                        (real.sigmoid() - 1.0).square().mean(Kind::Float)
+                            + fake.sigmoid().square().mean(Kind::Float)
+                    }
+                };
+                let loss = terms * objective.d_weight;
+                (real, fake, loss)
+            });
+            micro.backward(d.opt.params(), &loss, |l| d.amp.backward(l))?;
+            // Each update's means, from its micro-batches' by their shares.
+            sums.watch(&loss);
+            sums.add("d_loss", &(loss.detach() * micro.share), micro.share);
+            tch::no_grad(|| {
+                let mean = |t: &Tensor| t.sigmoid().mean(Kind::Double) * micro.share;
+                sums.add("d_x", &mean(&real), micro.share);
+                sums.add("d_g_z", &mean(&fake), micro.share);
+            });
+        }
         self.d.amp.step(self.d.opt.as_mut());
-        sums.watch(&loss);
-        sums.add("d_loss", &loss, 1.0);
-        tch::no_grad(|| {
-            sums.add("d_x", &real.sigmoid().mean(Kind::Double), 1.0);
-            sums.add("d_g_z", &fake.sigmoid().mean(Kind::Double), 1.0);
-        });
         Ok(())
     }
 
     /// One G update on a batch of fresh z (this process's share of it in a
-    /// distributed run); D is frozen meanwhile, so no gradient is computed
-    /// for its weights.
+    /// distributed run), over --accumulate's micro-batches; D is frozen
+    /// meanwhile, so no gradient is computed for its weights.
     fn g_step(&mut self, sums: &mut RunningSums) -> Result<()> {
         self.d.vs.freeze();
         let n = share(self.batch_size);
         let z = self.latent.sample(n, self.g.vs.device());
+        self.g.opt.zero_grad();
+        let reduced = micro_batches(n, self.accumulate, false)
+            .iter()
+            .try_for_each(|micro| self.g_micro(&micro.rows(&z), micro, sums));
+        self.d.vs.unfreeze();
+        reduced?;
+        self.g.amp.step(self.g.opt.as_mut());
+        Ok(())
+    }
+
+    /// Forward and backward of G's loss on one micro-batch `z`.
+    fn g_micro(&self, z: &Tensor, micro: &Micro, sums: &mut RunningSums) -> Result<()> {
         let (g, d, objective) = (&self.g, &self.d, self.objective);
         let loss = g.amp.autocast(|| {
             let logit = g
                 .amp
-                .fp32_outputs(d.net.forward_t(&g.net.forward_t(&z, true), true));
+                .fp32_outputs(d.net.forward_t(&g.net.forward_t(z, true), true));
             match (objective.least_squares, objective.g_loss) {
                 (true, _) => (logit.sigmoid() - 1.0).square().mean(Kind::Float),
                 (false, GLoss::NonSaturating) => (-&logit).softplus().mean(Kind::Float),
                 (false, GLoss::Minimax) => -logit.softplus().mean(Kind::Float),
             }
         });
-        self.g.opt.zero_grad();
-        let g = &self.g;
-        let reduced = reduced_backward(g.opt.params(), Loss::Mean(n), || g.amp.backward(&loss));
-        self.d.vs.unfreeze();
-        reduced?;
-        self.g.amp.step(self.g.opt.as_mut());
+        micro.backward(g.opt.params(), &loss, |l| g.amp.backward(l))?;
         sums.watch(&loss);
-        sums.add("g_loss", &loss, 1.0);
+        sums.add("g_loss", &(loss.detach() * micro.share), micro.share);
         Ok(())
     }
 }

@@ -104,6 +104,7 @@ fn build<'a>(
         batch_size: args.batch_size(),
         d_steps,
         epochs: args.epochs(),
+        accumulate: args.common().accumulate,
         report: report(args, cfg, images, s)?,
     })
 }

@@ -122,6 +122,10 @@ pub struct Common {
           requires = "early_stop")]
     #[serde(default)]
     pub min_delta: f64,
+    /// Gradient accumulation: run each optimizer step's batch (--batch-size stays the step's global batch; each process's share of it) as N micro-batches, forward and backward one after another, then one step: memory falls by about N, the step is the unsplit one to float rounding, except that batch norm normalises each micro-batch by its own statistics. N must divide the batch (each process's share of it).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = ranges::positive_int)]
+    #[serde(default = "default_accumulate")]
+    pub accumulate: i64,
     /// Replace an existing run directory.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
@@ -139,6 +143,11 @@ fn default_log_every() -> u64 {
 /// Runs from before --prefetch: its default.
 fn default_prefetch() -> u64 {
     DEFAULT_PREFETCH
+}
+
+/// Runs from before --accumulate took each batch whole.
+fn default_accumulate() -> i64 {
+    1
 }
 
 /// What --resume continues.

@@ -36,9 +36,10 @@ mod dist {
     mod runs;
 }
 
-/// The training engine: its steps, the per-step log, Ctrl-C and kill -9,
+/// The training engine: its steps, gradient accumulation, the per-step log, Ctrl-C and kill -9,
 /// loading ahead.
 mod engine {
+    mod accumulate;
     mod controls;
     mod events;
     mod fake_trainer;

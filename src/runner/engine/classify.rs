@@ -15,7 +15,8 @@ use crate::optim::schedule::{apply, values, At, Scheduled};
 use crate::optim::{params_of, OptimConfig, Optimizer, Param};
 use crate::rng::Stream;
 use crate::runner::compute::precision::Amp;
-use crate::runner::dist::{self, reduced_backward, Loss};
+use crate::runner::dist;
+use crate::runner::engine::accumulate::micro_batches;
 use crate::runner::engine::epochs::{EpochEnd, Steps};
 use crate::runner::engine::session::{RunConfig, Session};
 use crate::runner::engine::sums::{Means, RunningSums};
@@ -113,6 +114,8 @@ pub struct Classifier<'a, H> {
     pub hooks: H,
     /// Precision and layout of the training step (`Common::amp`).
     pub amp: Amp,
+    /// Micro-batches per optimizer step (--accumulate).
+    pub accumulate: i64,
 }
 
 /// What a classifying trainer's configuration tells the shared steps
@@ -152,6 +155,7 @@ impl<'a, H: Hooks> Classifier<'a, H> {
             examples,
             epochs: args.epochs(),
             hooks,
+            accumulate: common.accumulate,
         }
     }
 }
@@ -190,36 +194,28 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
     fn step(&mut self, at: At, batches: &[Batch], sums: &mut RunningSums) -> Result<()> {
         for data in batches {
             let x = self.amp.input(&(self.net.prepare)(&data.images, true));
-            let (logits, loss) = self.amp.autocast(|| {
-                let logits = self
-                    .amp
-                    .fp32_outputs(self.hooks.forward(self.net.model, &x));
-                let loss = self.hooks.loss(&logits, &data.labels);
-                (logits, loss)
-            });
             self.opt.zero_grad();
             let n = data.labels.size()[0];
-            let kind = match self.hooks.summed_loss() {
-                true => Loss::Sum,
-                false => Loss::Mean(n),
-            };
-            reduced_backward(self.opt.params(), kind, || self.amp.backward(&loss))?;
+            let summed = self.hooks.summed_loss();
+            for micro in micro_batches(n, self.accumulate, summed) {
+                let labels = micro.rows(&data.labels);
+                let (logits, loss) = self.amp.autocast(|| {
+                    let logits = self
+                        .amp
+                        .fp32_outputs(self.hooks.forward(self.net.model, &micro.rows(&x)));
+                    let loss = self.hooks.loss(&logits, &labels);
+                    (logits, loss)
+                });
+                let amp = &self.amp;
+                micro.backward(self.opt.params(), &loss, |l| amp.backward(l))?;
+                add_sums(sums, &logits, &loss, &labels);
+            }
             self.amp.unscale(self.opt.params());
             let norm = self.hooks.before_step(self.opt.params());
             self.amp.step(self.opt.as_mut());
             if let Some(norm) = norm {
                 sums.add("grad_norm", &norm, 1.0);
             }
-            let n = n as f64;
-            sums.watch(&loss);
-            sums.add("loss", &(loss.detach() * n), n);
-            let wrong = tch::no_grad(|| {
-                logits
-                    .argmax(1, false)
-                    .ne_tensor(&data.labels)
-                    .sum(Kind::Int64)
-            });
-            sums.add("error", &wrong, n);
         }
         self.hooks.after_step(at.step + 1);
         Ok(())
@@ -265,6 +261,16 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
         self.amp.load_state(&checkpoint.section("scaler."))?;
         self.hooks.load_state(checkpoint)
     }
+}
+
+/// A (micro-)batch's training loss (its mean, whatever gradient the loss
+/// has) and errors, each example counted once.
+fn add_sums(sums: &mut RunningSums, logits: &Tensor, loss: &Tensor, labels: &Tensor) {
+    let n = labels.size()[0] as f64;
+    sums.watch(loss);
+    sums.add("loss", &(loss.detach() * n), n);
+    let wrong = tch::no_grad(|| logits.argmax(1, false).ne_tensor(labels).sum(Kind::Int64));
+    sums.add("error", &wrong, n);
 }
 
 /// The plain evaluation (train-fmp's): one pass over a test set, test_error.
@@ -394,6 +400,7 @@ mod tests {
             examples: &examples,
             epochs: 1,
             hooks: WithEma(ema),
+            accumulate: 1,
         };
         let replicated = steps.replicated();
         let live: Vec<Tensor> = vs.variables().into_values().collect();

@@ -2,6 +2,7 @@
 //! the device, the classifier steps, the run's session, the batch feed and
 //! Ctrl-C handling.
 
+pub mod accumulate;
 pub mod classify;
 pub mod epochs;
 pub mod feed;

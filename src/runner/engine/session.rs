@@ -12,6 +12,7 @@ use crate::error::{interrupted, usage, Result};
 use crate::runner::args::{Common, Resume};
 use crate::runner::compute::threads::Threads;
 use crate::runner::dist::{self, launch};
+use crate::runner::engine::accumulate;
 use crate::runner::record::metrics::Metrics;
 use crate::runner::record::progress::Progress;
 use crate::runner::record::step_log::{Start, StepLog};
@@ -151,14 +152,24 @@ fn started<C: RunConfig>(c: &Common) -> bool {
     dir.join("config.json").is_file()
 }
 
-/// A distributed launch's variables are valid and its world size divides
-/// the configuration's global --batch-size: checked before anything is
-/// read or created.
+/// A distributed launch's variables are valid, its world size divides
+/// the configuration's global --batch-size, and --accumulate divides each
+/// process's share of it: checked before anything is read or created.
 fn check_world<C: RunConfig>(config: C) -> Result<C> {
-    let Some(launch) = launch::detect(&|k| std::env::var(k).ok())? else {
-        return Ok(config);
+    let batch = config.global_batch();
+    let world = match launch::detect(&|k| std::env::var(k).ok())? {
+        Some(launch) => {
+            dist::check_batch_size(launch.world, batch)?;
+            launch.world
+        }
+        None => 1,
     };
-    dist::check_batch_size(launch.world, config.global_batch())?;
+    accumulate::check(
+        config.common().accumulate,
+        batch,
+        batch / world as i64,
+        world,
+    )?;
     Ok(config)
 }
 

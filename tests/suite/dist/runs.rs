@@ -108,13 +108,22 @@ fn same_figures(a: &[Vec<String>], b: &[Vec<String>]) {
 /// Graham's summed loss: the reduced gradient is the global sum.
 #[test]
 fn two_ranks_take_the_one_process_step_for_a_summed_loss() {
-    two_ranks_take_the_one_process_step("graham", "0.002");
+    two_ranks_take_the_one_process_step("graham", "0.002", "1");
 }
 
 /// A mean loss: the reduced gradient is the example-weighted global mean.
 #[test]
 fn two_ranks_take_the_one_process_step_for_a_mean_loss() {
-    two_ranks_take_the_one_process_step("sgd", "0.05");
+    two_ranks_take_the_one_process_step("sgd", "0.05", "1");
+}
+
+/// --accumulate 5: each rank runs its 25 examples as 5 micro-batches and
+/// the gradients are summed over the ranks once, after the last (a sum
+/// after each would count the first micro-batches' gradients again).
+#[test]
+fn two_ranks_accumulating_take_the_one_process_step() {
+    two_ranks_take_the_one_process_step("graham", "0.002", "5");
+    two_ranks_take_the_one_process_step("sgd", "0.05", "5");
 }
 
 /// With --background-margin 0: Graham's background marking sets many
@@ -122,8 +131,9 @@ fn two_ranks_take_the_one_process_step_for_a_mean_loss() {
 /// turns on float rounding. With it, after 5 SGD steps the small early
 /// biases differ by 2.2e-3 relative between 1 and 2 processes, and just as
 /// much between one process on 1 thread and on 2; without it, by 7e-6 and
-/// 7e-6 (measured 2026-12-02).
-fn two_ranks_take_the_one_process_step(optimizer: &str, lr: &str) {
+/// 7e-6 (measured 2026-12-02). The 2 ranks run each step's share as
+/// `accumulate` micro-batches.
+fn two_ranks_take_the_one_process_step(optimizer: &str, lr: &str, accumulate: &str) {
     let ws = workspace();
     let flags = [
         "--optimizer",
@@ -138,7 +148,8 @@ fn two_ranks_take_the_one_process_step(optimizer: &str, lr: &str) {
     let one = format!("one-{optimizer}");
     ok(paperlab(ws.path(), &fmp(&one, &flags)));
     let two = format!("two-{optimizer}");
-    all_ok(two_ranks(ws.path(), &fmp(&two, &flags)));
+    let accumulating = [&flags[..], &["--accumulate", accumulate]].concat();
+    all_ok(two_ranks(ws.path(), &fmp(&two, &accumulating)));
     let (a, b) = (
         weights(&run_dir(ws.path(), "train-fmp", &one), "model."),
         weights(&run_dir(ws.path(), "train-fmp", &two), "model."),
@@ -443,6 +454,17 @@ fn bad_launches_exit_2_naming_the_variable_or_flag() {
         run(&torchrun_vars(0, 2, port), &["--batch-size", "51"]),
         2,
         &["--batch-size 51", "multiple of 2"],
+    );
+    // 50 divides by 2, but each rank's 25 does not.
+    fails(
+        run(&torchrun_vars(0, 2, port), &["--accumulate", "2"]),
+        2,
+        &[
+            "--accumulate 2",
+            "share",
+            "over 2 processes",
+            "divisor of 25",
+        ],
     );
     fails(
         run(
