@@ -90,6 +90,59 @@ pub fn tempdir() -> TempDir {
     TempDir(dir)
 }
 
+/// A stand-in for Slurm's `scontrol` in `<ws>/bin`, which appends its
+/// arguments as one line to `<ws>/scontrol.log` (the returned path); put
+/// it first on PATH with [`path_with_bin`].
+pub fn recording_scontrol(ws: &Path) -> PathBuf {
+    let bin = ws.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = ws.join("scontrol.log");
+    let script = bin.join("scontrol");
+    std::fs::write(
+        &script,
+        format!("#!/bin/bash\necho \"$@\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+/// PATH with `<ws>/bin` first.
+pub fn path_with_bin(ws: &Path) -> String {
+    format!(
+        "{}:{}",
+        ws.join("bin").display(),
+        std::env::var("PATH").unwrap()
+    )
+}
+
+/// Send `signal` (USR1, INT, ...) to process `pid` with kill(1).
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Wait until `path` exists; false if `child` exited first.
+pub fn wait_for_file(child: &mut std::process::Child, path: &Path) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !path.exists() {
+        if child.try_wait().unwrap().is_some() {
+            return path.exists();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    true
+}
+
 /// A scratch directory with data/fashion-mnist linked to the Debian package.
 pub fn workspace() -> TempDir {
     let dir = tempdir();
