@@ -423,9 +423,9 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
         )));
     }
     let stopped = stopped.into_inner().expect("no panics while held");
-    if interrupt::requeue_requested() {
+    if interrupt::requeue_requested() || !stopped.is_empty() {
         return Err(requeued(format!(
-            "SIGUSR1: passed on to the running runs ({}), which checkpointed; the sweep continues them when it runs again",
+            "SIGUSR1: runs stopped with a checkpoint ({}); the sweep continues them when it runs again",
             stopped.join(", ")
         )));
     }

@@ -53,6 +53,7 @@ pub use tiny::*;
 use paperlab::fmp::model::{NetConfig, Pool};
 use paperlab::layers::fmp::{Fmp, Regions, Sequence};
 use paperlab::rng::Rng;
+use paperlab::runner::store::checkpoint::{CheckpointFile, Position};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -141,6 +142,43 @@ pub fn wait_for_file(child: &mut std::process::Child, path: &Path) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     true
+}
+
+/// The step checkpoints of the run in `dir`
+/// (checkpoints/step-NNNNNN.safetensors), in step order.
+pub fn step_checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("step-")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The training position a checkpoint file holds.
+pub fn position_of(checkpoint: &Path) -> Position {
+    CheckpointFile::open(checkpoint)
+        .unwrap()
+        .position()
+        .unwrap()
+}
+
+/// Rewind the run in `dir` to its first step checkpoint inside an epoch:
+/// copied over last.safetensors, it is what --resume continues from.
+/// Returns that checkpoint's position.
+pub fn rewind_to_mid_epoch(dir: &Path) -> Position {
+    let first = step_checkpoints(dir)
+        .into_iter()
+        .find(|p| position_of(p).batch > 0)
+        .unwrap_or_else(|| panic!("{}: no step checkpoint inside an epoch", dir.display()));
+    std::fs::copy(&first, dir.join("checkpoints/last.safetensors")).unwrap();
+    position_of(&first)
 }
 
 /// A scratch directory with data/fashion-mnist linked to the Debian package.

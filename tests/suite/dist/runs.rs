@@ -7,7 +7,6 @@
 
 use crate::common;
 use common::*;
-use paperlab::runner::store::checkpoint::CheckpointFile;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -736,10 +735,7 @@ fn sigusr1_to_both_ranks_stops_them_at_one_step_and_requeues_the_job_once() {
     assert_mentions(&errs[0], &["requeued Slurm job 107"]);
     assert_mentions(&errs[1], &["rank 0 requeues the job"]);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "requeue 107\n");
-    let stop = CheckpointFile::open(&dir.join("checkpoints/last.safetensors"))
-        .unwrap()
-        .position()
-        .unwrap();
+    let stop = position_of(&dir.join("checkpoints/last.safetensors"));
     assert_eq!(stop.step, stopped_at(&errs[0]));
     assert!(stop.batch > 0, "not mid-epoch: {stop:?}");
 
@@ -764,21 +760,7 @@ fn a_duration_checkpoints_both_ranks_at_the_steps_rank_0_chooses() {
     all_ok(two_ranks(ws.path(), &fmp("whole", &[])));
     let timed = ["--checkpoint-every", "0.001s", "--max-steps", "17"];
     all_ok(two_ranks(ws.path(), &fmp("timed", &timed)));
-    let checkpoints = run_dir(ws.path(), "train-fmp", "timed").join("checkpoints");
-    let position = |p: &Path| CheckpointFile::open(p).unwrap().position().unwrap();
-    let mid_epoch: Vec<_> = std::fs::read_dir(&checkpoints)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("step-")
-        })
-        .filter(|p| position(p).batch > 0)
-        .collect();
-    assert!(!mid_epoch.is_empty(), "no step checkpoint inside an epoch");
-    std::fs::copy(&mid_epoch[0], checkpoints.join("last.safetensors")).unwrap();
+    rewind_to_mid_epoch(&run_dir(ws.path(), "train-fmp", "timed"));
     let resume = ["train-fmp", "--name", "timed", "--resume", "--quiet"];
     all_ok(two_ranks(ws.path(), &resume));
     let (whole, timed) = (

@@ -8,17 +8,12 @@
 use crate::common;
 use common::*;
 
-use paperlab::runner::store::checkpoint::{CheckpointFile, Position};
 use std::path::Path;
 use std::process::{Child, ExitStatus};
 
 /// train-fmp, 3000 images in batches of 50: 60 steps an epoch, two epochs.
 fn long_fmp(name: &str, extra: &[&str]) -> Vec<String> {
     tiny_fmp(name, &[&["--train-limit", "3000"], extra].concat())
-}
-
-fn position(path: &Path) -> Position {
-    CheckpointFile::open(path).unwrap().position().unwrap()
 }
 
 /// The run `b` ended exactly as `a`: metrics.csv and steps.csv (timing
@@ -83,7 +78,7 @@ fn sigusr1_checkpoints_requeues_the_array_task_and_the_job_resumes_as_uninterrup
         &["SIGUSR1: stopped at step", "requeued Slurm job 100_7"],
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "requeue 100_7\n");
-    let stop = position(&dir.join("checkpoints/last.safetensors"));
+    let stop = position_of(&dir.join("checkpoints/last.safetensors"));
     assert!(
         stop.epoch == 0 && stop.batch > 0 && stop.step >= 5,
         "not stopped mid-epoch after step 5: {stop:?}"
@@ -120,7 +115,7 @@ fn sigusr1_without_a_slurm_job_stops_with_a_checkpoint_and_requeues_nothing() {
     assert_eq!(status.code(), Some(75), "{err}");
     assert_mentions(&err, &["no SLURM_JOB_ID", "--resume"]);
     assert!(!log.exists(), "scontrol was called outside Slurm");
-    assert!(position(&dir.join("checkpoints/last.safetensors")).batch > 0);
+    assert!(position_of(&dir.join("checkpoints/last.safetensors")).batch > 0);
 }
 
 /// --checkpoint-every 5 over 24 steps (12 an epoch) writes step checkpoints
@@ -141,14 +136,11 @@ fn step_checkpoints_resume_exactly_and_keep_checkpoints_prunes_them() {
     ok(paperlab(ws.path(), &tiny_fmp("kept", &kept)));
     let plain = run_dir(ws.path(), "train-fmp", "plain");
     let steps_of = |name: &str| -> Vec<String> {
-        let dir = run_dir(ws.path(), "train-fmp", name).join("checkpoints");
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("step-"))
-            .collect();
-        names.sort();
-        names
+        let dir = run_dir(ws.path(), "train-fmp", name);
+        step_checkpoints(&dir)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
     };
     let file = |s: i64| format!("step-{s:06}.safetensors");
     assert_eq!(steps_of("all"), [5, 10, 15, 20].map(file));
@@ -157,7 +149,7 @@ fn step_checkpoints_resume_exactly_and_keep_checkpoints_prunes_them() {
         same_run(&plain, &run_dir(ws.path(), "train-fmp", name));
     }
     let all = run_dir(ws.path(), "train-fmp", "all").join("checkpoints");
-    let at = |s: i64| position(&all.join(file(s)));
+    let at = |s: i64| position_of(&all.join(file(s)));
     assert_eq!(
         (at(5).epoch, at(5).batch, at(15).epoch, at(15).batch),
         (0, 5, 1, 3)
@@ -193,20 +185,7 @@ fn a_duration_writes_step_checkpoints_that_resume_exactly() {
     let dir = run_dir(ws.path(), "train-fmp", "timed");
     let config = json(&dir.join("config.json"));
     assert_eq!(config["config"]["checkpoint_every"], "0.001s");
-    let checkpoints = dir.join("checkpoints");
-    let mid_epoch: Vec<_> = std::fs::read_dir(&checkpoints)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("step-")
-        })
-        .filter(|p| position(p).batch > 0)
-        .collect();
-    assert!(!mid_epoch.is_empty(), "no step checkpoint inside an epoch");
-    std::fs::copy(&mid_epoch[0], checkpoints.join("last.safetensors")).unwrap();
+    rewind_to_mid_epoch(&dir);
     ok(paperlab(
         ws.path(),
         &["train-fmp", "--name", "timed", "--resume", "--quiet"],
