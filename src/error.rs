@@ -1,7 +1,8 @@
 //! Errors that reach the user: a one-paragraph message and an exit code.
 //!
 //! Usage and data errors (a bad flag, a missing or corrupt file) exit with 2;
-//! failures while running exit with 1; an interrupted run exits with 130.
+//! failures while running exit with 1; an interrupted run exits with 130;
+//! a run stopped by SIGUSR1 to be requeued exits with [`EXIT_REQUEUED`].
 //! A panic is a bug; the binary reports it in one line
 //! ([`internal_error`]) and exits with 1.
 
@@ -21,7 +22,14 @@ pub enum Kind {
     Run,
     /// Ctrl-C: the run saved a checkpoint and stopped, exit 130.
     Interrupted,
+    /// SIGUSR1: the run saved a checkpoint, requeued its Slurm job and
+    /// stopped: exit [`EXIT_REQUEUED`].
+    Requeued,
 }
+
+/// The exit code of a run stopped by SIGUSR1 with its checkpoint saved (and
+/// its Slurm job requeued): sysexits.h's EX_TEMPFAIL, "try again later".
+pub const EXIT_REQUEUED: i32 = 75;
 
 /// An error with a message meant for the user.
 #[derive(Debug)]
@@ -76,6 +84,16 @@ pub fn interrupted(message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// The run stopped on SIGUSR1 after saving a checkpoint (exit
+/// [`EXIT_REQUEUED`]).
+pub fn requeued(message: impl Into<String>) -> anyhow::Error {
+    Error {
+        kind: Kind::Requeued,
+        message: message.into(),
+    }
+    .into()
+}
+
 /// The process exit code for an error chain: the first paperlab [`Error`] in it
 /// decides; anything else (libtorch, I/O) is a run failure.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
@@ -86,6 +104,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     {
         Some(Kind::Usage) | Some(Kind::Data) => 2,
         Some(Kind::Interrupted) => 130,
+        Some(Kind::Requeued) => EXIT_REQUEUED,
         Some(Kind::Run) | None => 1,
     }
 }

@@ -1,5 +1,6 @@
 //! The `paperlab` binary: parse, dispatch, and turn errors into one message
-//! and an exit code (2 usage/data, 1 failure while running, 130 interrupted).
+//! and an exit code (2 usage/data, 1 failure while running, 130 interrupted,
+//! 75 stopped by SIGUSR1 to be requeued).
 
 use std::backtrace::Backtrace;
 
@@ -33,6 +34,7 @@ fn main() {
     };
     // A run that finished or stopped where every process agreed ends its
     // process group cleanly; any other failure (a lost peer) aborts it.
-    paperlab::runner::dist::shutdown(code == 0 || code == 130);
+    let agreed = [0, 130, paperlab::error::EXIT_REQUEUED].contains(&code);
+    paperlab::runner::dist::shutdown(agreed);
     std::process::exit(code);
 }

@@ -28,15 +28,16 @@
 //! seeds and a `seed` flag exclude each other.
 
 use crate::compare::{self, plot::Axis, CompareArgs};
-use crate::error::{run as run_error, usage, Result};
+use crate::error::{exit_code, requeued, run as run_error, usage, Result, EXIT_REQUEUED};
 use crate::runner::compute::threads;
+use crate::runner::engine::interrupt;
 use crate::runner::store::preset::{flag, flags_of, scalar};
 use crate::runner::store::run_dir::write_atomic;
 use clap::Args;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -71,6 +72,10 @@ pub struct SweepArgs {
     /// Processes per run: above 1, every run is one distributed run started as `srun --ntasks=N paperlab train-...` (inside a Slurm allocation; with --slurm each array task asks for N tasks). GPUs per task go in --sbatch, e.g. --sbatch=--gpus-per-task=1.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub tasks_per_run: u32,
+    /// With --slurm: Slurm warns the job this many seconds before its time limit (#SBATCH --signal=B:USR1@SECONDS); its run then checkpoints and requeues the job, which continues the run. Leave time for a step and a checkpoint.
+    #[arg(long, value_name = "SECONDS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub signal_lead: u32,
 }
 
 /// One run of the list: its name and full command line after `paperlab`.
@@ -362,6 +367,7 @@ fn safe_name(name: &str) -> String {
 }
 
 pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
+    interrupt::install_requeue();
     let (sweep, runs) = plan(&args, parser)?;
     if let Some(script) = &args.slurm {
         return write_slurm(&args, &sweep, runs.len(), script);
@@ -381,20 +387,28 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
     std::fs::create_dir_all(&logs)
         .map_err(|e| usage(format!("--out: cannot create {}: {e}", logs.display())))?;
     let next = AtomicUsize::new(0);
-    let failed = Mutex::new(vec![]);
+    let (failed, stopped) = (Mutex::new(vec![]), Mutex::new(vec![]));
     std::thread::scope(|scope| {
         for _ in 0..args.jobs {
             scope.spawn(|| loop {
+                // After SIGUSR1 no run starts: the job is about to end.
+                if interrupt::requeue_requested() {
+                    return;
+                }
                 let Some(run) = chosen.get(next.fetch_add(1, Ordering::SeqCst)) else {
                     return;
                 };
-                if let Err(e) = train(run, &logs, args.jobs > 1, args.tasks_per_run, threads) {
-                    eprintln!("sweep: {}: {e:#}", run.name);
-                    failed
-                        .lock()
-                        .expect("no panics while held")
-                        .push(run.name.clone());
-                }
+                let Err(e) = train(run, &logs, args.jobs > 1, args.tasks_per_run, threads) else {
+                    continue;
+                };
+                let list = match exit_code(&e) == EXIT_REQUEUED {
+                    true => &stopped,
+                    false => &failed,
+                };
+                eprintln!("sweep: {}: {e:#}", run.name);
+                list.lock()
+                    .expect("no panics while held")
+                    .push(run.name.clone());
             });
         }
     });
@@ -406,6 +420,13 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
             chosen.len(),
             failed.join(", "),
             logs.display()
+        )));
+    }
+    let stopped = stopped.into_inner().expect("no panics while held");
+    if interrupt::requeue_requested() || !stopped.is_empty() {
+        return Err(requeued(format!(
+            "SIGUSR1: runs stopped with a checkpoint ({}); the sweep continues them when it runs again",
+            stopped.join(", ")
         )));
     }
     if args.only.is_some() {
@@ -432,11 +453,13 @@ fn run_threads(jobs: u32, tasks: u32) -> Result<Option<usize>> {
 }
 
 /// Train one run as a child process: skipped when it has a summary.json,
-/// resumed when its directory exists. With `quiet`, its output goes to
-/// `<logs>/<name>.log` (parallel runs would interleave on the terminal).
-/// With `tasks` > 1 the child is srun, starting that many processes of one
-/// distributed run; whether to resume is decided here, once, for all of them.
-/// `threads`: the child's OMP_NUM_THREADS ([`run_threads`]).
+/// else run with --resume=auto (continued when its directory exists). With
+/// `quiet`, its output goes to `<logs>/<name>.log` (parallel runs would
+/// interleave on the terminal). With `tasks` > 1 the child is srun,
+/// starting that many processes of one distributed run (each decides on
+/// --resume=auto before they meet, so all decide alike). `threads`: the
+/// child's OMP_NUM_THREADS ([`run_threads`]). A run stopped by SIGUSR1
+/// returns the requeued error (exit 75).
 fn train(
     run: &Planned,
     logs: &Path,
@@ -449,9 +472,10 @@ fn train(
         return Ok(());
     }
     let mut argv = run.argv.clone();
-    if run.dir.join("config.json").exists() {
-        argv.push("--resume".into());
-    }
+    // Continued if it exists, started otherwise, saying which: decided by
+    // the run itself, so a requeued job whose run had not yet started
+    // starts it.
+    argv.push("--resume=auto".into());
     let mut cmd = if tasks > 1 {
         // srun may start tasks on other nodes: they need the binary's
         // path, not this process's /proc/self/exe.
@@ -483,12 +507,34 @@ fn train(
     } else {
         "paperlab"
     };
-    let status = cmd
-        .status()
+    let child = cmd
+        .spawn()
         .map_err(|e| run_error(format!("cannot start {launcher}: {e}")))?;
-    match status.code() {
+    match wait_passing_usr1(child)?.code() {
         Some(0) => Ok(()),
+        Some(EXIT_REQUEUED) => Err(requeued(format!(
+            "stopped on SIGUSR1 with a checkpoint (exit {EXIT_REQUEUED})"
+        ))),
         code => Err(run_error(format!("exited with {code:?}"))),
+    }
+}
+
+/// Wait for `child`, passing SIGUSR1 on to it (once) when this process
+/// gets it: under `sweep --slurm`'s script Slurm signals this process alone
+/// (`--signal=B:USR1`), and the run (or srun, which signals its tasks) is
+/// what must checkpoint.
+fn wait_passing_usr1(mut child: Child) -> Result<ExitStatus> {
+    let mut passed = false;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| run_error(e.to_string()))? {
+            return Ok(status);
+        }
+        if !passed && interrupt::requeue_requested() {
+            // SAFETY: kill(2) with the pid of a child not yet waited for.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGUSR1) };
+            passed = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -526,6 +572,7 @@ fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Re
         last = count.saturating_sub(1),
         logs = logs.display(),
     );
+    text += &requeue_lines(args.signal_lead);
     if args.tasks_per_run > 1 {
         text += &format!("#SBATCH --ntasks={}\n", args.tasks_per_run);
     }
@@ -554,7 +601,7 @@ fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Re
     }
     call.extend(["--only".into(), "\"$SLURM_ARRAY_TASK_ID\"".into()]);
     text += &format!(
-        "set -euo pipefail\ncd {here}\n{}\n",
+        "set -euo pipefail\ncd {here}\n# exec: the sweep is the batch shell, which --signal=B: signals.\nexec {}\n",
         call.iter()
             .map(|a| if a.starts_with('"') {
                 a.clone()
@@ -571,6 +618,16 @@ fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Re
         script.display()
     );
     Ok(())
+}
+
+/// The header lines that let a task outlive its time limit or a preemption:
+/// SIGUSR1 `lead` seconds ahead to the batch shell (the sweep, which passes
+/// it on to its run; a step of the job would get it without B:, and the
+/// sweep is none), the job requeueable, its log appended to when it runs
+/// again. The run checkpoints, runs `scontrol requeue`, and the requeued
+/// task continues it (--resume=auto).
+fn requeue_lines(lead: u32) -> String {
+    format!("#SBATCH --signal=B:USR1@{lead}\n#SBATCH --requeue\n#SBATCH --open-mode=append\n")
 }
 
 /// Single-quote `s` for bash.

@@ -4,7 +4,7 @@ use super::dist::DistArgs;
 use crate::data::DatasetName;
 use crate::error::Result;
 use crate::optim::UpdateImpl;
-use crate::ranges;
+use crate::ranges::{self, Interval};
 use crate::runner::compute::device;
 use crate::runner::compute::layout::Layout;
 use crate::runner::compute::precision::{Amp, Precision};
@@ -126,6 +126,15 @@ pub struct Common {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = ranges::positive_int)]
     #[serde(default = "default_accumulate")]
     pub accumulate: i64,
+    /// Checkpoint inside epochs too, every N optimizer steps (500) or every duration (90s, 10m, 2h; rank 0's clock decides for every process of a distributed run): checkpoints/last.safetensors, which --resume continues exactly, and a copy kept as checkpoints/step-NNNNNN.safetensors. Kept from the saved run on --resume unless given.
+    #[arg(long, value_name = "N|DURATION", value_parser = ranges::interval)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<Interval>,
+    /// With --checkpoint-every: keep only the K latest step-NNNNNN checkpoints (default: all); last and best are kept besides.
+    #[arg(long, value_name = "K", value_parser = ranges::positive_int,
+          requires = "checkpoint_every")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_checkpoints: Option<i64>,
     /// Replace an existing run directory.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,

@@ -36,8 +36,9 @@ mod dist {
     mod runs;
 }
 
-/// The training engine: its steps, gradient accumulation, the per-step log, Ctrl-C and kill -9,
-/// loading ahead.
+/// The training engine: its steps, gradient accumulation, the per-step log,
+/// Ctrl-C and kill -9, loading ahead, checkpoints inside epochs and Slurm's
+/// SIGUSR1.
 mod engine {
     mod accumulate;
     mod controls;
@@ -45,6 +46,7 @@ mod engine {
     mod fake_trainer;
     mod interrupt;
     mod prefetch;
+    mod requeue;
 }
 
 /// Fractional max-pooling (Graham 2014).

@@ -23,6 +23,7 @@ pub use grads::{reduced_backward, Loss};
 use crate::error::{run, usage, Result};
 use crate::ranges;
 use crate::rng::Stream;
+use crate::runner::engine::interrupt::Stop;
 use clap::{Args, ValueEnum};
 use group::{Group, Op, Store};
 use launch::Launch;
@@ -234,28 +235,55 @@ impl World {
         Ok(String::from_utf8_lossy(&v).into_owned())
     }
 
-    /// Whether every process stops before taking step `step` (0-based):
-    /// the first process asked to stop (`requested`: Ctrl-C, SIGTERM)
-    /// publishes the step after the one it is about to take, which no
-    /// process can have passed (each step's gradient sum waits for all), so
-    /// every process stops after the same step.
-    pub fn stop_before(&self, step: i64, requested: bool) -> Result<bool> {
+    /// Whether every process stops before taking step `step` (0-based),
+    /// and why: the first process asked to stop (`requested`: Ctrl-C,
+    /// SIGTERM, SIGUSR1) publishes the step after the one it is about to
+    /// take with its reason, so every process stops after the same step for
+    /// the same reason ([`World::agreed_step`]).
+    pub fn stop_before(&self, step: i64, requested: Option<Stop>) -> Result<Option<Stop>> {
+        let agreed = self.agreed_step("stop_at", step, requested.map(Stop::word))?;
+        Ok(agreed
+            .filter(|(at, _)| step >= *at)
+            .map(|(_, word)| Stop::from_word(&word)))
+    }
+
+    /// Round `round` of --checkpoint-every's duration: rank 0 proposes
+    /// (`due`: its clock says so) the step after the one it is about to
+    /// take; every process learns that step here, at the latest before it
+    /// takes it ([`World::agreed_step`]). None while nothing is proposed.
+    pub fn checkpoint_at(&self, round: u64, step: i64, due: bool) -> Result<Option<i64>> {
+        let propose = (due && self.rank == 0).then_some("time");
+        let agreed = self.agreed_step(&format!("checkpoint_{round}"), step, propose)?;
+        Ok(agreed.map(|(at, _)| at))
+    }
+
+    /// The step (and word) published under `key`, if any: with `propose`,
+    /// this process publishes `step + 1` and its word unless another did
+    /// first. No process can have passed that step (each step's gradient
+    /// sum waits for all), and each asks before every step, so all learn
+    /// it before they take it.
+    fn agreed_step(
+        &self,
+        key: &str,
+        step: i64,
+        propose: Option<&str>,
+    ) -> Result<Option<(i64, String)>> {
         let lost = |e| self.lost("the stop agreement", e);
-        let at = if requested {
-            Some(
+        let value = match propose {
+            Some(word) => Some(
                 self.store
-                    .set_once("stop_at", (step + 1).to_string().as_bytes())
+                    .set_once(key, format!("{} {word}", step + 1).as_bytes())
                     .map_err(lost)?,
-            )
-        } else if self.store.check("stop_at").map_err(lost)? {
-            Some(self.store.get("stop_at").map_err(lost)?)
-        } else {
-            None
+            ),
+            None if self.store.check(key).map_err(lost)? => {
+                Some(self.store.get(key).map_err(lost)?)
+            }
+            None => None,
         };
-        Ok(at.is_some_and(|v| {
-            String::from_utf8_lossy(&v)
-                .parse::<i64>()
-                .is_ok_and(|at| step >= at)
+        Ok(value.and_then(|v| {
+            let v = String::from_utf8_lossy(&v);
+            let (at, word) = v.split_once(' ')?;
+            Some((at.parse().ok()?, word.to_string()))
         }))
     }
 }

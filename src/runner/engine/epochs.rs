@@ -1,7 +1,8 @@
 //! The training engine: the one epoch loop every trainer runs on.
 //!
 //! It owns what is the same for every paper: the resume position, stopping
-//! (Ctrl-C, --max-steps) with a checkpoint, --early-stop, per-step seeding, the shuffled
+//! (Ctrl-C, SIGUSR1, --max-steps) with a checkpoint, --checkpoint-every's
+//! checkpoints inside epochs, --early-stop, per-step seeding, the shuffled
 //! order of each epoch, progress, running sums on the device, one
 //! metrics.csv row per epoch, the per-step log (steps.csv and TensorBoard
 //! event files, runner/record/step_log.rs), choosing best.safetensors by the trainer's
@@ -187,6 +188,10 @@ fn walk(
     while s.position.batch < plan.batches() {
         if s.should_stop()? {
             return Ok((epoch_images, true));
+        }
+        if s.checkpoint_due()? {
+            check_finite(s, sums)?;
+            save(s, &*steps, sums, false)?;
         }
         let step = s.position.step;
         seed_torch(s.seed, dist::step_stream(step as u64));

@@ -13,6 +13,9 @@ use crate::runner::args::{Common, Resume};
 use crate::runner::compute::threads::Threads;
 use crate::runner::dist::{self, launch};
 use crate::runner::engine::accumulate;
+use crate::runner::engine::checkpoint_policy::Policy;
+use crate::runner::engine::interrupt::Stop;
+use crate::runner::engine::requeue::requeue_job;
 use crate::runner::record::metrics::Metrics;
 use crate::runner::record::progress::Progress;
 use crate::runner::record::step_log::{Start, StepLog};
@@ -79,17 +82,22 @@ pub struct Session {
     pub early_stopped: Option<Stopped>,
     command: &'static str,
     resumed: Option<CheckpointFile>,
-    /// Stopped by Ctrl-C or SIGTERM (on any process of a distributed run).
-    interrupted: bool,
+    /// Stopped by Ctrl-C, SIGTERM or SIGUSR1 (on any process of a
+    /// distributed run).
+    stop: Option<Stop>,
+    /// --checkpoint-every and --keep-checkpoints.
+    policy: Policy,
 }
 
 /// The configuration in force, checked ([`RunConfig::checked`]): for
 /// --resume, the run's saved config.json with only the runtime options
 /// (device, quiet, max-steps, update-impl, prefetch, deterministic,
-/// cudnn-benchmark, and threads when given) taken from this command
+/// cudnn-benchmark, and threads, checkpoint-every and keep-checkpoints
+/// when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
 /// is created for a bad command (a bad launch or thread variable included).
 pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
+    interrupt::install_requeue();
     resume_restarted(&mut config)?;
     resume_auto(&mut config)?;
     config.common().compute.cpu_threads()?;
@@ -109,6 +117,8 @@ pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
     (c.update_impl, c.prefetch) = (common.update_impl, common.prefetch);
     (c.deterministic, c.cudnn_benchmark) = (common.deterministic, common.cudnn_benchmark);
     c.compute.threads = common.compute.threads.or(c.compute.threads);
+    c.checkpoint_every = common.checkpoint_every.or(c.checkpoint_every);
+    c.keep_checkpoints = common.keep_checkpoints.or(c.keep_checkpoints);
     c.dist = common.dist;
     check_world(saved.config.checked()?)
 }
@@ -268,7 +278,8 @@ impl Session {
             early_stopped: None,
             command: C::COMMAND,
             resumed,
-            interrupted: false,
+            stop: None,
+            policy: Policy::new(c.checkpoint_every, c.keep_checkpoints, position.step),
         })
     }
 
@@ -284,24 +295,34 @@ impl Session {
         self.resumed.as_ref()
     }
 
-    /// Ctrl-C was pressed (SIGTERM sent), or --max-steps is reached. In a
-    /// distributed run every process answers the same at every step.
+    /// Ctrl-C was pressed (SIGTERM or SIGUSR1 sent), or --max-steps is
+    /// reached. In a distributed run every process answers the same at
+    /// every step.
     pub fn should_stop(&mut self) -> Result<bool> {
         let requested = interrupt::requested();
-        self.interrupted = match dist::world() {
+        self.stop = match dist::world() {
             Some(w) => w.stop_before(self.position.step, requested)?,
             None => requested,
         };
-        Ok(self.interrupted
+        Ok(self.stop.is_some()
             || self
                 .max_steps
                 .is_some_and(|m| self.position.step as u64 >= m))
     }
 
+    /// --checkpoint-every: whether to checkpoint before the next step (every
+    /// process of a distributed run answers the same).
+    pub fn checkpoint_due(&mut self) -> Result<bool> {
+        self.policy.due(self.position.step)
+    }
+
     /// Write checkpoints/last.safetensors, and best.safetensors when `best`,
-    /// with the current position, including the metrics rows written so far.
+    /// with the current position, including the metrics rows written so
+    /// far; and a step checkpoint when --checkpoint-every keeps one here.
     pub fn save(&mut self, checkpoint: Checkpoint, best: bool) -> Result<()> {
         self.position.rows = self.metrics.rows() as i64;
+        let step = self.position.step;
+        self.policy.saved(step);
         if !self.is_writer() {
             return Ok(());
         }
@@ -311,19 +332,35 @@ impl Session {
         if best {
             checkpoint.save(&self.dir.best_checkpoint())?;
         }
-        checkpoint.save(&self.dir.last_checkpoint())
+        checkpoint.save(&self.dir.last_checkpoint())?;
+        if self.policy.keeps(step) {
+            self.policy.keep(&self.dir, step)?;
+        }
+        Ok(())
     }
 
     /// The error to return after a stop that is not the end of training: exit
-    /// 130 for Ctrl-C; for --max-steps, Ok.
+    /// 130 for Ctrl-C; for SIGUSR1, the Slurm job requeued (by the writer)
+    /// and exit 75; for --max-steps, Ok.
     pub fn stopped(&mut self) -> Result<()> {
         let last = self.dir.last_checkpoint();
-        if self.interrupted {
-            return Err(interrupted(format!(
-                "interrupted at step {}; checkpoint saved to {}; continue with --resume",
-                self.position.step,
-                last.display()
-            )));
+        match self.stop {
+            Some(Stop::Interrupt) => {
+                return Err(interrupted(format!(
+                    "interrupted at step {}; checkpoint saved to {}; continue with --resume",
+                    self.position.step,
+                    last.display()
+                )))
+            }
+            Some(Stop::Requeue) => {
+                let stopped = format!(
+                    "SIGUSR1: stopped at step {}; checkpoint saved to {}",
+                    self.position.step,
+                    last.display()
+                );
+                return Err(requeue_job(&stopped, self.is_writer()));
+            }
+            None => {}
         }
         self.progress.line(&format!(
             "stopped after --max-steps {} steps; checkpoint saved to {}; continue with --resume",

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 /// Config keys that say how a run was started (or watched), not what it is.
-pub const RUNTIME_KEYS: [&str; 12] = [
+pub const RUNTIME_KEYS: [&str; 14] = [
     "out",
     "name",
     "config",
@@ -18,6 +18,8 @@ pub const RUNTIME_KEYS: [&str; 12] = [
     "data_dir",
     "log_every",
     "prefetch",
+    "checkpoint_every",
+    "keep_checkpoints",
 ];
 
 /// The leaves of `config` (a config.json's "config" object) by flattened

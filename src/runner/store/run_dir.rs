@@ -101,6 +101,31 @@ impl RunDir {
         self.path.join("checkpoints/best.safetensors")
     }
 
+    /// --checkpoint-every's copy of the checkpoint at `step`:
+    /// checkpoints/step-NNNNNN.safetensors (six digits or more, so the
+    /// names sort as the steps do).
+    pub fn step_checkpoint(&self, step: i64) -> PathBuf {
+        self.path
+            .join(format!("checkpoints/step-{step:06}.safetensors"))
+    }
+
+    /// The step checkpoints present, by step.
+    pub fn step_checkpoints(&self) -> Result<Vec<(i64, PathBuf)>> {
+        let dir = self.path.join("checkpoints");
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| run(format!("cannot read {}: {e}", dir.display())))?;
+        let mut found: Vec<(i64, PathBuf)> = entries
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                let name = path.file_name()?.to_str()?;
+                let step = name.strip_prefix("step-")?.strip_suffix(".safetensors")?;
+                Some((step.parse().ok()?, path))
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
     /// Write pretty JSON atomically (temporary file, then rename).
     pub fn write_json(&self, name: &str, value: &impl Serialize) -> Result<()> {
         let text = serde_json::to_string_pretty(value)? + "\n";

@@ -268,6 +268,8 @@ lr = 0.02
         "#SBATCH --array=0-1",
         "#SBATCH --gres=gpu:1",
         "#SBATCH --output=results/sweeps/tiny/slurm-%A_%a.log",
+        "#SBATCH --signal=B:USR1@90",
+        "#SBATCH --requeue",
         "'sweep' 'tiny.toml' '--out' 'results' '--set' 'epochs=3' '--only' \"$SLURM_ARRAY_TASK_ID\"",
     ] {
         assert!(script.contains(line), "script lacks {line:?}:\n{script}");

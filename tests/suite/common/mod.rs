@@ -53,6 +53,7 @@ pub use tiny::*;
 use paperlab::fmp::model::{NetConfig, Pool};
 use paperlab::layers::fmp::{Fmp, Regions, Sequence};
 use paperlab::rng::Rng;
+use paperlab::runner::store::checkpoint::{CheckpointFile, Position};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -88,6 +89,96 @@ pub fn tempdir() -> TempDir {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     TempDir(dir)
+}
+
+/// A stand-in for Slurm's `scontrol` in `<ws>/bin`, which appends its
+/// arguments as one line to `<ws>/scontrol.log` (the returned path); put
+/// it first on PATH with [`path_with_bin`].
+pub fn recording_scontrol(ws: &Path) -> PathBuf {
+    let bin = ws.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = ws.join("scontrol.log");
+    let script = bin.join("scontrol");
+    std::fs::write(
+        &script,
+        format!("#!/bin/bash\necho \"$@\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+/// PATH with `<ws>/bin` first.
+pub fn path_with_bin(ws: &Path) -> String {
+    format!(
+        "{}:{}",
+        ws.join("bin").display(),
+        std::env::var("PATH").unwrap()
+    )
+}
+
+/// Send `signal` (USR1, INT, ...) to process `pid` with kill(1).
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Wait until `path` exists; false if `child` exited first.
+pub fn wait_for_file(child: &mut std::process::Child, path: &Path) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !path.exists() {
+        if child.try_wait().unwrap().is_some() {
+            return path.exists();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    true
+}
+
+/// The step checkpoints of the run in `dir`
+/// (checkpoints/step-NNNNNN.safetensors), in step order.
+pub fn step_checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("step-")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The training position a checkpoint file holds.
+pub fn position_of(checkpoint: &Path) -> Position {
+    CheckpointFile::open(checkpoint)
+        .unwrap()
+        .position()
+        .unwrap()
+}
+
+/// Rewind the run in `dir` to its first step checkpoint inside an epoch:
+/// copied over last.safetensors, it is what --resume continues from.
+/// Returns that checkpoint's position.
+pub fn rewind_to_mid_epoch(dir: &Path) -> Position {
+    let first = step_checkpoints(dir)
+        .into_iter()
+        .find(|p| position_of(p).batch > 0)
+        .unwrap_or_else(|| panic!("{}: no step checkpoint inside an epoch", dir.display()));
+    std::fs::copy(&first, dir.join("checkpoints/last.safetensors")).unwrap();
+    position_of(&first)
 }
 
 /// A scratch directory with data/fashion-mnist linked to the Debian package.

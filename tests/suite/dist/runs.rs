@@ -2,7 +2,8 @@
 //! test starts the binary twice with torchrun's variables (once through the
 //! .venv's torchrun, once with Slurm's), and checks the step against one
 //! process on the same global batches, each trainer's run directory, bad
-//! input, a killed peer, and resuming a 2-process checkpoint in one.
+//! input, a killed peer, resuming a 2-process checkpoint in one, and
+//! SIGUSR1 and --checkpoint-every agreed by both processes.
 
 use crate::common;
 use common::*;
@@ -703,4 +704,95 @@ exit $status
         "a finished run is skipped before srun: {}",
         stderr(&out)
     );
+}
+
+/// "SIGUSR1: stopped at step N" from a process's stderr: N.
+fn stopped_at(err: &str) -> i64 {
+    let rest = err
+        .split("SIGUSR1: stopped at step ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no SIGUSR1 stop in:\n{err}"));
+    rest.split(';').next().unwrap().parse().unwrap()
+}
+
+/// SIGUSR1 to both processes of a 2-process run, as Slurm signals every
+/// task: they stop after one agreed step, rank 0 alone calls `scontrol
+/// requeue` (a stand-in that records it), both exit 75; the requeued job
+/// (--resume auto on 2 processes) ends as the uninterrupted 2-process run.
+#[test]
+fn sigusr1_to_both_ranks_stops_them_at_one_step_and_requeues_the_job_once() {
+    let ws = workspace();
+    let log = recording_scontrol(ws.path());
+    let long = ["--train-limit", "3000", "--checkpoint-every", "5"];
+    all_ok(two_ranks(ws.path(), &fmp("whole", &long)));
+    let args = fmp("job", &[&long[..], &["--resume", "auto"]].concat());
+    let port = free_port();
+    let mut ranks: Vec<Child> = (0..2)
+        .map(|r| {
+            let mut vars = torchrun_vars(r, 2, port);
+            vars.extend([
+                ("PATH", path_with_bin(ws.path())),
+                ("SLURM_JOB_ID", "107".into()),
+            ]);
+            spawn(ws.path(), &args, &vars)
+        })
+        .collect();
+    let dir = run_dir(ws.path(), "train-fmp", "job");
+    assert!(wait_for_file(
+        &mut ranks[0],
+        &dir.join("checkpoints/step-000005.safetensors")
+    ));
+    for r in &ranks {
+        signal(r.id(), "USR1");
+    }
+    let errs: Vec<String> = ranks
+        .into_iter()
+        .map(|r| {
+            let out = r.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+            stderr(&out)
+        })
+        .collect();
+    assert_eq!(stopped_at(&errs[0]), stopped_at(&errs[1]), "{errs:?}");
+    assert_mentions(&errs[0], &["requeued Slurm job 107"]);
+    assert_mentions(&errs[1], &["rank 0 requeues the job"]);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "requeue 107\n");
+    let stop = position_of(&dir.join("checkpoints/last.safetensors"));
+    assert_eq!(stop.step, stopped_at(&errs[0]));
+    assert!(stop.batch > 0, "not mid-epoch: {stop:?}");
+
+    all_ok(two_ranks(ws.path(), &args));
+    let whole = run_dir(ws.path(), "train-fmp", "whole");
+    same_figures(
+        &metrics_without_timing(&whole.join("metrics.csv")),
+        &metrics_without_timing(&dir.join("metrics.csv")),
+    );
+    let d = max_relative_difference(&weights(&whole, "model."), &weights(&dir, "model."));
+    assert_eq!(d, 0.0, "the resumed run's weights differ by {d}");
+}
+
+/// --checkpoint-every as a duration in a 2-process run: rank 0's clock
+/// chooses the steps and both processes checkpoint at each (the
+/// checkpoint's sums are a collective, which would otherwise wait for the
+/// other process until --dist-timeout); a mid-epoch step checkpoint resumed
+/// on 2 processes ends as the uninterrupted 2-process run.
+#[test]
+fn a_duration_checkpoints_both_ranks_at_the_steps_rank_0_chooses() {
+    let ws = workspace();
+    all_ok(two_ranks(ws.path(), &fmp("whole", &[])));
+    let timed = ["--checkpoint-every", "0.001s", "--max-steps", "17"];
+    all_ok(two_ranks(ws.path(), &fmp("timed", &timed)));
+    rewind_to_mid_epoch(&run_dir(ws.path(), "train-fmp", "timed"));
+    let resume = ["train-fmp", "--name", "timed", "--resume", "--quiet"];
+    all_ok(two_ranks(ws.path(), &resume));
+    let (whole, timed) = (
+        run_dir(ws.path(), "train-fmp", "whole"),
+        run_dir(ws.path(), "train-fmp", "timed"),
+    );
+    same_figures(
+        &metrics_without_timing(&whole.join("metrics.csv")),
+        &metrics_without_timing(&timed.join("metrics.csv")),
+    );
+    let d = max_relative_difference(&weights(&whole, "model."), &weights(&timed, "model."));
+    assert_eq!(d, 0.0, "the resumed run's weights differ by {d}");
 }
