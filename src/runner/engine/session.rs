@@ -1,6 +1,7 @@
 //! A training session: the run directory, config.json, metrics.csv,
-//! checkpoints, progress and the stop conditions (Ctrl-C, --max-steps;
-//! the engine applies --early-stop's), shared
+//! checkpoints (--checkpoint-every's too), progress and the stop
+//! conditions (Ctrl-C, SIGUSR1 and its requeue, --max-steps; the engine
+//! applies --early-stop's), shared
 //! by classifiers trained by epoch and GANs trained by iteration.
 //!
 //! In a distributed run (runner/dist/) the session owns who writes: rank 0
