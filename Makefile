@@ -77,13 +77,13 @@ bench-gpu:
 bench-parzen: build
 	.venv/bin/python scripts/bench_parzen.py
 
-# The paper's FMP variant table on Fashion-MNIST (about 8 minutes on 2 quiet CPU
-# cores), then `paperlab compare` over it: results/sweeps/fmp/compare.md.
+# The paper's FMP variant table on real MNIST digits (mnist-10k), seeds 1-3,
+# then `paperlab compare` over it: results/sweeps/fmp/compare.md.
 sweep-fmp: build
 	$(BIN) sweep experiments/sweeps/fmp.toml $(SWEEP_FLAGS)
 
 # The weight-normalisation paper's four norms (experiments/sweeps/wn.toml; a
-# Fashion-MNIST demo, about 5 minutes on 2 quiet cores), then the comparison: one
+# Fashion-MNIST demo, seeds 1-3), then the comparison: one
 # row per norm with test_error and seconds_per_epoch. DATASET (and EPOCHS,
 # LR, SET) override every run; each DATASET/EPOCHS/LR gets its own results
 # folder, so a finished sweep of another one is not mistaken for this one.
@@ -102,7 +102,9 @@ sweep-gan: build
 # into results/reproduce, each paper's claims judged from them
 # (experiments/claims/), then REPRODUCTION.md from the verdicts. One target
 # per paper (reproduce-fmp, -wn, -gan-norm, -gan-mlp) runs it in pieces, each
-# rewriting REPRODUCTION.md with what the folder holds so far.
+# rewriting REPRODUCTION.md with what the folder holds so far. Estimated from
+# single runs' CPU times (not timed end to end): 55-85 minutes on 2 quiet
+# cores, FMP 24-38, WN 13-21, DCGANs 11-18, MLP GAN 5-8.
 REPRODUCE = OUT=$(or $(OUT),results/reproduce) JOBS=$(JOBS) SEEDS=$(SEEDS) scripts/reproduce.sh
 reproduce: build data-mnist
 	$(REPRODUCE)

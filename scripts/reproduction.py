@@ -21,6 +21,7 @@ FIGURES = Path("docs/reproduction")
 
 PAPERS = {
     "fmp": {
+        "title": "Fractional Max-Pooling (Graham 2014)",
         "runs": "train-fmp",
         "setting": (
             "`make reproduce-fmp` (experiments/sweeps/fmp.toml): Graham's MNIST recipe (L = 6, "
@@ -37,6 +38,7 @@ PAPERS = {
                 '(all 60,000 MNIST digits in data/mnist; a GPU: add device=cuda)',
     },
     "wn": {
+        "title": "Weight Normalization (Salimans & Kingma 2016)",
         "runs": "train-wn",
         "setting": (
             "`make reproduce-wn` (experiments/sweeps/wn.toml): the authors' CIFAR-10 net and "
@@ -49,6 +51,7 @@ PAPERS = {
                 'test-limit=10000 device=cuda"',
     },
     "gan-norm": {
+        "title": "Batch and weight normalization in GANs (Xiang & Li 2017)",
         "runs": "train-gan",
         "setting": (
             "`make reproduce-gan-norm` (experiments/sweeps/gan-norm.toml): the paper's DCGAN "
@@ -58,10 +61,11 @@ PAPERS = {
             "final test of the best checkpoint."
         ),
         "figures": [("recon_mse", "Running reconstruction MSE by iteration")],
-        "full": 'make sweep-gan SET="config=experiments/gan-dcgan-weight.toml device=cuda" '
+        "full": 'make sweep-gan SET="config=experiments/gan-dcgan-weight.toml epochs=100 device=cuda" '
                 '(CelebA in data/celeba; each run keeps its own --norm)',
     },
     "gan-mlp": {
+        "title": "Generative Adversarial Nets (Goodfellow et al. 2014)",
         "runs": "train-gan",
         "setting": (
             "`make reproduce-gan-mlp` (experiments/sweeps/gan-mlp.toml): the authors' MNIST "
@@ -185,7 +189,7 @@ def main():
         text, copied = section(out, paper, spec)
         for source, target in copied:
             shutil.copyfile(source, target)
-        print(text if text else f"## {paper}\n\nNot run: no verdicts in `{out}/claims/{paper}` "
+        print(text if text else f"## {spec['title']}\n\nNot run: no verdicts in `{out}/claims/{paper}` "
               f"(`make reproduce-{paper}`).\n")
     print("## Inception-v4 and Inception-ResNet (Szegedy et al. 2016)\n\n"
           "Not reproduced on a CPU: ImageNet training needs GPUs "
