@@ -20,7 +20,7 @@ if [ ${#papers[@]} -eq 0 ]; then papers=(fmp wn gan-norm gan-mlp); fi
 
 sweep() { "$BIN" sweep "experiments/sweeps/$1.toml" --jobs "$JOBS" --out "$OUT" "${seeds[@]}"; }
 # The sweep's runs over seeds (a run without a seed is another sweep's).
-runs() { echo "$OUT/$1/$2-*-seed=*"; }
+runs() { echo "$OUT/$1/$2-*seed=*"; }
 # Judge paper $1's claims from command $2's runs; the rest: compare's flags.
 judge() {
   local paper=$1 command=$2

@@ -128,7 +128,7 @@ def table(header, rows):
 def epochs_of(out, runs, paper):
     """The epochs the paper's runs trained (from their summaries)."""
     found = {json.loads(p.read_text()).get("epochs")
-             for p in Path(out, runs).glob(f"{paper}-*-seed=*/summary.json")}
+             for p in Path(out, runs).glob(f"{paper}-*seed=*/summary.json")}
     return "/".join(str(e) for e in sorted(e for e in found if e is not None)) or "?"
 
 
