@@ -1,139 +1,168 @@
 #!/usr/bin/env python3
-"""Write REPRODUCTION.md from the runs `make reproduce` trained under OUT.
+"""Write REPRODUCTION.md from the claims `make reproduce` judged under OUT.
 
-For each paper: its claim (an ordering or a number, from the paper), what
-these runs measured (read from each run's summary.json), whether the claim
-holds at this size, and the commands that run the paper's full size. A
-paper whose runs are missing is reported as not run. Usage:
+`paperlab compare --claims` (scripts/reproduce.sh) judged each paper's
+claims (experiments/claims/<paper>.toml) from its runs over seeds into
+OUT/claims/<paper>/claims.json, with its figures (mean curves in seed
+bands) beside it. This script only lays them out: per claim the paper's
+figures, ours as mean +- sd (n), the paired difference with its 95%
+interval, and the verdict; per paper what was run, its figures (copied to
+docs/reproduction/ so the markdown shows them) and the command for the
+paper's size. A paper without verdicts is reported as not run. Usage:
 
     scripts/reproduction.py OUT > REPRODUCTION.md
 """
 import json
+import shutil
 import sys
 from pathlib import Path
 
+FIGURES = Path("docs/reproduction")
 
-def summary(out, command, name):
-    path = Path(out) / command / name / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+PAPERS = {
+    "fmp": {
+        "title": "Fractional Max-Pooling (Graham 2014)",
+        "runs": "train-fmp",
+        "setting": (
+            "`make reproduce-fmp` (experiments/sweeps/fmp.toml): Graham's MNIST recipe (L = 6, "
+            "alpha = sqrt 2, 36x36 input, his optimizer and schedule) at n = 16 without dropout, "
+            "on real MNIST digits: `--dataset mnist-10k`, the first 10,000 of MNIST's training "
+            "digits split 9,000 / 1,000 (class-balanced), so 9,000 training images instead of "
+            "60,000 and a 1,000-digit test set (one digit is 0.1% of test error) instead of 10,000; "
+            "{epochs} epochs instead of his 100 or more. The max2 net is a 2x2 max-pooling net of "
+            "the same shape, not one of the paper's."
+        ),
+        "figures": [("test_error_by_tests", "Test error against the number of test passes averaged"),
+                    ("test_error", "Test error (one pass) by epoch")],
+        "full": 'make sweep-fmp SET="dataset=mnist epochs=100 filters=32 test-limit=10000" '
+                '(all 60,000 MNIST digits in data/mnist; a GPU: add device=cuda)',
+    },
+    "wn": {
+        "title": "Weight Normalization (Salimans & Kingma 2016)",
+        "runs": "train-wn",
+        "setting": (
+            "`make reproduce-wn` (experiments/sweeps/wn.toml): the authors' CIFAR-10 net and "
+            "recipe at a third of its width on Fashion-MNIST (the paper has no MNIST result), "
+            "10,000 training images, {epochs} epochs of the authors' 200; seconds per epoch are "
+            "wall-clock on a shared CPU, so they carry the machine's load."
+        ),
+        "figures": [("test_error", "Test error by epoch for the four normalisations")],
+        "full": 'make sweep-wn DATASET=cifar10 EPOCHS=200 SET="widths=96,192 train-limit=50000 '
+                'test-limit=10000 device=cuda"',
+    },
+    "gan-norm": {
+        "title": "Batch and weight normalization in GANs (Xiang & Li 2017)",
+        "runs": "train-gan",
+        "setting": (
+            "`make reproduce-gan-norm` (experiments/sweeps/gan-norm.toml): the paper's DCGAN "
+            "recipe (RMSProp, lr 1e-4, batch 32, z of 128) at 16 features on Fashion-MNIST "
+            "padded to 32x32 instead of CelebA, {epochs} test intervals of 100 iterations, the "
+            "running reconstruction test on 64 held-out images, then `eval-reconstruction`'s "
+            "final test of the best checkpoint."
+        ),
+        "figures": [("recon_mse", "Running reconstruction MSE by iteration")],
+        "full": 'make sweep-gan SET="config=experiments/gan-dcgan-weight.toml epochs=100 device=cuda" '
+                '(CelebA in data/celeba; each run keeps its own --norm)',
+    },
+    "gan-mlp": {
+        "title": "Generative Adversarial Nets (Goodfellow et al. 2014)",
+        "runs": "train-gan",
+        "setting": (
+            "`make reproduce-gan-mlp` (experiments/sweeps/gan-mlp.toml): the authors' MNIST "
+            "model and recipe (experiments/gan-mlp.toml) on `--dataset mnist-10k`: 8,000 "
+            "training digits and 1,000 held out for sigma instead of 50,000 and 10,000, "
+            "{epochs} epochs instead of up to 250, the Parzen estimate (`eval-parzen`, "
+            "10,000 samples) on the 1,000 test digits instead of MNIST's 10,000. A GAN "
+            "trained on fewer digits for fewer epochs, scored against fewer test digits, "
+            "is not expected to reach the paper's number; the estimate is reported as it is."
+        ),
+        "figures": [],
+        "full": "target/release/paperlab train-gan --config experiments/gan-mlp.toml --dataset mnist "
+                "(all of MNIST in data/mnist), then eval-parzen --run results/train-gan/gan-mlp",
+    },
+}
 
 
-def pct(x):
-    return f"{100 * x:.2f}%"
+def number(metric, v):
+    if v is None:
+        return "-"
+    if "error" in metric:
+        return f"{100 * v:.2f}%"
+    return f"{v:.4g}"
 
 
-def verdict(holds):
-    return {True: "holds", False: "does not hold at this size", None: "not measured"}[holds]
+def spread(metric, s):
+    """mean +- sd (n)"""
+    if not s:
+        return "-"
+    sd = "" if s["sd"] is None else f" +- {number(metric, s['sd'])}"
+    return f"{number(metric, s['mean'])}{sd} ({s['n']})"
+
+
+def side(s):
+    return f"{s['group']}: {spread(s['metric'], s['summary'])}"
+
+
+def difference(c):
+    d = c["difference"]
+    metric = c["lower"]["metric"]
+    if c["higher"] is None:
+        s = c["lower"]["summary"]
+        if not s or s["ci_low"] is None:
+            return "-"
+        return f"95% interval of the mean [{number(metric, s['ci_low'])}, {number(metric, s['ci_high'])}]"
+    if not d:
+        return "no seed in common"
+    if d["ci_low"] is None:
+        return f"{number(metric, d['mean'])} (n = {d['n']}: no interval)"
+    return (f"{number(metric, d['mean'])} [{number(metric, d['ci_low'])}, "
+            f"{number(metric, d['ci_high'])}] (n = {d['n']})")
 
 
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def sweep(out, command, name, runs):
-    """The summaries of a sweep's runs by run name; None if any is missing."""
-    found = {n: summary(out, command, f"{name}-{n}") for n in runs}
-    return found if all(found.values()) else None
+def epochs_of(out, runs, paper):
+    """The epochs the paper's runs trained (from their summaries)."""
+    found = {json.loads(p.read_text()).get("epochs")
+             for p in Path(out, runs).glob(f"{paper}-*seed=*/summary.json")}
+    return "/".join(str(e) for e in sorted(e for e in found if e is not None)) or "?"
 
 
-def section(title, intro, header, rows, claims, closing):
-    return (f"## {title}\n\n{intro}\n\n" + table(header, rows) + "\n\n"
-            + table(["claim", "here"], [[c, verdict(h)] for c, h in claims])
-            + f"\n\n{closing}\n")
-
-
-def fmp(out):
-    names = ["pseudorandom-window2", "pseudorandom-disjoint", "random-window2", "random-disjoint", "max2"]
-    runs = sweep(out, "train-fmp", "fmp", names)
-    if not runs:
-        return None
-    err = {n: {int(k): v for k, v in s["test_error_by_tests"].items()} for n, s in runs.items()}
-    rows = [[n, pct(err[n][1]), pct(err[n][12])] for n in names]
-    fmp_runs = names[:4]
-    tests_help = all(err[n][12] < err[n][1] for n in fmp_runs if n.startswith("random"))
-    overlap = all(err[f"{k}-window2"][12] < err[f"{k}-disjoint"][12] for k in ("pseudorandom", "random"))
-    beats_max = min(err[n][12] for n in fmp_runs) < err["max2"][12]
-    claims = [
-        ("Averaging tests helps random FMP (12 tests < 1 test)", tests_help),
-        ("Overlapping (his 2-pixel windows) beats disjoint, 12 tests", overlap),
-        ("FMP beats 2x2 max-pooling, 12 tests", beats_max),
-    ]
-    return section(
-        "Fractional Max-Pooling (Graham 2014)",
-        "Paper (MNIST, 32n, no augmentation): pseudorandom overlapping 0.44% (1 test) / "
-        "0.34% (12 tests), random overlapping 0.50% / 0.32%. Measured (`make sweep-fmp`: "
-        "Fashion-MNIST, 16n, 20,000 images, 4 epochs; test error):",
-        ["run", "1 test", "12 tests"], rows, claims,
-        "At 4 epochs max-pooling may still lead: Graham's nets trained for hundreds of "
-        "epochs. Full size: `make sweep-fmp SET=\"dataset=mnist epochs=100 filters=32 "
-        "train-limit=60000 test-limit=10000\"` on a GPU (`--device cuda`).")
-
-
-def wn(out):
-    names = ["none", "batch", "weight", "weight-meanbn"]
-    runs = sweep(out, "train-wn", "wn", names)
-    if not runs:
-        return None
-    err = {n: s["test_error"] for n, s in runs.items()}
-    secs = {n: s["seconds_per_epoch"] for n, s in runs.items()}
-    paper = {"none": "8.43%", "batch": "8.05%", "weight": "8.46%", "weight-meanbn": "7.31%"}
-    rows = [[n, paper[n], pct(err[n]), f"{secs[n]:.1f}"] for n in names]
-    claims = [
-        ("Weight norm + mean-only BN is the best", err["weight-meanbn"] == min(err.values())),
-        ("Batch norm is slower per epoch than weight norm", secs["batch"] > secs["weight"]),
-    ]
-    return section(
-        "Weight Normalization (Salimans & Kingma 2016)",
-        "Paper: CIFAR-10 test error after 200 epochs. Measured (`make sweep-wn`'s file: "
-        "Fashion-MNIST, a third of the width, 10,000 images, 3 epochs; seconds per epoch "
-        "count only on a quiet machine):",
-        ["norm", "paper (CIFAR-10)", "test error here", "s/epoch here"], rows, claims,
-        "Full size: `make sweep-wn DATASET=cifar10 EPOCHS=200 SET=\"widths=96,192 "
-        "train-limit=50000 test-limit=10000\"` on a GPU.")
-
-
-def dcgan(out):
-    names = ["none", "batch", "weight", "weight-affine"]
-    runs = sweep(out, "train-gan", "gan-norm", names)
-    if not runs:
-        return None
-    running = {n: s["best"] for n, s in runs.items()}
-    final = {n: s.get("recon_mse") for n, s in runs.items()}
-    paper = {"none": ("0.014509", "0.006171"), "batch": ("0.017199", "0.006355"),
-             "weight": ("0.013010", "0.005524"), "weight-affine": ("-", "-")}
-    fmt = lambda v: "-" if v is None else f"{v:.6f}"
-    rows = [[n, *paper[n], fmt(running[n]), fmt(final[n])] for n in names]
-    have_final = all(v is not None for v in final.values())
-    claims = [
-        ("Weight norm reconstructs better than vanilla (running)", running["weight"] < running["none"]),
-        ("Batch norm reconstructs worse than vanilla (running)", running["batch"] > running["none"]),
-        ("Weight norm is the best of the paper's three (final)",
-         final["weight"] < min(final["none"], final["batch"]) if have_final else None),
-    ]
-    return section(
-        "Batch and weight normalization in GANs (Xiang & Li 2017)",
-        "Paper: CelebA reconstruction MSE (running test / final test). Measured "
-        "(`make sweep-gan`: the Fashion-MNIST demo; running = best running MSE, final = "
-        "`eval-reconstruction`):",
-        ["norm", "paper running", "paper final", "running here", "final here"], rows, claims,
-        "Full size: `make sweep-gan SET=\"config=experiments/gan-dcgan-weight.toml\"` "
-        "with CelebA in data/celeba, on a GPU.")
-
-
-def mlp(out):
-    s = summary(out, "train-gan", "reproduce-mlp")
-    if not s or "parzen_ll" not in s:
-        return None
-    return (
-        "## Generative Adversarial Nets (Goodfellow et al. 2014)\n\n"
-        "Paper: Parzen log-likelihood 225 +- 2 on MNIST (no figure for Fashion-MNIST). "
-        f"Measured (`train-gan --model mlp` on Fashion-MNIST, then `eval-parzen`): "
-        f"{s['parzen_ll']:.1f} +- {s['parzen_se']:.1f} (sigma {s['sigma']:.4f}). "
-        "The number is not comparable across datasets; the paper's is reproduced with "
-        "`train-gan --config experiments/gan-mlp.toml --dataset mnist` and `eval-parzen`.\n"
-    )
+def section(out, paper, spec):
+    path = Path(out, "claims", paper, "claims.json")
+    if not path.is_file():
+        return None, []
+    judged = json.loads(path.read_text())
+    rows = [[f"**{c['name']}**: {c['says']}", f"{c['paper']} ({c['source']})",
+             side(c["lower"]), side(c["higher"]) if c["higher"] else "-",
+             difference(c), f"**{c['verdict']}**"] for c in judged["claims"]]
+    counts = {}
+    for c in judged["claims"]:
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    text = [f"## {judged['paper']}\n",
+            spec["setting"].format(epochs=epochs_of(out, spec["runs"], paper)) + "\n",
+            "Each claim says the `lower` side's figure is below the `higher` side's; the sides "
+            "pair by seed, and the difference is higher - lower with its 95% t interval "
+            "(holds: above 0; contradicted: below 0; undecided at this size: it holds 0). "
+            f"Verdicts: {', '.join(f'{n} {v}' for v, n in counts.items())}.\n",
+            table(["claim", "paper (where)", "lower: ours, mean +- sd (n)",
+                   "higher: ours, mean +- sd (n)", "higher - lower [95% interval]", "verdict"], rows)
+            + "\n"]
+    copied = []
+    for name, caption in spec["figures"]:
+        png = Path(out, "claims", paper, f"{name}.png")
+        if png.is_file():
+            target = FIGURES / f"{paper}-{name}.png"
+            copied.append((png, target))
+            text.append(f"![{caption}]({target.as_posix()})\n\n*{caption}: each group's mean over "
+                        "its seeds, the band its 95% interval.*\n")
+    text.append(f"Paper's size: `{spec['full']}`. An undecided or contradicted claim here is "
+                "judged at this CPU size; the paper's needs that run.\n")
+    return "\n".join(text), copied
 
 
 def provenance(out):
@@ -143,23 +172,25 @@ def provenance(out):
     for config in sorted(Path(out).glob("*/*/config.json")):
         commit = json.loads(config.read_text()).get("git_commit", "unknown")
         by_commit.setdefault(commit, []).append(config.parent.name)
-    return "; ".join(f"{c}: {', '.join(runs)}" for c, runs in by_commit.items())
+    return "; ".join(f"{c}: {len(runs)} runs" for c, runs in by_commit.items())
 
 
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
-    print(f"# Reproduction\n\nWritten by `make reproduce` (scripts/reproduction.py) from the "
-          f"runs in `{out}`: CPU sizes; each section says how to run the paper's. "
-          f"Runs by the git commit that trained them: {provenance(out)}.\n")
-    sections = [("Fractional Max-Pooling (Graham 2014)", fmp),
-                ("Weight Normalization (Salimans & Kingma 2016)", wn),
-                ("Batch and weight normalization in GANs (Xiang & Li 2017)", dcgan),
-                ("Generative Adversarial Nets (Goodfellow et al. 2014)", mlp)]
-    for title, section in sections:
-        text = section(out)
-        print(text if text else f"## {title}\n\nNot run: its runs are missing from `{out}`.\n")
+    print(f"# Reproduction\n\nWritten by `make reproduce` (scripts/reproduce.sh, "
+          f"scripts/reproduction.py) from the runs in `{out}` and the claims in "
+          f"experiments/claims/: CPU sizes, every claim judged over seeds; each section says "
+          f"how its runs differ from the paper's and how to run the paper's size. Runs by the "
+          f"git commit that trained them: {provenance(out)}.\n")
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for paper, spec in PAPERS.items():
+        text, copied = section(out, paper, spec)
+        for source, target in copied:
+            shutil.copyfile(source, target)
+        print(text if text else f"## {spec['title']}\n\nNot run: no verdicts in `{out}/claims/{paper}` "
+              f"(`make reproduce-{paper}`).\n")
     print("## Inception-v4 and Inception-ResNet (Szegedy et al. 2016)\n\n"
           "Not reproduced on a CPU: ImageNet training needs GPUs "
           "(`train-inception --config experiments/inception-v4.toml`; README).\n")

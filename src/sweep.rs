@@ -440,6 +440,7 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
         force: true,
         quiet: false,
         group_by: vec![],
+        claims: None,
     })
 }
 

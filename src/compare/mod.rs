@@ -5,8 +5,11 @@
 //! their seed (or, with --group-by, share the given keys' values) are
 //! grouped: each group's figures as mean, sd, n and a 95% interval
 //! (`stats`), and its curves as a mean line in a band; runs that all stand
-//! alone compare one per row, as before.
+//! alone compare one per row, as before. With --claims FILE, a paper's
+//! claims are judged from the groups (`claims`): claims.md, claims.csv and
+//! claims.json beside compare.md.
 
+pub mod claims;
 pub mod groups;
 pub mod plot;
 pub mod runs;
@@ -42,6 +45,9 @@ pub struct CompareArgs {
     /// Group by these config keys' values (e.g. --group-by norm,lr) instead of by everything but the seed.
     #[arg(long, value_delimiter = ',', value_name = "KEY,...")]
     pub group_by: Vec<String>,
+    /// A paper's claims (experiments/claims/*.toml) to judge from the runs' groups: claims.md, claims.csv and claims.json.
+    #[arg(long, value_name = "FILE")]
+    pub claims: Option<PathBuf>,
 }
 
 /// Columns that are not worth a plot of their own.
@@ -93,6 +99,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
         false => groups::by_keys(&runs, &args.group_by)?,
     };
     let grouped = !args.group_by.is_empty() || groups.iter().any(|g| g.members.len() > 1);
+    // Checked before anything is written.
+    let judgement = match &args.claims {
+        Some(path) => Some(claims::load(path, &runs, &groups)?),
+        None => None,
+    };
     if args.out.join("compare.md").exists() && !args.force {
         return Err(usage(format!(
             "{} already holds a comparison; pass --force to replace it, or choose another --out",
@@ -122,7 +133,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
                 .push(format!("{metric}: no run has it; not plotted"));
             continue;
         }
-        plot::write(&args.out, metric, args.x, &series)?;
+        plot::write(&args.out, metric, &args.x.frame(), &series)?;
         plotted.push(metric.clone());
     }
     let mut markdown = table.markdown();
@@ -133,6 +144,18 @@ pub fn run(args: CompareArgs) -> Result<()> {
     table.write_csv(&args.out.join("compare.csv"))?;
     if !args.quiet {
         print!("{}", table.aligned());
+    }
+    if let Some(judgement) = judgement {
+        let verdicts = judgement.write(&args.out)?;
+        if !args.quiet {
+            for row in &verdicts.rows {
+                println!("claim {}: {}", row[0], row[1]);
+            }
+        }
+        eprintln!(
+            "wrote {}: claims.md, claims.csv, claims.json",
+            args.out.display()
+        );
     }
     eprintln!(
         "wrote {}: compare.md, compare.csv and {} plot(s) ({})",

@@ -23,6 +23,28 @@ pub enum Axis {
     Seconds,
 }
 
+impl Axis {
+    /// How a plot labels this axis.
+    pub fn frame(self) -> Frame<'static> {
+        let x = match self {
+            Axis::Epoch => "epoch",
+            Axis::Step => "step",
+            Axis::Seconds => "seconds",
+        };
+        Frame {
+            x,
+            whole_x: self == Axis::Epoch,
+        }
+    }
+}
+
+/// A plot's x axis: its label, and whether its values are whole numbers
+/// (epochs, counts), labelled as such.
+pub struct Frame<'a> {
+    pub x: &'a str,
+    pub whole_x: bool,
+}
+
 /// One run's line: its name and (x, y) points where y is a number; for a
 /// group, its mean line and the band (x, low, high) where it has one.
 pub struct Series {
@@ -156,7 +178,7 @@ fn per_epoch(
 }
 
 /// Write `<dir>/<metric>.png` and `.svg`.
-pub fn write(dir: &Path, metric: &str, axis: Axis, series: &[Series]) -> Result<()> {
+pub fn write(dir: &Path, metric: &str, frame: &Frame, series: &[Series]) -> Result<()> {
     static FONT: Once = Once::new();
     FONT.call_once(|| {
         // Registering a valid, compiled-in font cannot fail.
@@ -182,14 +204,14 @@ pub fn write(dir: &Path, metric: &str, axis: Axis, series: &[Series]) -> Result<
     draw(
         BitMapBackend::new(&png, size).into_drawing_area(),
         metric,
-        axis,
+        frame,
         series,
     )
     .map_err(|e| run_error(format!("cannot draw {}: {e}", png.display())))?;
     draw(
         SVGBackend::new(&svg, size).into_drawing_area(),
         metric,
-        axis,
+        frame,
         series,
     )
     .map_err(|e| run_error(format!("cannot draw {}: {e}", svg.display())))
@@ -198,7 +220,7 @@ pub fn write(dir: &Path, metric: &str, axis: Axis, series: &[Series]) -> Result<
 fn draw<B: DrawingBackend>(
     root: DrawingArea<B, Shift>,
     metric: &str,
-    axis: Axis,
+    frame: &Frame,
     series: &[Series],
 ) -> std::result::Result<(), Box<dyn std::error::Error>>
 where
@@ -219,12 +241,12 @@ where
         .y_label_area_size(70)
         .build_cartesian_2d(x0..x1, y0..y1)?;
     let mut mesh = chart.configure_mesh();
-    if axis == Axis::Epoch {
-        // Whole epochs only: one label per epoch up to 10 of them.
+    if frame.whole_x {
+        // Whole numbers only: one label per unit up to 10 of them.
         mesh.x_labels(((x1 - x0).round() as usize + 1).clamp(2, 10))
             .x_label_formatter(&|x| format!("{x:.0}"));
     }
-    mesh.x_desc(format!("{axis:?}").to_lowercase())
+    mesh.x_desc(frame.x)
         .y_desc(metric)
         .label_style(("sans-serif", 14))
         .draw()?;

@@ -9,6 +9,9 @@
 
 mod common;
 
+/// A paper's claims judged from runs over seeds (`compare --claims`).
+mod claims;
+
 /// Clap's command line, presets, `compare` and `sweep`.
 mod cli {
     mod compare;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// Run `code` with the repository's .venv Python and parse its stdout as JSON.
-fn python(code: &str) -> serde_json::Value {
+pub fn python(code: &str) -> serde_json::Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(root.join(".venv/bin/python"))
         .args(["-c", code])
