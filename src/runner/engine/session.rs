@@ -13,6 +13,7 @@ use crate::runner::args::{Common, Resume};
 use crate::runner::compute::threads::Threads;
 use crate::runner::dist::{self, launch};
 use crate::runner::record::metrics::Metrics;
+use crate::runner::record::profile::Profile;
 use crate::runner::record::progress::Progress;
 use crate::runner::record::step_log::{Start, StepLog};
 use crate::runner::record::summary::{Figures, Selection, Stopped, Summary};
@@ -76,6 +77,8 @@ pub struct Session {
     /// Set by the engine when --early-stop ended training (summary.json's
     /// "stopped").
     pub early_stopped: Option<Stopped>,
+    /// --profile's recording, driven by the engine around its steps.
+    pub profile: Profile,
     command: &'static str,
     resumed: Option<CheckpointFile>,
     /// Stopped by Ctrl-C or SIGTERM (on any process of a distributed run).
@@ -85,7 +88,7 @@ pub struct Session {
 /// The configuration in force, checked ([`RunConfig::checked`]): for
 /// --resume, the run's saved config.json with only the runtime options
 /// (device, quiet, max-steps, update-impl, prefetch, deterministic,
-/// cudnn-benchmark, and threads when given) taken from this command
+/// cudnn-benchmark, profile, and threads when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
 /// is created for a bad command (a bad launch or thread variable included).
 pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
@@ -107,6 +110,7 @@ pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
     );
     (c.update_impl, c.prefetch) = (common.update_impl, common.prefetch);
     (c.deterministic, c.cudnn_benchmark) = (common.deterministic, common.cudnn_benchmark);
+    c.profile = common.profile;
     c.compute.threads = common.compute.threads.or(c.compute.threads);
     c.dist = common.dist;
     check_world(saved.config.checked()?)
@@ -255,6 +259,7 @@ impl Session {
             selection: None,
             early_stop: c.early_stop.map(|p| (p, c.min_delta)),
             early_stopped: None,
+            profile: Profile::new(c.profile, device, writer),
             command: C::COMMAND,
             resumed,
             interrupted: false,
@@ -336,11 +341,15 @@ impl Session {
     }
 
     /// Write summary.json: the run's position and selection, the training
-    /// throughput (None when nothing was trained) and the paper's `figures`;
-    /// then tell the user where the run is (the writer alone, as for every file).
-    pub fn write_summary(&self, images_per_sec: Option<f64>, figures: Figures) -> Result<()> {
+    /// throughput (None when nothing was trained), the paper's `figures`
+    /// and --profile's; then tell the user where the run is (the writer
+    /// alone, as for every file).
+    pub fn write_summary(&self, images_per_sec: Option<f64>, mut figures: Figures) -> Result<()> {
         if !self.is_writer() {
             return Ok(());
+        }
+        if let Some(profile) = self.profile.figures() {
+            figures.insert("profile".into(), profile.clone().into());
         }
         let chosen = self.selection.is_some() && self.position.best_epoch > 0;
         let summary = Summary {
