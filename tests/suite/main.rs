@@ -37,13 +37,14 @@ mod dist {
 }
 
 /// The training engine: its steps, the per-step log, Ctrl-C and kill -9,
-/// loading ahead.
+/// loading ahead, --profile's counts.
 mod engine {
     mod controls;
     mod events;
     mod fake_trainer;
     mod interrupt;
     mod prefetch;
+    mod profile;
 }
 
 /// Fractional max-pooling (Graham 2014).
