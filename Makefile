@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup data-mnist build demo test bench-fmp bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce reproduce-fmp reproduce-wn reproduce-gan-norm reproduce-gan-mlp
+.PHONY: setup data-mnist build demo test bench-fmp bench-ops bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce reproduce-fmp reproduce-wn reproduce-gan-norm reproduce-gan-mlp
 
 # Sweeps: JOBS runs at a time (default 1: each run takes every core; with JOBS=N each takes 1/N),
 # EPOCHS and SET="key=value ..." override every run's flags, SEEDS=N repeats
@@ -41,6 +41,13 @@ test:
 
 bench-fmp: setup
 	scripts/bench_fmp.sh
+
+# Ops dispatched, host reads and allocations per training step of every
+# trainer (--profile) beside its PyTorch eager counterpart (torch.profiler,
+# same libtorch), as a Markdown table; counts, so the machine's load does not
+# matter. Installs timm into .venv for Inception. See BENCHMARKS.md.
+bench-ops: build
+	scripts/bench_ops.sh
 
 # Inception-v4 / Inception-ResNet-v2 forward+backward at 299x299 against timm
 # (PyTorch eager) on this machine; installs timm into .venv for it. See BENCHMARKS.md.

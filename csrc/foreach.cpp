@@ -19,7 +19,6 @@
 #include <ATen/ops/_foreach_mul.h>
 #include <ATen/ops/_foreach_norm.h>
 #include <ATen/ops/_foreach_sqrt.h>
-#include <ATen/ops/_foreach_zero.h>
 
 #include <cstddef>
 #include <vector>
@@ -42,8 +41,7 @@ enum Op : int {
   Sqrt = 11,       // sqrt(a)
   Sqrt_ = 12,      // a = sqrt(a)
   Norm = 13,       // the L2 norm of each tensor
-  Zero_ = 14,      // a = 0
-  AddScalar = 15,  // a + s[0]
+  AddScalar = 14,  // a + s[0]
 };
 
 std::vector<at::Tensor> list(const at::Tensor *const *xs, size_t n) {
@@ -77,7 +75,6 @@ std::vector<at::Tensor> apply(int op, const std::vector<at::Tensor> &a,
     case Sqrt: return at::_foreach_sqrt(a);
     case Sqrt_: at::_foreach_sqrt_(a); return {};
     case Norm: return at::_foreach_norm(a, 2);
-    case Zero_: at::_foreach_zero_(a); return {};
   }
   TORCH_CHECK(false, "paperlab_foreach: unknown op ", op);
 }

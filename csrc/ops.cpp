@@ -75,3 +75,8 @@ extern "C" void paperlab_determinism(bool *deterministic_cudnn, bool *benchmark_
   *benchmark_cudnn = context.benchmarkCuDNN();
   *deterministic_algorithms = context.deterministicAlgorithms();
 }
+
+// x's gradient made undefined, as zero_grad(set_to_none=True) does: the next
+// backward then hands its buffer over instead of adding it into a zeroed one
+// (no fill, no add), and an optimizer skips x if it gets none.
+extern "C" void paperlab_clear_grad(const at::Tensor *x) { x->mutable_grad().reset(); }

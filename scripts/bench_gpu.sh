@@ -21,7 +21,9 @@
 # the same flags to bench_gpu.py (timm train.py's --amp --amp-dtype and
 # --channels-last: autocast, GradScaler for fp16, channels-last model and
 # batches), compared setting for setting.
-# Last, examples/bench_update.rs times the Inception-v4 weight update per
+# Before those settings (after the NCCL check), --profile of 10 Inception-v4
+# steps at fp32 (kept in results/bench-gpu/profile-inception-v4: trace.json,
+# ops.csv, figures.json). Last, examples/bench_update.rs times the Inception-v4 weight update per
 # tensor (paperlab now) and on flat buffers, on the device.
 #
 # Offline machines: BENCH_WHEELS=DIR installs timm and torchvision from
@@ -183,6 +185,16 @@ for pair in "$one_backend 1" "gloo 2"; do
   theirs inception_v4 --size "$size" --ddp "$backend"
 done
 launch=() dev=$plain_dev
+echo "== --profile: 10 Inception-v4 steps on $dev (per step: ops, host reads, kernel launches, GPU idle time)"
+$bin train-inception --device "$dev" --data-dir "$data" --out "$out" --name profile_v4 --quiet --force \
+  --model inception-v4 "${fashion[@]}" "${small[@]}" --train-limit $((32 * 12)) --val-limit 64 --epochs 1 --profile 10 \
+  >"$work/profile_v4.log" 2>&1 || { cat "$work/profile_v4.log"; exit 1; }
+kept=results/bench-gpu/profile-inception-v4
+mkdir -p "$kept" && cp "$out/train-inception/profile_v4/profile/"* "$kept/"
+cat "$kept/figures.json"
+echo "(the 15 ops with the most host time a step; trace and table kept in $kept)"
+head -16 "$kept/ops.csv"
+
 
 echo "== precision and layout: ${settings[*]}"
 for setting in "${settings[@]}"; do

@@ -1,6 +1,7 @@
 //! The libtorch calls of csrc/ops.cpp (compiled by build.rs against the
 //! same headers): ops that tch 0.24 lacks with the arguments paperlab needs
-//! (a slope, no device, a memory format), one thread's libtorch ops
+//! (a slope, no device, a memory format), a gradient set to none
+//! ([`clear_grad`]), one thread's libtorch ops
 //! kept on that thread ([`serial_thread`]), and libtorch's determinism
 //! settings ([`set_determinism`], [`determinism`]);
 //! and the error handling every csrc/ binding shares ([`call`], [`status`],
@@ -19,6 +20,7 @@ extern "C" {
     fn paperlab_pin_memory(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
     fn paperlab_channels_last(x: *const C_tensor, error: *mut *mut c_char) -> *mut C_tensor;
     fn paperlab_serial_thread();
+    fn paperlab_clear_grad(x: *const C_tensor);
     fn paperlab_set_determinism(deterministic: bool, benchmark: bool);
     fn paperlab_determinism(
         deterministic_cudnn: *mut bool,
@@ -80,6 +82,14 @@ pub fn pin_memory(x: &Tensor) -> Result<Tensor, String> {
 pub fn channels_last(x: &Tensor) -> Result<Tensor, String> {
     // SAFETY: x outlives the call.
     call(|error| unsafe { paperlab_channels_last(x.as_ptr(), error) })
+}
+
+/// `x`'s gradient made undefined (PyTorch's `zero_grad(set_to_none=True)`):
+/// the next backward hands its gradient over rather than adding it into a
+/// zeroed buffer. No op is dispatched.
+pub fn clear_grad(x: &Tensor) {
+    // SAFETY: x outlives the call; only its autograd metadata changes.
+    unsafe { paperlab_clear_grad(x.as_ptr()) }
 }
 
 /// From here on, libtorch's ops on this thread run on it alone (a loader

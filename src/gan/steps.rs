@@ -109,15 +109,19 @@ impl GanSteps<'_> {
                             + fake.sigmoid().square().mean(Kind::Float)
                     }
                 };
-                let loss = terms * objective.d_weight;
+                // A weight of 1 is no op (one launch less each way).
+                let loss = match objective.d_weight == 1.0 {
+                    true => terms,
+                    false => terms * objective.d_weight,
+                };
                 (real, fake, loss)
             });
             micro.backward(d.opt.params(), &loss, |l| d.amp.backward(l))?;
             // Each update's means, from its micro-batches' by their shares.
             sums.watch(&loss);
-            sums.add("d_loss", &(loss.detach() * micro.share), micro.share);
             tch::no_grad(|| {
-                let mean = |t: &Tensor| t.sigmoid().mean(Kind::Double) * micro.share;
+                let mean = |t: &Tensor| micro.weigh(&t.sigmoid().mean(Kind::Double));
+                sums.add("d_loss", &micro.weigh(&loss), micro.share);
                 sums.add("d_x", &mean(&real), micro.share);
                 sums.add("d_g_z", &mean(&fake), micro.share);
             });
@@ -158,7 +162,7 @@ impl GanSteps<'_> {
         });
         micro.backward(g.opt.params(), &loss, |l| g.amp.backward(l))?;
         sums.watch(&loss);
-        sums.add("g_loss", &(loss.detach() * micro.share), micro.share);
+        tch::no_grad(|| sums.add("g_loss", &micro.weigh(&loss), micro.share));
         Ok(())
     }
 }

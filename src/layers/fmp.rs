@@ -171,7 +171,7 @@ impl Fmp {
             let rows_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
             let cols_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
             let y = self.kernel_with(&x32, (h_out, w_out), &rows_u, &cols_u);
-            return y.to_kind(x.kind());
+            return as_kind(&y, x.kind());
         }
         let rows = self.sequences(h, h_out, count, x.device());
         let cols = self.sequences(w, w_out, count, x.device());
@@ -198,7 +198,7 @@ impl Fmp {
     /// an f64 one).
     fn kernel_input(&self, x: &Tensor, h_out: i64, w_out: i64) -> Option<Tensor> {
         self.takes_kernel(x, h_out, w_out)
-            .then(|| x.to_kind(Kind::Float))
+            .then(|| as_kind(x, Kind::Float))
     }
 
     /// PyTorch's kernel for pseudorandom fixed windows, with u [B or 1, 1]
@@ -215,8 +215,7 @@ impl Fmp {
         let (b, c, _, _) = x.size4().expect("FMP expects a [B, C, H, W] input");
         // The kernel reads sample 0 of each (image, channel) for the columns
         // and sample 1 for the rows (ATen/native/FractionalMaxPool2d.cpp).
-        let samples = Tensor::cat(&[cols_u, rows_u], 1)
-            .to_kind(x.kind())
+        let samples = as_kind(&Tensor::cat(&[cols_u, rows_u], 1), x.kind())
             .unsqueeze(1)
             .expand([b, c, 2], false)
             .contiguous();
@@ -339,6 +338,16 @@ fn max_rows(t: &Tensor, sel: &[Tensor]) -> Tensor {
         let _ = m.maximum_out(&m, &t.index_select(1, s));
     }
     m
+}
+
+/// `x` as `kind`: x itself when it already is, without dispatching an op
+/// (`to` would return x too, but each dispatch costs a step host time, on
+/// a GPU as much as a launch).
+fn as_kind(x: &Tensor, kind: Kind) -> Tensor {
+    match x.kind() == kind {
+        true => x.shallow_clone(),
+        false => x.to_kind(kind),
+    }
 }
 
 /// Whether PyTorch's kernel outruns the general path on an [H, W] plane:

@@ -42,7 +42,8 @@ pub trait Optimizer {
     /// Restore from the tensors `state` returned; a missing or mis-shaped entry
     /// is an error naming it (nothing is changed then). Unknown keys are ignored.
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()>;
-    /// Zero the gradients (in place, as tch does: they stay defined).
+    /// Clear the gradients (undefined, as PyTorch's `zero_grad()` leaves
+    /// them; an optimizer step skips a parameter that gets none).
     fn zero_grad(&mut self);
     /// The parameters being optimised, in the order given to the constructor.
     fn params(&self) -> &[Param];
@@ -130,7 +131,7 @@ impl<R: Rule> Optimizer for Optim<R> {
     }
 
     fn zero_grad(&mut self) {
-        self.slots.zero_grad(self.multi)
+        self.slots.zero_grad()
     }
 
     fn params(&self) -> &[Param] {

@@ -97,8 +97,7 @@ enum Op {
     Sqrt = 11,
     Sqrt_ = 12,
     Norm = 13,
-    Zero_ = 14,
-    AddScalar = 15,
+    AddScalar = 14,
 }
 
 extern "C" {
@@ -252,9 +251,4 @@ pub fn sqrt_(a: &[Tensor]) {
 /// The L2 norm of each `a[i]`, scalar tensors on its device.
 pub fn norm(a: &[Tensor]) -> Vec<Tensor> {
     run(Op::Norm, a, &[], &[], &[], None)
-}
-
-/// `a[i] = 0`.
-pub fn zero_(a: &[Tensor]) {
-    run(Op::Zero_, a, &[], &[], &[], None);
 }

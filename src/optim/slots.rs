@@ -4,6 +4,7 @@
 use super::foreach;
 use super::param::Param;
 use crate::error::{self, Result};
+use crate::native;
 use std::collections::{HashMap, HashSet};
 use tch::{Device, Kind, Tensor};
 
@@ -182,24 +183,14 @@ impl Slots {
         g.idx.iter().map(|&i| self.states[i].n).collect()
     }
 
-    pub(super) fn zero_grad(&mut self, multi: bool) {
-        if !multi {
-            for p in &mut self.params {
-                p.tensor.zero_grad();
-            }
-            return;
+    /// Every gradient set to none, as PyTorch's `zero_grad()` does: the
+    /// next backward hands its gradients over, where zeroed ones would be
+    /// filled and then added into (two ops a parameter, or two foreach ops
+    /// a group).
+    pub(super) fn zero_grad(&mut self) {
+        for p in &self.params {
+            native::clear_grad(&p.tensor);
         }
-        let grads: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(|p| p.tensor.grad())
-            .filter(|g| g.defined())
-            .collect();
-        tch::no_grad(|| {
-            for list in foreach::grouped(&grads) {
-                foreach::zero_(&list);
-            }
-        });
     }
 
     pub(super) fn state(&self) -> Vec<(String, Tensor)> {

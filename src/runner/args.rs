@@ -135,6 +135,10 @@ pub struct Common {
           requires = "checkpoint_every")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_checkpoints: Option<i64>,
+    /// Record STEPS training steps, after a 2-step warm-up, with libtorch's profiler: profile/trace.json (a Chrome trace for Perfetto or chrome://tracing), profile/ops.csv (each op's calls and self time per step) and per-step figures under summary.json's "profile" (ops dispatched, host reads, allocations, host time; on CUDA also kernel launches and GPU idle time). Training is otherwise unchanged. Taken from --resume's command line.
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[serde(default)]
+    pub profile: Option<u64>,
     /// Replace an existing run directory.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,

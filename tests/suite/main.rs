@@ -41,7 +41,7 @@ mod dist {
 
 /// The training engine: its steps, gradient accumulation, the per-step log,
 /// Ctrl-C and kill -9, loading ahead, checkpoints inside epochs and Slurm's
-/// SIGUSR1.
+/// SIGUSR1, --profile's counts.
 mod engine {
     mod accumulate;
     mod controls;
@@ -49,6 +49,7 @@ mod engine {
     mod fake_trainer;
     mod interrupt;
     mod prefetch;
+    mod profile;
     mod requeue;
 }
 

@@ -62,9 +62,22 @@ pub fn micro_batches(n: i64, parts: i64, summed: bool) -> Vec<Micro> {
 }
 
 impl Micro {
-    /// This micro-batch's rows of `t`, a tensor of the step's batch.
+    /// This micro-batch's rows of `t`, a tensor of the step's batch (`t`
+    /// itself when it is the whole batch: no op dispatched).
     pub fn rows(&self, t: &Tensor) -> Tensor {
-        t.narrow(0, self.start, self.len)
+        match self.share == 1.0 {
+            true => t.shallow_clone(),
+            false => t.narrow(0, self.start, self.len),
+        }
+    }
+
+    /// `t`, a mean over this micro-batch, weighted by its share of the
+    /// batch (no op for the whole batch).
+    pub fn weigh(&self, t: &Tensor) -> Tensor {
+        match self.share == 1.0 {
+            true => t.shallow_clone(),
+            false => t * self.share,
+        }
     }
 
     /// Backward of this micro-batch's `loss` (its mean or sum), scaled by
@@ -78,8 +91,8 @@ impl Micro {
         backward: impl FnOnce(&Tensor),
     ) -> Result<()> {
         let scaled = match self.loss {
-            Loss::Mean(_) if self.share != 1.0 => loss * self.share,
-            _ => loss.shallow_clone(),
+            Loss::Mean(_) => self.weigh(loss),
+            Loss::Sum => loss.shallow_clone(),
         };
         let run = || backward(&scaled);
         if self.last {

@@ -6,7 +6,8 @@
 //! order of each epoch, progress, running sums on the device, one
 //! metrics.csv row per epoch, the per-step log (steps.csv and TensorBoard
 //! event files, runner/record/step_log.rs), choosing best.safetensors by the trainer's
-//! selection metric, and atomic checkpoints. A trainer supplies the rest
+//! selection metric, atomic checkpoints, and --profile's recording of steps
+//! (runner/record/profile/). A trainer supplies the rest
 //! through [`Steps`]: what one optimizer step does, what an epoch's
 //! evaluation reports, and what its checkpoints hold. The classifier steps
 //! (runner/engine/classify.rs) and the GAN steps (gan/steps.rs) are the two kinds
@@ -145,6 +146,7 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         s.log.start_epoch();
         let (epoch_images, stopped) = walk(s, steps, &mut sums, epoch, &plan, started)?;
         if stopped {
+            s.profile.finish(&s.dir)?;
             check_finite(s, &sums)?;
             save(s, steps, &sums, false)?;
             return Ok(Outcome {
@@ -155,6 +157,7 @@ pub fn train(s: &mut Session, steps: &mut dyn Steps) -> Result<Outcome> {
         images += epoch_images;
         seconds += end_epoch(s, steps, &mut sums, epoch, epoch_images, started)?;
     }
+    s.profile.finish(&s.dir)?;
     s.log.finish(s.position.step)?;
     Ok(Outcome {
         finished: true,
@@ -203,9 +206,12 @@ fn walk(
             init(steps, &data[0], global[0], s.device)?;
         }
         let at = At { epoch, step };
+        let range = s.profile.before_step()?;
         steps.schedule(at)?;
         steps.step(at, &data, sums)?;
         sums.advance();
+        drop(range);
+        s.profile.after_step(&s.dir)?;
         s.position.step += 1;
         s.position.batch = plan.after(s.position.batch);
         s.log.count(images);

@@ -18,6 +18,7 @@ use crate::runner::engine::checkpoint_policy::Policy;
 use crate::runner::engine::interrupt::Stop;
 use crate::runner::engine::requeue::requeue_job;
 use crate::runner::record::metrics::Metrics;
+use crate::runner::record::profile::Profile;
 use crate::runner::record::progress::Progress;
 use crate::runner::record::step_log::{Start, StepLog};
 use crate::runner::record::summary::{Figures, Selection, Stopped, Summary};
@@ -81,6 +82,8 @@ pub struct Session {
     /// Set by the engine when --early-stop ended training (summary.json's
     /// "stopped").
     pub early_stopped: Option<Stopped>,
+    /// --profile's recording, driven by the engine around its steps.
+    pub profile: Profile,
     command: &'static str,
     resumed: Option<CheckpointFile>,
     /// Stopped by Ctrl-C, SIGTERM or SIGUSR1 (on any process of a
@@ -93,7 +96,7 @@ pub struct Session {
 /// The configuration in force, checked ([`RunConfig::checked`]): for
 /// --resume, the run's saved config.json with only the runtime options
 /// (device, quiet, max-steps, update-impl, prefetch, deterministic,
-/// cudnn-benchmark, and threads, checkpoint-every and keep-checkpoints
+/// cudnn-benchmark, profile, and threads, checkpoint-every and keep-checkpoints
 /// when given) taken from this command
 /// line; otherwise `config` itself. Call it before loading data, so nothing
 /// is created for a bad command (a bad launch or thread variable included).
@@ -117,6 +120,7 @@ pub fn resolve<C: RunConfig>(mut config: C) -> Result<C> {
     );
     (c.update_impl, c.prefetch) = (common.update_impl, common.prefetch);
     (c.deterministic, c.cudnn_benchmark) = (common.deterministic, common.cudnn_benchmark);
+    c.profile = common.profile;
     c.compute.threads = common.compute.threads.or(c.compute.threads);
     c.checkpoint_every = common.checkpoint_every.or(c.checkpoint_every);
     c.keep_checkpoints = common.keep_checkpoints.or(c.keep_checkpoints);
@@ -277,6 +281,7 @@ impl Session {
             selection: None,
             early_stop: c.early_stop.map(|p| (p, c.min_delta)),
             early_stopped: None,
+            profile: Profile::new(c.profile, device, writer),
             command: C::COMMAND,
             resumed,
             stop: None,
@@ -385,11 +390,15 @@ impl Session {
     }
 
     /// Write summary.json: the run's position and selection, the training
-    /// throughput (None when nothing was trained) and the paper's `figures`;
-    /// then tell the user where the run is (the writer alone, as for every file).
-    pub fn write_summary(&self, images_per_sec: Option<f64>, figures: Figures) -> Result<()> {
+    /// throughput (None when nothing was trained), the paper's `figures`
+    /// and --profile's; then tell the user where the run is (the writer
+    /// alone, as for every file).
+    pub fn write_summary(&self, images_per_sec: Option<f64>, mut figures: Figures) -> Result<()> {
         if !self.is_writer() {
             return Ok(());
+        }
+        if let Some(profile) = self.profile.figures() {
+            figures.insert("profile".into(), profile.clone().into());
         }
         let chosen = self.selection.is_some() && self.position.best_epoch > 0;
         let summary = Summary {

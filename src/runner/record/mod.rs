@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod metrics;
+pub mod profile;
 pub mod progress;
 pub mod step_log;
 pub mod summary;
