@@ -35,9 +35,15 @@ demo: build
 	@grep -A3 '"test_error_by_tests"' results/train-fmp/$(DEMO_NAME)/summary.json
 	@echo "results are in results/train-fmp/$(DEMO_NAME)/"
 
+# The tests, with a single-node Slurm (scripts/slurm_node.sh) for
+# tests/suite/dist/slurm.rs, stopped and removed when they end; where it
+# cannot start, those tests say they are skipped.
 test:
 	@scripts/setup.sh --test
-	cargo test --release
+	@node=$$(scripts/slurm_node.sh start) && trap 'scripts/slurm_node.sh stop "$$node"' EXIT || \
+	  { node=; echo "make test: no Slurm node (above); the Slurm tests will be skipped"; }; \
+	echo "PAPERLAB_TEST_SLURM=$$node cargo test --release"; \
+	PAPERLAB_TEST_SLURM=$$node cargo test --release
 
 bench-fmp: setup
 	scripts/bench_fmp.sh

@@ -30,10 +30,12 @@ mod data {
     mod mnist_digits;
 }
 
-/// Distributed runs over Gloo, and the gradient reducer.
+/// Distributed runs over Gloo, the gradient reducer, and the Slurm paths
+/// on a real single-node Slurm.
 mod dist {
     mod reducer;
     mod runs;
+    mod slurm;
 }
 
 /// The training engine: its steps, the per-step log, Ctrl-C and kill -9,
