@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup data-mnist build demo test bench-fmp bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
+.PHONY: setup data-mnist build demo test bench-fmp bench-inception bench-loader bench-update bench-ddp bench-slurm bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce
 
 # Sweeps: JOBS runs at a time (default 1: each run takes every core; with JOBS=N each takes 1/N),
 # EPOCHS and SET="key=value ..." override every run's flags, SEEDS=N repeats
@@ -72,6 +72,12 @@ bench-update: build
 bench-ddp: build
 	cargo build --release --example bench_ddp
 	scripts/bench_ddp.sh
+
+# Issue 32's table under a real single-node Slurm started on this machine
+# (scripts/slurm_node.sh): FMP, the MLP GAN and WN as one process against 2
+# under srun and torchrun, and srun's thread choices. See BENCHMARKS.md.
+bench-slurm: build
+	scripts/bench_slurm.sh
 
 # On a CUDA machine: every trainer against its PyTorch-eager/timm counterpart,
 # as ratios (exits with a message without CUDA). See BENCHMARKS.md.

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 torchrun=.venv/bin/torchrun
-bin=$PWD/target/release/paperlab
+bin=${BENCH_BIN:-$PWD/target/release/paperlab}
 [ -x "$torchrun" ] && [ -x "$bin" ] || { echo "bench-slurm: run make build first" >&2; exit 1; }
 rounds=${BENCH_ROUNDS:-2}
 work=$(mktemp -d)
