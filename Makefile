@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup data-mnist build demo test bench-fmp bench-ops bench-inception bench-loader bench-update bench-ddp bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce reproduce-fmp reproduce-wn reproduce-gan-norm reproduce-gan-mlp
+.PHONY: setup data-mnist build demo test bench-fmp bench-ops bench-inception bench-loader bench-update bench-ddp bench-slurm bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce reproduce-fmp reproduce-wn reproduce-gan-norm reproduce-gan-mlp
 
 # Sweeps: JOBS runs at a time (default 1: each run takes every core; with JOBS=N each takes 1/N),
 # EPOCHS and SET="key=value ..." override every run's flags, SEEDS=N repeats
@@ -35,9 +35,15 @@ demo: build
 	@grep -A3 '"test_error_by_tests"' results/train-fmp/$(DEMO_NAME)/summary.json
 	@echo "results are in results/train-fmp/$(DEMO_NAME)/"
 
+# The tests, with a single-node Slurm (scripts/slurm_node.sh) for
+# tests/suite/dist/slurm.rs, stopped and removed when they end; where it
+# cannot start, those tests say they are skipped.
 test:
 	@scripts/setup.sh --test
-	cargo test --release
+	@node=$$(scripts/slurm_node.sh start) && trap 'scripts/slurm_node.sh stop "$$node"' EXIT || \
+	  { node=; echo "make test: no Slurm node (above); the Slurm tests will be skipped"; }; \
+	echo "PAPERLAB_TEST_SLURM=$$node cargo test --release"; \
+	PAPERLAB_TEST_SLURM=$$node cargo test --release
 
 bench-fmp: setup
 	scripts/bench_fmp.sh
@@ -73,6 +79,12 @@ bench-update: build
 bench-ddp: build
 	cargo build --release --example bench_ddp
 	scripts/bench_ddp.sh
+
+# Issue 32's table under a real single-node Slurm started on this machine
+# (scripts/slurm_node.sh): FMP, the MLP GAN and WN as one process against 2
+# under srun and torchrun, and srun's thread choices. See BENCHMARKS.md.
+bench-slurm: build
+	scripts/bench_slurm.sh
 
 # On a CUDA machine: every trainer against its PyTorch-eager/timm counterpart,
 # as ratios (exits with a message without CUDA). See BENCHMARKS.md.

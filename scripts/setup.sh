@@ -3,8 +3,9 @@
 # (libtorch for tch 0.24, full CUDA build so a GPU is used where there is one),
 # and Fashion-MNIST from Debian's dataset-fashion-mnist package. With --test
 # (make test), also what the tests need besides: TensorBoard, whose own
-# reader tests/suite/engine/events.rs reads the event files with, and SciPy,
-# against which tests/suite/seeds.rs checks compare's intervals.
+# reader tests/suite/engine/events.rs reads the event files with, SciPy,
+# against which tests/suite/seeds.rs checks compare's intervals, and Debian's
+# Slurm and munge, the single-node Slurm of tests/suite/dist/slurm.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,29 +42,39 @@ fi
 torch_dir=$(.venv/bin/python -c "import torch, os; print(os.path.dirname(torch.__file__))")
 ln -sfn "$torch_dir" .venv/libtorch
 
+# Install Debian packages "$@" (after $1, the message when they cannot be:
+# not root or no apt-get); returns 1 then.
+debian_packages() {
+  local why=$1
+  shift
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "$@" >/dev/null || {
+      apt-get update -qq && apt-get install -y -qq "$@" >/dev/null; }
+  else
+    echo "setup: $why. Run:  sudo apt-get install $*" >&2
+    return 1
+  fi
+}
+
 # Fashion-MNIST: the dataset every test and demo relies on.
 fm=/usr/share/datasets/fashion-mnist
 if [ ! -f "$fm/train-images-idx3-ubyte.gz" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing Debian package dataset-fashion-mnist"
-    apt-get install -y -qq dataset-fashion-mnist >/dev/null || {
-      apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
-  else
-    echo "setup: Fashion-MNIST is missing. Run:  sudo apt-get install dataset-fashion-mnist" >&2
-    exit 1
-  fi
+  debian_packages "Fashion-MNIST is missing" dataset-fashion-mnist || exit 1
 fi
 # Gloo's headers, for c10d's Gloo process group (build time only: the
 # symbols are libtorch's).
 if [ ! -f /usr/include/gloo/context.h ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing Debian package libgloo-dev (headers for distributed training)"
-    apt-get install -y -qq libgloo-dev >/dev/null || {
-      apt-get update -qq && apt-get install -y -qq libgloo-dev >/dev/null; }
-  else
-    echo "setup: Gloo's headers are missing. Run:  sudo apt-get install libgloo-dev" >&2
-    exit 1
-  fi
+  debian_packages "Gloo's headers (for distributed training) are missing" libgloo-dev || exit 1
+fi
+# A single-node Slurm for tests/suite/dist/slurm.rs, which scripts/slurm_node.sh
+# starts for make test in a directory of its own (not the packages' services). Without
+# it those tests say they are skipped, so a machine without root still tests.
+have_slurm() { for c in munged mungekey slurmctld slurmd sbatch srun; do command -v $c >/dev/null || return 1; done; }
+if [ "${1:-}" = --test ] && ! have_slurm; then
+  debian_packages "Slurm is missing (the Slurm tests will be skipped)" \
+    slurmctld slurmd slurm-client munge || true
 fi
 mkdir -p data results
 [ -e data/fashion-mnist ] || ln -s "$fm" data/fashion-mnist

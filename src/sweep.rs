@@ -31,7 +31,7 @@ use crate::compare::{self, plot::Axis, CompareArgs};
 use crate::error::{exit_code, requeued, run as run_error, usage, Result, EXIT_REQUEUED};
 use crate::runner::compute::threads;
 use crate::runner::engine::interrupt;
-use crate::runner::store::preset::{flag, flags_of, scalar};
+use crate::runner::store::preset::{self, flag, flags_of, scalar};
 use crate::runner::store::run_dir::write_atomic;
 use clap::Args;
 use std::collections::BTreeSet;
@@ -63,7 +63,7 @@ pub struct SweepArgs {
     /// Only run number N of the list (0-based; how a Slurm array task runs its run).
     #[arg(long)]
     pub only: Option<usize>,
-    /// Write a Slurm job-array script running the list here, instead of running it.
+    /// Write a Slurm job-array script running the list here, instead of running it; its --cpus-per-task is each process's threads (the runs' own, else this machine's CPUs per process) unless --sbatch sets it.
     #[arg(long, value_name = "SCRIPT")]
     pub slurm: Option<PathBuf>,
     /// A line for the script's #SBATCH header, e.g. --sbatch=--gres=gpu:1 (repeatable).
@@ -83,6 +83,9 @@ pub struct Planned {
     pub name: String,
     pub dir: PathBuf,
     pub argv: Vec<OsString>,
+    /// Its own `threads` (its flags', else its preset's), for the Slurm
+    /// script's --cpus-per-task; None when neither sets a whole number.
+    pub threads: Option<usize>,
 }
 
 /// A training subcommand as it parses the given words after its name (the
@@ -202,9 +205,13 @@ pub fn plan(args: &SweepArgs, parser: &Parser) -> Result<(String, Vec<Planned>)>
         flags.extend(own);
         flags.extend(overrides.clone());
         let mut argv: Vec<OsString> = vec![command.clone().into()];
+        let mut threads = flags.get("threads").cloned();
         // A preset under the run's flags: layered by the run itself.
         match flags.remove("config") {
-            Some(toml::Value::String(preset)) => argv.push(format!("--config={preset}").into()),
+            Some(toml::Value::String(preset)) => {
+                threads = threads.or_else(|| preset::value(Path::new(&preset), "threads"));
+                argv.push(format!("--config={preset}").into())
+            }
             Some(_) => {
                 return Err(usage(format!(
                     "{origin}, run {name}: config must be a path"
@@ -231,7 +238,13 @@ pub fn plan(args: &SweepArgs, parser: &Parser) -> Result<(String, Vec<Planned>)>
             args.out.clone().into(),
         ]);
         let dir = args.out.join(&command).join(&name);
-        planned.push(Planned { name, dir, argv });
+        let threads = threads.and_then(|v| scalar(&v).parse().ok());
+        planned.push(Planned {
+            name,
+            dir,
+            argv,
+            threads,
+        });
     }
     Ok((sweep, planned))
 }
@@ -370,7 +383,7 @@ pub fn run(args: SweepArgs, parser: &Parser) -> Result<()> {
     interrupt::install_requeue();
     let (sweep, runs) = plan(&args, parser)?;
     if let Some(script) = &args.slurm {
-        return write_slurm(&args, &sweep, runs.len(), script);
+        return write_slurm(&args, &sweep, &runs, script);
     }
     let chosen: Vec<&Planned> = match args.only {
         Some(i) => vec![runs.get(i).ok_or_else(|| {
@@ -483,7 +496,13 @@ fn train(
         let exe = std::env::current_exe()
             .map_err(|e| run_error(format!("cannot find paperlab itself: {e}")))?;
         let mut srun = Command::new("srun");
-        srun.arg(format!("--ntasks={tasks}")).arg(exe);
+        srun.arg(format!("--ntasks={tasks}"));
+        // srun 22.05 to 23.02 does not read the job's SLURM_CPUS_PER_TASK
+        // (but passes it on to the tasks): ask for it.
+        if let Ok(cpus) = std::env::var("SLURM_CPUS_PER_TASK") {
+            srun.arg(format!("--cpus-per-task={cpus}"));
+        }
+        srun.arg(exe);
         srun
     } else {
         Command::new(this_binary()?)
@@ -557,9 +576,10 @@ fn shown(argv: &[OsString]) -> String {
         .join(" ")
 }
 
-/// A job array of `count` tasks, task N running `paperlab sweep FILE --only N`
-/// from this directory with this binary, into the same results layout.
-fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Result<()> {
+/// A job array of `runs.len()` tasks, task N running `paperlab sweep FILE
+/// --only N` from this directory with this binary, into the same results layout.
+fn write_slurm(args: &SweepArgs, sweep: &str, runs: &[Planned], script: &Path) -> Result<()> {
+    let count = runs.len();
     let here = std::env::current_dir().map_err(|e| run_error(e.to_string()))?;
     let exe = std::env::current_exe().map_err(|e| run_error(e.to_string()))?;
     let logs = args.out.join("sweeps").join(sweep);
@@ -576,6 +596,9 @@ fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Re
     text += &requeue_lines(args.signal_lead);
     if args.tasks_per_run > 1 {
         text += &format!("#SBATCH --ntasks={}\n", args.tasks_per_run);
+    }
+    if let Some((cpus, from)) = cpus_per_task(args, runs)? {
+        text += &format!("# --cpus-per-task: each process's CPU threads ({from})\n#SBATCH --cpus-per-task={cpus}\n");
     }
     for line in &args.sbatch {
         text += &format!("#SBATCH {line}\n");
@@ -629,6 +652,34 @@ fn write_slurm(args: &SweepArgs, sweep: &str, count: usize, script: &Path) -> Re
 /// task continues it (--resume=auto).
 fn requeue_lines(lead: u32) -> String {
     format!("#SBATCH --signal=B:USR1@{lead}\n#SBATCH --requeue\n#SBATCH --open-mode=append\n")
+}
+
+/// The script's --cpus-per-task and where it came from: the largest of the
+/// runs' own `threads` (the array's tasks share one header), else the share
+/// of this machine's CPUs a process of the run would take here
+/// ([`threads::decide`] with --tasks-per-run processes); None when an
+/// --sbatch line sets it (or --cpus-per-gpu, which excludes it).
+fn cpus_per_task(args: &SweepArgs, runs: &[Planned]) -> Result<Option<(usize, String)>> {
+    let given = |line: &String| {
+        let option = line.split(['=', ' ']).next().unwrap_or("");
+        ["--cpus-per-task", "--cpus-per-gpu"].contains(&option) || option.starts_with("-c")
+    };
+    if args.sbatch.iter().any(given) {
+        return Ok(None);
+    }
+    if let Some(n) = runs.iter().filter_map(|r| r.threads).max() {
+        return Ok(Some((n, "the runs' threads".into())));
+    }
+    let var = |k: &str| std::env::var(k).ok();
+    let tasks = args.tasks_per_run as usize;
+    let share = threads::decide(None, &var, threads::cpus(), tasks)?;
+    let from = match share.source {
+        threads::Source::Cpus => {
+            format!("this machine's {} CPUs / {tasks} tasks per run", share.cpus)
+        }
+        source => format!("{} here", source.name()),
+    };
+    Ok(Some((share.intra, from)))
 }
 
 /// Single-quote `s` for bash.

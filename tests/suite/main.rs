@@ -33,10 +33,12 @@ mod data {
     mod mnist_digits;
 }
 
-/// Distributed runs over Gloo, and the gradient reducer.
+/// Distributed runs over Gloo, the gradient reducer, and the Slurm paths
+/// on a real single-node Slurm.
 mod dist {
     mod reducer;
     mod runs;
+    mod slurm;
 }
 
 /// The training engine: its steps, gradient accumulation, the per-step log,

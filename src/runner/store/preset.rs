@@ -33,8 +33,13 @@ pub fn layer(
 /// has one (for a choice that decides a subcommand's other flags, such as
 /// train-gan's `model`; what does not read is said when the preset is layered).
 pub fn string(file: &Path, key: &str) -> Option<String> {
-    let table: toml::Table = std::fs::read_to_string(file).ok()?.parse().ok()?;
-    table.get(key)?.as_str().map(String::from)
+    value(file, key)?.as_str().map(String::from)
+}
+
+/// The value of `key` in the preset `file`, as [`string`] reads it.
+pub fn value(file: &Path, key: &str) -> Option<toml::Value> {
+    let mut table: toml::Table = std::fs::read_to_string(file).ok()?.parse().ok()?;
+    table.remove(key)
 }
 
 /// The preset's keys, each with the flag of `sub` it names.

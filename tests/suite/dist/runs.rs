@@ -53,7 +53,7 @@ fn all_ok(outs: Vec<Output>) {
 
 /// train-fmp without random layers (2x2 max-pooling, no dropout): 600
 /// images in batches of 50 (the last of 600 - 550 = 50), on one thread.
-fn fmp(name: &str, extra: &[&str]) -> Vec<String> {
+pub(super) fn fmp(name: &str, extra: &[&str]) -> Vec<String> {
     let distributed = [
         "--pool",
         "max2",
@@ -97,7 +97,7 @@ const TOLERANCE: f64 = 1e-4;
 
 /// metrics.csv rows (without timing) of a 2-process run `b` within 1e-4 of
 /// the one-process run `a`'s, row by row.
-fn same_figures(a: &[Vec<String>], b: &[Vec<String>]) {
+pub(super) fn same_figures(a: &[Vec<String>], b: &[Vec<String>]) {
     assert_eq!(a.len(), b.len());
     for (ra, rb) in a.iter().zip(b) {
         let numbers = |r: &[String]| -> Vec<f64> { r.iter().map(|v| v.parse().unwrap()).collect() };
