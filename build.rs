@@ -42,29 +42,30 @@ fn main() {
     }
 }
 
-/// Rerun when the commit changes. In a git worktree `.git` is a file, so the
-/// paths come from git itself: a watched path that does not exist would
-/// rerun the script, and rebuild the crate, at every cargo call.
+/// Rerun when the commit changes: HEAD, the branch it names and
+/// packed-refs. In a git worktree `.git` is a file, so the paths come from
+/// git itself (a watched path that does not exist would rerun the script,
+/// and rebuild the crate, at every cargo call); other branches' refs are
+/// not watched, so their commits rebuild nothing here.
 fn watch_git() {
-    let git = |arg: &str| {
+    let git = |args: &[&str]| {
         std::process::Command::new("git")
-            .args(["rev-parse", "--path-format=absolute", arg])
+            .args(args)
             .output()
             .ok()
             .filter(|o| o.status.success())
-            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
-    let (Some(dir), Some(common)) = (git("--git-dir"), git("--git-common-dir")) else {
+    let path = |arg: &str| git(&["rev-parse", "--path-format=absolute", arg]).map(PathBuf::from);
+    let (Some(dir), Some(common)) = (path("--git-dir"), path("--git-common-dir")) else {
         return;
     };
-    for path in [
-        dir.join("HEAD"),
-        common.join("refs/heads"),
-        common.join("packed-refs"),
-    ] {
-        if path.exists() {
-            println!("cargo:rerun-if-changed={}", path.display());
-        }
+    let mut watched = vec![dir.join("HEAD"), common.join("packed-refs")];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(common.join(branch));
+    }
+    for path in watched.iter().filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 }
 
