@@ -3,7 +3,7 @@
 //! .venv's torchrun, once with Slurm's), and checks the step against one
 //! process on the same global batches, each trainer's run directory, bad
 //! input, a killed peer, resuming a 2-process checkpoint in one, and
-//! SIGUSR1 and --checkpoint-every agreed by both processes.
+//! SIGUSR1, --checkpoint-every and --early-stop agreed by both processes.
 
 use crate::common;
 use common::*;
@@ -214,6 +214,34 @@ fn a_two_rank_fmp_run_writes_the_one_process_files_and_figures() {
     );
     assert_eq!(a["test_error"], b["test_error"]);
     assert_eq!(a["steps"], b["steps"]);
+}
+
+/// --early-stop in a distributed run: every process judges the same
+/// reduced test error, so both stop before the same epoch, the one where
+/// the one-process run stops (a --min-delta of 1 is an improvement no
+/// error makes, so the run stops early whatever its errors).
+#[test]
+fn two_ranks_stop_early_at_the_one_process_epoch() {
+    let ws = workspace();
+    let stop = ["--epochs", "4", "--early-stop", "1", "--min-delta", "1"];
+    ok(paperlab(ws.path(), &fmp("one", &stop)));
+    all_ok(two_ranks(ws.path(), &fmp("two", &stop)));
+    let (one, two) = (
+        run_dir(ws.path(), "train-fmp", "one"),
+        run_dir(ws.path(), "train-fmp", "two"),
+    );
+    let (a, b) = (
+        metrics_without_timing(&one.join("metrics.csv")),
+        metrics_without_timing(&two.join("metrics.csv")),
+    );
+    assert!(a.len() < 4, "no early stop: {} epochs", a.len());
+    same_figures(&a, &b);
+    let (a, b) = (
+        json(&one.join("summary.json")),
+        json(&two.join("summary.json")),
+    );
+    assert_eq!(a["stopped"]["reason"], "early-stop");
+    assert_eq!(a["stopped"], b["stopped"]);
 }
 
 /// The GAN's evaluations during training, shared among 2 processes, give
