@@ -21,7 +21,8 @@
 # the same flags to bench_gpu.py (timm train.py's --amp --amp-dtype and
 # --channels-last: autocast, GradScaler for fp16, channels-last model and
 # batches), compared setting for setting.
-# Before those settings (after the NCCL check), --profile of 10 Inception-v4
+# After the fp32 trainers, Inception-v4 with --deterministic and with
+# --cudnn-benchmark against its default run. Before the settings (after the NCCL check), --profile of 10 Inception-v4
 # steps at fp32 (kept in results/bench-gpu/profile-inception-v4: trace.json,
 # ops.csv, figures.json). Last, examples/bench_update.rs times the Inception-v4 weight update per
 # tensor (paperlab now) and on flat buffers, on the device.
@@ -151,6 +152,12 @@ nccl_run --resume
 echo "NCCL check: passed (stopped after 2 steps, resumed to epoch $(tail -1 "$out/train-inception/nccl_check/metrics.csv" | cut -d, -f1))"
 
 for case in fmp gan_mlp inception_v4 inception_resnet_v2; do trainer $case fp32; done
+# --deterministic and --cudnn-benchmark (what each costs): Inception-v4 at
+# fp32 with each, against paperlab's default run of the same case above.
+for flag in deterministic cudnn-benchmark; do
+  ours "inception_v4_${flag//-/_}" train-inception --model inception-v4 "${fashion[@]}" "${small[@]}" \
+    --train-limit $((32 * 6 * n)) --val-limit 64 "--$flag"
+done
 ours inception_v4_folder train-inception --model inception-v4 --dataset "imagenet:$work/jpeg" --epochs 2 "${small[@]}" \
   --batch-size 64 --workers "$workers" --val-limit 64
 theirs inception_v4_folder --folder "$work/jpeg" --workers "$workers" --size "$size"
@@ -221,13 +228,17 @@ for line in open(sys.argv[1]):
     elif p[0] == "SECONDS":
         secs[(p[1], p[2])] = float(p[3])
 for case in dict.fromkeys(c for c, _ in rate):
-    if (case, "paperlab") not in rate:
+    if (case, "paperlab") not in rate or (case, "pytorch") not in rate:
         continue
     ours, theirs = rate[(case, "paperlab")], rate[(case, "pytorch")]
     print(f"  {case:<30} paperlab {ours:9.1f} img/s   PyTorch {theirs:9.1f} img/s   ratio {ours / theirs:5.2f}")
 for case in (c for c in dict.fromkeys(c for c, _ in rate) if c in ("inception_v4_nccl1", "inception_v4_gloo1")):
     ours, theirs = (rate[(case, side)] / rate[("inception_v4", side)] for side in ("paperlab", "pytorch"))
     print(f"  {case:<30} against no process group: paperlab {ours:5.3f}, PyTorch DDP {theirs:5.3f} of the images/s")
+for case in ("inception_v4_deterministic", "inception_v4_cudnn_benchmark"):
+    if (case, "paperlab") in rate:
+        ratio = rate[(case, "paperlab")] / rate[("inception_v4", "paperlab")]
+        print(f"  {case:<30} against paperlab's default: {ratio:5.3f} of the images/s")
 for case in dict.fromkeys(c for c, _ in secs):
     ours, theirs = secs[(case, "paperlab")], secs[(case, "pytorch")]
     print(f"  {case:<30} paperlab {ours:9.2f} s       PyTorch {theirs:9.2f} s       ratio {theirs / ours:5.2f}")
