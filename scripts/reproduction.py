@@ -193,7 +193,7 @@ def main():
               f"(`make reproduce-{paper}`).\n")
     print("## Inception-v4 and Inception-ResNet (Szegedy et al. 2016)\n\n"
           "Not reproduced on a CPU: ImageNet training needs GPUs "
-          "(`train-inception --config experiments/inception-v4.toml`; README).\n")
+          "(`train-inception --config experiments/inception-v4.toml`; docs/inception.md).\n")
 
 
 if __name__ == "__main__":
