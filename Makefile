@@ -40,6 +40,7 @@ demo: build
 # cannot start, those tests say they are skipped.
 test:
 	@scripts/setup.sh --test
+	@.venv/bin/python scripts/check_doc_links.py
 	@node=$$(scripts/slurm_node.sh start) && trap 'scripts/slurm_node.sh stop "$$node"' EXIT || \
 	  { node=; echo "make test: no Slurm node (above); the Slurm tests will be skipped"; }; \
 	echo "PAPERLAB_TEST_SLURM=$$node cargo test --release"; \
