@@ -52,10 +52,10 @@ impl Profile {
     /// Before a step: the recording starts once the warm-up is over. The
     /// returned range marks the step in the trace until dropped.
     pub fn before_step(&mut self) -> Result<Option<Range>> {
-        let Some(steps) = self.steps else {
+        if self.steps.is_none() {
             return Ok(None);
-        };
-        if self.taken == WARMUP && self.taken < WARMUP + steps && !self.recording {
+        }
+        if self.taken == WARMUP && !self.recording {
             events::start(self.cuda).map_err(|e| run(format!("--profile: {e}")))?;
             self.recording = true;
         }
