@@ -155,10 +155,10 @@ pub fn channel_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
     }
     let mut shape = vec![1; x.dim()];
     shape[1] = c;
-    let ranks = Tensor::rand([c], (Kind::Float, x.device()))
-        .argsort(0, false)
-        .argsort(0, false);
-    x * ranks.lt(kept).to_kind(x.kind()).view(shape.as_slice())
+    // The channels a random permutation ranks below M; the product takes
+    // the boolean mask as 0 and 1 in x's type.
+    let ranks = Tensor::randperm(c, (Kind::Int64, x.device()));
+    x * ranks.lt(kept).view(shape.as_slice())
 }
 
 /// How images enter the network (OpenCVPicture.cpp:4-7 and :368-400).

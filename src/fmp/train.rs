@@ -16,18 +16,21 @@ use crate::optim::parameter_count;
 use crate::optim::schedule::At;
 use crate::rng::Stream;
 use crate::runner::engine::classify::{
-    error_rate, Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS,
+    cross_entropy, error_rate, Classifier, ClassifierNet, Evaluation, Hooks, TestSet, COLUMNS,
 };
 use crate::runner::engine::epochs::{self, header};
 use crate::runner::engine::session::{self, Session};
 use crate::runner::record::summary::{Goal, Selection};
 use std::collections::BTreeMap;
 use tch::nn::{ModuleT, VarStore};
-use tch::Tensor;
+use tch::{Reduction, Tensor};
 
 /// The paper's training recipe around the classifier steps.
 struct Recipe<'a> {
-    /// Differentiate the loss summed over the batch (Graham's optimizer).
+    /// Differentiate the loss summed over the batch, as Graham's optimizer
+    /// needs: SoftmaxClassifier.cu:7-14 back-propagates p - onehot for
+    /// every image, not divided by the batch size, and his learning rates
+    /// assume it (the engine still reports the loss per image).
     summed: bool,
     augment: Augment,
     /// Augment in epochs 1..=N only; None: always.
@@ -51,11 +54,11 @@ impl Hooks for Recipe<'_> {
     }
 
     fn loss(&self, logits: &Tensor, labels: &Tensor) -> Tensor {
-        if self.summed {
-            summed_loss(logits, labels)
-        } else {
-            logits.cross_entropy_for_logits(labels)
-        }
+        let reduction = match self.summed {
+            true => Reduction::Sum,
+            false => Reduction::Mean,
+        };
+        cross_entropy(logits, labels, reduction)
     }
 
     fn summed_loss(&self) -> bool {
@@ -84,18 +87,6 @@ impl Hooks for Recipe<'_> {
         }
         Ok(eval)
     }
-}
-
-/// The cross-entropy Graham's optimizer needs. He differentiates the loss
-/// summed over the batch (SoftmaxClassifier.cu:7-14 back-propagates
-/// p - onehot for every image, not divided by the batch size), and his
-/// learning rates assume it; the engine reports the loss per image. So this
-/// is mean + ((n-1) mean - its detached copy): the mean's value exactly and
-/// n times its gradient, the summed loss's.
-pub fn summed_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
-    let mean = logits.cross_entropy_for_logits(labels);
-    let rest = &mean * (labels.size()[0] - 1) as f64;
-    &mean + (&rest - rest.detach())
 }
 
 pub fn run(args: TrainFmpArgs) -> Result<()> {

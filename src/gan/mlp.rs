@@ -91,12 +91,13 @@ impl ModuleT for Discriminator {
         let x = dropout(&x.flatten(1, -1), self.input_include, train);
         let h = dropout(&self.h0.forward(&x), self.hidden_include, train);
         let h = dropout(&self.h1.forward(&h), self.hidden_include, train);
-        h.apply(&self.y).squeeze_dim(1)
+        h.apply(&self.y)
     }
 }
 
-/// D under `p` (h0, h1, y) for images of `shape`: returns one logit per image
-/// (D(x) is its sigmoid; the losses use the logit for stability).
+/// D under `p` (h0, h1, y) for images of `shape`: returns one logit per image,
+/// [B, 1] (D(x) is its sigmoid; the losses use the logit for stability, and
+/// take means, which need no squeeze).
 pub fn discriminator(p: &nn::Path, c: &MlpConfig, shape: [i64; 3]) -> impl ModuleT {
     let pixels = shape.iter().product();
     let units = c.d_units;

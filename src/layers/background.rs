@@ -22,10 +22,15 @@ pub fn margin(levels: f64, levels_per_unit: f64) -> f64 {
     (levels + 1e-3) / levels_per_unit
 }
 
-/// [B, 1, H, W]: 1 where some channel of `x` [B, C, H, W] differs from the
-/// background 0 by more than `margin` (input units), else 0.
+/// [B, 1, H, W], boolean: where some channel of `x` [B, C, H, W] differs
+/// from the background 0 by more than `margin` (input units). A product
+/// with `x` takes it as 1 and 0 in x's type.
 pub fn foreground(x: &Tensor, margin: f64) -> Tensor {
-    x.abs().gt(margin).any_dim(1, true).to_kind(x.kind())
+    let away = x.abs().gt(margin);
+    match x.size()[1] {
+        1 => away,
+        _ => away.any_dim(1, true),
+    }
 }
 
 /// `x` with every pixel that is within `margin` of 0 in all channels set to

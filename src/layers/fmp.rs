@@ -110,7 +110,7 @@ impl Fmp {
     /// Whether this variant is what PyTorch's own kernel computes:
     /// pseudorandom fixed windows, whose starts the kernel draws from one u
     /// per (image, channel) and axis, given here as one u per image (or
-    /// batch) for every channel ([`Fmp::kernel_with`]).
+    /// batch) for every channel ([`Fmp::kernel_with`], [`Fmp::draw_u`]).
     pub fn is_pytorch_kernel(&self) -> bool {
         self.window.is_some() && self.sequence == Sequence::Pseudorandom
     }
@@ -133,13 +133,8 @@ impl Fmp {
         let Some(w) = self.window else {
             return self.boundaries(n_in, n_out, count, device);
         };
-        assert!(
-            0 < n_out && n_out - 1 + w <= n_in,
-            "FMP with {w}-pixel windows needs 0 < N_out <= N_in - {w} + 1, got {n_out} and {n_in}"
-        );
-        if n_out == 1 {
-            // PyTorch's kernel puts a lone window last.
-            return Tensor::full([count, 1], n_in - w, (Kind::Int64, device));
+        if let Some(lone) = lone_window(n_in, n_out, w, count, device) {
+            return lone;
         }
         match self.sequence {
             // Regions.cu:75-98 shuffles floor(alpha)s and floor(alpha)+1s
@@ -163,19 +158,34 @@ impl Fmp {
             Share::Image => b,
             Share::Batch => 1,
         };
-        // The kernel draws its windows in the input's type; the general
-        // path in f32, so the two agree for f32 input (the training type).
-        // Both draw the rows' u, then the columns' (a lone window draws
-        // none), so either path pools the same windows from the same stream.
+        let device = x.device();
+        let Some(window) = self.window.filter(|_| self.is_pytorch_kernel()) else {
+            let rows = self.sequences(h, h_out, count, device);
+            let cols = self.sequences(w, w_out, count, device);
+            return self.forward_with(x, &rows, &cols);
+        };
+        // One draw for both axes, whichever path pools: the same windows
+        // from the same stream. The kernel draws its windows in the input's
+        // type, the general path in f32: they agree for f32 input (the
+        // training type).
+        let u = Fmp::draw_u(count, device);
         if let Some(x32) = self.kernel_input(x, h_out, w_out) {
-            let rows_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
-            let cols_u = Tensor::rand([count, 1], (Kind::Float, x.device()));
-            let y = self.kernel_with(&x32, (h_out, w_out), &rows_u, &cols_u);
-            return as_kind(&y, x.kind());
+            return as_kind(&self.kernel_with(&x32, (h_out, w_out), &u), x.kind());
         }
-        let rows = self.sequences(h, h_out, count, x.device());
-        let cols = self.sequences(w, w_out, count, x.device());
-        self.forward_with(x, &rows, &cols)
+        let starts = |axis: i64, n_in: i64, n_out: i64| {
+            lone_window(n_in, n_out, window, count, device).unwrap_or_else(|| {
+                pseudorandom_window_starts(&u.select(2, axis), n_in, n_out, window)
+            })
+        };
+        self.forward_with(x, &starts(1, h, h_out), &starts(0, w, w_out))
+    }
+
+    /// The u of pseudorandom windows for `count` images (or 1, the batch),
+    /// drawn in one op in the layout PyTorch's kernel reads: [count, 1, 2],
+    /// the columns' u at 0 and the rows' at 1 (ATen's
+    /// FractionalMaxPool2d.cpp).
+    pub fn draw_u(count: i64, device: Device) -> Tensor {
+        Tensor::rand([count, 1, 2], (Kind::Float, device))
     }
 
     /// Whether [`Fmp::forward`] pools `x` into h_out x w_out with PyTorch's
@@ -201,24 +211,14 @@ impl Fmp {
             .then(|| as_kind(x, Kind::Float))
     }
 
-    /// PyTorch's kernel for pseudorandom fixed windows, with u [B or 1, 1]
-    /// for the rows and for the columns of each image; equal to
-    /// [`Fmp::forward_with`] on [`pseudorandom_window_starts`] of the same u.
-    pub fn kernel_with(
-        &self,
-        x: &Tensor,
-        (h_out, w_out): (i64, i64),
-        rows_u: &Tensor,
-        cols_u: &Tensor,
-    ) -> Tensor {
+    /// PyTorch's kernel for pseudorandom fixed windows, with u [B or 1, 1,
+    /// 2] ([`Fmp::draw_u`]) shared by each image's channels (a view, not a
+    /// copy); equal to [`Fmp::forward_with`] on [`pseudorandom_window_starts`]
+    /// of the same u.
+    pub fn kernel_with(&self, x: &Tensor, (h_out, w_out): (i64, i64), u: &Tensor) -> Tensor {
         let w = self.window.expect("PyTorch's kernel pools fixed windows");
         let (b, c, _, _) = x.size4().expect("FMP expects a [B, C, H, W] input");
-        // The kernel reads sample 0 of each (image, channel) for the columns
-        // and sample 1 for the rows (ATen/native/FractionalMaxPool2d.cpp).
-        let samples = as_kind(&Tensor::cat(&[cols_u, rows_u], 1), x.kind())
-            .unsqueeze(1)
-            .expand([b, c, 2], false)
-            .contiguous();
+        let samples = as_kind(u, x.kind()).expand([b, c, 2], false);
         x.fractional_max_pool2d([w, w], [h_out, w_out], &samples).0
     }
 
@@ -360,6 +360,17 @@ fn as_kind(x: &Tensor, kind: Kind) -> Tensor {
 /// (BENCHMARKS.md, make bench-fmp).
 fn kernel_is_faster(device: Device, h: i64, w: i64) -> bool {
     device.is_cuda() || (tch::get_num_threads() > 1 && h * w < 64 * 64)
+}
+
+/// A lone window ([count, 1] starts, put last as PyTorch's kernel puts it)
+/// where `n_out` is 1; after checking that `n_out` windows of `w` pixels
+/// fit in `n_in`.
+fn lone_window(n_in: i64, n_out: i64, w: i64, count: i64, device: Device) -> Option<Tensor> {
+    assert!(
+        0 < n_out && n_out - 1 + w <= n_in,
+        "FMP with {w}-pixel windows needs 0 < N_out <= N_in - {w} + 1, got {n_out} and {n_in}"
+    );
+    (n_out == 1).then(|| Tensor::full([count, 1], n_in - w, (Kind::Int64, device)))
 }
 
 /// Starts of pseudorandom fixed windows from one u [count, 1] (f32) per

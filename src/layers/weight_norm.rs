@@ -176,11 +176,17 @@ impl WeightNorm {
     }
 
     /// `g * v / ||v||`, the weight the layer computes with, in `v`'s memory
-    /// layout. Elementwise ops keep a channels-last `v` channels-last;
-    /// libtorch's fused `_weight_norm` would copy it to NCHW every forward,
-    /// and the convolution would copy the weight back.
+    /// layout. For a contiguous `v` with its units on axis 0, libtorch's
+    /// fused `_weight_norm` (as torch.nn.utils.weight_norm): one op forward
+    /// and one backward, where the elementwise form takes some ten. The
+    /// elementwise form keeps a channels-last `v` channels-last (the fused
+    /// op would copy it to NCHW every forward, and the convolution would
+    /// copy the weight back) and serves a transposed convolution's axis 1.
     pub fn weight(&self) -> Tensor {
         let axis = self.op.out_axis();
+        if axis == 0 && self.v.is_contiguous() {
+            return Tensor::internal_weight_norm(&self.v, &self.g, 0);
+        }
         let gain = &self.g / unit_sum_of_squares(&self.v, axis).sqrt();
         &self.v * per_unit(&gain, self.v.dim(), axis)
     }

@@ -22,7 +22,7 @@ use crate::runner::engine::session::{RunConfig, Session};
 use crate::runner::engine::sums::{Means, RunningSums};
 use crate::runner::record::summary::{Goal, Selection};
 use crate::runner::store::checkpoint::{Checkpoint, CheckpointFile};
-use tch::{nn::ModuleT, nn::VarStore, Device, Kind, Tensor};
+use tch::{nn::ModuleT, nn::VarStore, Device, Kind, Reduction, Tensor};
 
 /// Turns a batch of [0, 1] images on the device into the network's input
 /// (padding, augmentation when `train`).
@@ -53,12 +53,14 @@ pub trait Hooks {
     fn forward(&mut self, model: &dyn ModuleT, x: &Tensor) -> Tensor {
         model.forward_t(x, true)
     }
-    /// The training loss.
+    /// The training loss: the batch's mean, or its sum where
+    /// [`Hooks::summed_loss`] says so.
     fn loss(&self, logits: &Tensor, labels: &Tensor) -> Tensor {
-        logits.cross_entropy_for_logits(labels)
+        cross_entropy(logits, labels, Reduction::Mean)
     }
-    /// Whether [`Hooks::loss`]'s gradient is that of a sum over the batch
-    /// (else of a mean): how a distributed run combines the processes'.
+    /// Whether [`Hooks::loss`] is a sum over the batch (else a mean): how
+    /// a distributed run combines the processes' gradients, and how the
+    /// loss per example is reported.
     fn summed_loss(&self) -> bool {
         false
     }
@@ -82,7 +84,7 @@ pub trait Hooks {
     fn schedule(&mut self, _at: At) {}
     /// Tensors saved with every checkpoint, keys prefixed by the hook
     /// (e.g. "ema."); they must not start with model., optim., scaler.,
-    /// train., sums. or window.
+    /// train., sums., pending. or window.
     fn state(&self) -> Vec<(String, Tensor)> {
         vec![]
     }
@@ -208,7 +210,7 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
                 });
                 let amp = &self.amp;
                 micro.backward(self.opt.params(), &loss, |l| amp.backward(l))?;
-                add_sums(sums, &logits, &loss, &labels);
+                add_sums(sums, &logits, &loss, &labels, summed);
             }
             self.amp.unscale(self.opt.params());
             let norm = self.hooks.before_step(self.opt.params());
@@ -263,14 +265,19 @@ impl<H: Hooks> Steps for Classifier<'_, H> {
     }
 }
 
-/// A (micro-)batch's training loss (its mean, whatever gradient the loss
-/// has) and errors, each example counted once.
-fn add_sums(sums: &mut RunningSums, logits: &Tensor, loss: &Tensor, labels: &Tensor) {
+/// A (micro-)batch's training loss (per example, whether `loss` is their
+/// mean or their sum) and errors, each example counted once.
+fn add_sums(sums: &mut RunningSums, logits: &Tensor, loss: &Tensor, labels: &Tensor, summed: bool) {
     let n = labels.size()[0] as f64;
     sums.watch(loss);
-    sums.add("loss", &(loss.detach() * n), n);
-    let wrong = tch::no_grad(|| logits.argmax(1, false).ne_tensor(labels).sum(Kind::Int64));
-    sums.add("error", &wrong, n);
+    tch::no_grad(|| {
+        match summed {
+            true => sums.add("loss", loss, n),
+            false => sums.add("loss", &(loss * n), n),
+        }
+        let wrong = logits.argmax(1, false).ne_tensor(labels).sum(Kind::Int64);
+        sums.add("error", &wrong, n);
+    });
 }
 
 /// The plain evaluation (train-fmp's): one pass over a test set, test_error.
@@ -422,4 +429,10 @@ mod tests {
         assert!(!state.is_empty());
         assert!(pointers(&replicated).is_disjoint(&pointers(&state)));
     }
+}
+
+/// The cross-entropy of `logits` against `labels` as one op (tch's
+/// `cross_entropy_for_logits` dispatches log_softmax and nll_loss).
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor, reduction: Reduction) -> Tensor {
+    logits.cross_entropy_loss::<Tensor>(labels, None, reduction, -100, 0.0)
 }

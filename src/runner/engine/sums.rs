@@ -8,6 +8,12 @@
 //! For the per-step log (runner/record/step_log.rs) they also keep a window: the
 //! sums since the last log point, taken there as a [`Window`] that stays on
 //! the device until the engine reads the epoch's sums anyway ([`read`]).
+//!
+//! A step adds each value once, to the sums since the last log point or
+//! epoch start (whichever came later), which fold into the epoch's and the
+//! window's there; with the watch, a step's bookkeeping is one op per metric
+//! and three more. On a GPU each op is a launch, so tests/suite/engine/
+//! profile.rs holds every trainer's count.
 
 use crate::error::Result;
 use crate::runner::dist::world;
@@ -29,15 +35,23 @@ struct Sums(Vec<Entry>);
 
 pub struct RunningSums {
     device: Device,
-    /// Since the epoch's start.
+    /// Since the last log point or the epoch's start, whichever was later:
+    /// the only sums a step adds to.
+    pending: Sums,
+    /// The epoch's sums before `pending`.
     epoch: Sums,
-    /// Since the last log point of the per-step log (runner/record/step_log.rs),
-    /// when there is one: what [`RunningSums::window`] takes.
+    /// The sums since the last log point of the per-step log
+    /// (runner/record/step_log.rs) before `pending`, when there is one:
+    /// with `pending`, what [`RunningSums::window`] takes.
     window: Option<Sums>,
-    /// The global step counter, mirrored on the device.
-    step: Tensor,
-    /// The first step whose watched loss was NaN or infinite; -1 while none.
-    first_bad_step: Tensor,
+    /// The global step counter when these sums began.
+    start: i64,
+    /// The sum of every watched loss, in double: finite until the first
+    /// step whose loss was NaN or infinite, and not finite from then on.
+    watched: Tensor,
+    /// Steps taken while `watched` was finite: the first bad step, if
+    /// any, is `start + clean`.
+    clean: Tensor,
 }
 
 /// The means of an epoch's sums, by name (NaN for a name never added).
@@ -101,18 +115,34 @@ pub fn read(windows: &[Window], device: Device) -> Result<Vec<Vec<(String, f64)>
 impl Sums {
     fn add(&mut self, name: &str, value: &Tensor, weight: f64, device: Device) {
         match self.0.iter_mut().find(|e| e.name == name) {
+            // In place, casting as it adds: one op.
             Some(e) => {
-                tch::no_grad(|| e.sum += value);
+                let _ = e.sum.g_add_(value);
                 e.weight += weight;
             }
-            // A copy: the value may be the caller's tensor, or the other
-            // sums' entry.
+            // A double copy: the value may be the caller's tensor, or the
+            // other sums' entry.
             None => self.0.push(Entry {
                 name: name.into(),
-                sum: value.to_device(device).copy(),
+                sum: value.to_device_(device, Kind::Double, false, true),
                 weight,
             }),
         }
+    }
+
+    /// Add `other`'s entries to these, by name (at fold points, not steps).
+    fn absorb(&mut self, other: &Sums, device: Device) {
+        for e in &other.0 {
+            self.add(&e.name, &e.sum, e.weight, device);
+        }
+    }
+
+    /// These sums and `other`'s, by name.
+    fn plus(&self, other: &Sums, device: Device) -> Sums {
+        let mut out = Sums::default();
+        out.absorb(self, device);
+        out.absorb(other, device);
+        out
     }
 
     /// The sums stacked (on the device) and the weights, of this process.
@@ -171,9 +201,12 @@ impl Sums {
     }
 }
 
-/// Checkpoint sections of the epoch's sums and of the log window.
+/// Checkpoint sections of the epoch's sums and of the log window (before
+/// the pending ones: checkpoints from before it had none, and their epoch
+/// and window sums were the whole).
 const EPOCH: &str = "sums.";
 const WINDOW: &str = "window.";
+const PENDING: &str = "pending.";
 
 impl RunningSums {
     /// Empty sums; `step` is the number of steps taken before. `windowed`:
@@ -181,10 +214,12 @@ impl RunningSums {
     pub fn new(step: i64, device: Device, windowed: bool) -> RunningSums {
         RunningSums {
             device,
+            pending: Sums::default(),
             epoch: Sums::default(),
             window: windowed.then(Sums::default),
-            step: Tensor::from(step).to_device(device),
-            first_bad_step: Tensor::from(-1i64).to_device(device),
+            start: step,
+            watched: Tensor::zeros([], (Kind::Double, device)),
+            clean: Tensor::zeros([], (Kind::Int64, device)),
         }
     }
 
@@ -192,68 +227,67 @@ impl RunningSums {
     /// its mean is then the sum of sums over the sum of weights. A loss
     /// averaged over n examples is added as `loss * n` with weight n.
     pub fn add(&mut self, name: &str, sum: &Tensor, weight: f64) {
-        let value = sum.detach().to_kind(Kind::Double);
-        self.epoch.add(name, &value, weight, self.device);
-        if let Some(window) = &mut self.window {
-            window.add(name, &value, weight, self.device);
-        }
+        tch::no_grad(|| self.pending.add(name, sum, weight, self.device));
     }
 
-    /// Remember this step if `loss` is not finite (and no earlier one was).
+    /// Watch `loss` for NaN or infinity (one op).
     pub fn watch(&mut self, loss: &Tensor) {
         tch::no_grad(|| {
-            let bad = loss
-                .detach()
-                .isfinite()
-                .logical_not()
-                .logical_and(&self.first_bad_step.lt(0));
-            self.first_bad_step = self
-                .first_bad_step
-                .where_self(&bad.logical_not(), &self.step);
+            let _ = self.watched.g_add_(loss);
         });
     }
 
-    /// Count one step taken (the engine calls it after each step).
+    /// Count one step taken (the engine calls it after each step): a clean
+    /// one while every loss watched so far was finite (two ops).
     pub fn advance(&mut self) {
-        tch::no_grad(|| self.step += 1);
+        tch::no_grad(|| {
+            let _ = self.clean.g_add_(&self.watched.isfinite());
+        });
     }
 
     /// The first step whose watched loss was not finite on any process, if
     /// any (a host read).
     pub fn first_bad_step(&self) -> Result<Option<i64>> {
-        let Some(w) = world() else {
-            let bad = self.first_bad_step.int64_value(&[]);
-            return Ok((bad >= 0).then_some(bad));
-        };
         let none = Tensor::from(i64::MAX).to_device(self.device);
-        let t = self
-            .first_bad_step
-            .where_self(&self.first_bad_step.ge(0), &none);
-        w.min(&t)?;
-        let bad = t.int64_value(&[]);
+        let bad =
+            (&self.clean + self.start).where_self(&self.watched.isfinite().logical_not(), &none);
+        if let Some(w) = world() {
+            w.min(&bad)?;
+        }
+        let bad = bad.int64_value(&[]);
         Ok((bad != i64::MAX).then_some(bad))
     }
 
     /// All means of the epoch, with one host read.
     pub fn means(&self) -> Result<Means> {
-        if self.epoch.0.is_empty() {
+        let epoch = tch::no_grad(|| self.epoch.plus(&self.pending, self.device));
+        if epoch.0.is_empty() {
             return Ok(Means::default());
         }
-        let (sums, weights) = self.epoch.totals(self.device)?;
+        let (sums, weights) = epoch.totals(self.device)?;
         let values = divide(&sums, &weights);
-        let names = self.epoch.0.iter().map(|e| e.name.clone());
+        let names = epoch.0.into_iter().map(|e| e.name);
         Ok(Means(names.zip(values).collect()))
     }
 
-    /// Start a new epoch.
+    /// Start a new epoch: the pending sums stay in the window only.
     pub fn reset(&mut self) {
-        self.epoch.0.clear();
+        let pending = std::mem::take(&mut self.pending);
+        if let Some(window) = &mut self.window {
+            tch::no_grad(|| window.absorb(&pending, self.device));
+        }
+        self.epoch = Sums::default();
     }
 
     /// The window since the last log point, which starts anew; None without
     /// a window.
     pub fn window(&mut self) -> Option<Window> {
         let mut window = std::mem::take(self.window.as_mut()?);
+        let pending = std::mem::take(&mut self.pending);
+        tch::no_grad(|| {
+            window.absorb(&pending, self.device);
+            self.epoch.absorb(&pending, self.device);
+        });
         // By name: a restored window's order is the checkpoint's (sorted),
         // and steps.csv's columns must not depend on where a run resumed.
         window.0.sort_by(|a, b| a.name.cmp(&b.name));
@@ -267,9 +301,12 @@ impl RunningSums {
     }
 
     /// Add the sums (over every process) to `checkpoint`: the epoch's under
-    /// "sums.", the window's under "window.".
+    /// "sums.", the window's under "window.", the pending ones (in both)
+    /// under "pending.".
     pub fn checkpoint(&self, checkpoint: Checkpoint) -> Result<Checkpoint> {
-        let mut checkpoint = checkpoint.tensors(EPOCH, self.epoch.named(self.device)?);
+        let mut checkpoint = checkpoint
+            .tensors(EPOCH, self.epoch.named(self.device)?)
+            .tensors(PENDING, self.pending.named(self.device)?);
         if let Some(window) = &self.window {
             checkpoint = checkpoint.tensors(WINDOW, window.named(self.device)?);
         }
@@ -277,9 +314,10 @@ impl RunningSums {
     }
 
     /// Restore what [`RunningSums::checkpoint`] saved, on --resume (a
-    /// checkpoint without a window restores an empty one).
+    /// checkpoint without a window or pending sums restores empty ones).
     pub fn restore(&mut self, checkpoint: &CheckpointFile) -> Result<()> {
         self.epoch = Sums::restore(&checkpoint.section(EPOCH), EPOCH, self.device)?;
+        self.pending = Sums::restore(&checkpoint.section(PENDING), PENDING, self.device)?;
         if self.window.is_some() {
             let window = Sums::restore(&checkpoint.section(WINDOW), WINDOW, self.device)?;
             self.window = Some(window);

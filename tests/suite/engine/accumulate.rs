@@ -12,19 +12,20 @@ use common::*;
 use paperlab::data::batches::Batch;
 use paperlab::data::Dataset;
 use paperlab::error::Result;
-use paperlab::fmp::train::summed_loss;
 use paperlab::optim::schedule::At;
 use paperlab::optim::{params_of, OptimConfig, SgdConfig, UpdateImpl};
 use paperlab::runner::compute::layout::Layout;
 use paperlab::runner::compute::precision::{Amp, Precision};
-use paperlab::runner::engine::classify::{Classifier, ClassifierNet, Evaluation, Hooks};
+use paperlab::runner::engine::classify::{
+    cross_entropy, Classifier, ClassifierNet, Evaluation, Hooks,
+};
 use paperlab::runner::engine::epochs::Steps;
 use paperlab::runner::engine::session::Session;
 use paperlab::runner::engine::sums::RunningSums;
 use paperlab::runner::record::summary::{Goal, Selection};
 use std::path::Path;
 use tch::nn::{self, ModuleT, VarStore};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind, Reduction, Tensor};
 
 /// The loss (a mean, or Graham's sum) and the rows of every forward pass.
 struct Recorder {
@@ -39,8 +40,8 @@ impl Hooks for Recorder {
     }
     fn loss(&self, logits: &Tensor, labels: &Tensor) -> Tensor {
         match self.summed {
-            true => summed_loss(logits, labels),
-            false => logits.cross_entropy_for_logits(labels),
+            true => cross_entropy(logits, labels, Reduction::Sum),
+            false => cross_entropy(logits, labels, Reduction::Mean),
         }
     }
     fn summed_loss(&self) -> bool {
@@ -215,6 +216,13 @@ fn an_accumulated_fmp_run_repeats_the_unaccumulated_metrics() {
         ok(paperlab(ws.path(), &flags("5")));
         let dir = |n: &str| run_dir(ws.path(), "train-fmp", &format!("{optimizer}-{n}"));
         same_metrics(&dir("1"), &dir("5"), optimizer);
+        // The loss per image, whether the optimizer takes its mean or its
+        // sum (a sum over the 50 images of a batch would be 50 times it).
+        let loss = csv_rows(&dir("1").join("metrics.csv"))[0]["train_loss"];
+        assert!(
+            loss > 0.0 && loss < 2.0 * 10f64.ln(),
+            "{optimizer}: train_loss {loss}"
+        );
         assert_eq!(
             json(&dir("5").join("config.json"))["config"]["accumulate"],
             5

@@ -27,11 +27,11 @@ use tch::{Device, Kind, Tensor};
 /// Each trainer's ops a step at its tiny configuration (default settings,
 /// one CPU thread), as measured when set: lower them when a step gets
 /// leaner, never raise them to let a new launch in.
-const FMP_OPS: f64 = 2116.0;
-const INCEPTION_OPS: f64 = 24182.0;
-const GAN_MLP_OPS: f64 = 1043.0;
-const DCGAN_OPS: f64 = 2651.0;
-const WN_OPS: f64 = 1917.0;
+const FMP_OPS: f64 = 2080.0;
+const INCEPTION_OPS: f64 = 24166.0;
+const GAN_MLP_OPS: f64 = 993.0;
+const DCGAN_OPS: f64 = 2601.0;
+const WN_OPS: f64 = 1519.0;
 
 /// Steps each run records (after the engine's 2-step warm-up).
 const STEPS: &str = "3";

@@ -208,10 +208,8 @@ fn pytorch_kernel_equals_the_general_path() {
             };
             assert!(fmp.is_pytorch_kernel());
             let count = if share == Share::Image { b } else { 1 };
-            let (rows_u, cols_u) = (
-                Tensor::rand([count, 1], (Kind::Float, Device::Cpu)),
-                Tensor::rand([count, 1], (Kind::Float, Device::Cpu)),
-            );
+            let u = Fmp::draw_u(count, Device::Cpu);
+            let (rows_u, cols_u) = (u.select(2, 1), u.select(2, 0));
             let x = Tensor::randperm(b * c * n_in * n_in, (Kind::Int64, Device::Cpu))
                 .to_kind(Kind::Float)
                 .view([b, c, n_in, n_in]);
@@ -222,8 +220,7 @@ fn pytorch_kernel_equals_the_general_path() {
                 (&y * &g).sum(Kind::Float).backward();
                 (y.detach(), x.grad())
             };
-            let (kernel, kernel_grad) =
-                run(&|x| fmp.kernel_with(x, (n_out, n_out), &rows_u, &cols_u));
+            let (kernel, kernel_grad) = run(&|x| fmp.kernel_with(x, (n_out, n_out), &u));
             let (general, general_grad) = run(&|x| {
                 let rows = pseudorandom_window_starts(&rows_u, n_in, n_out, window);
                 let cols = pseudorandom_window_starts(&cols_u, n_in, n_out, window);

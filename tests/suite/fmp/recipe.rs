@@ -1,6 +1,5 @@
 //! The FMP paper's recipe as Graham's code ran it: the networks of the
-//! MNIST and CIFAR-100 presets against his code, his channel dropout, the
-//! summed loss his optimizer differentiates, his augmentation, his input's
+//! MNIST and CIFAR-100 presets against his code, his channel dropout, his augmentation, his input's
 //! background marking and colour shift, and the multi-pass test.
 
 use crate::common;
@@ -10,7 +9,6 @@ use paperlab::fmp::args::TrainFmpArgs;
 use paperlab::fmp::augment::Augment;
 use paperlab::fmp::eval::error_by_tests;
 use paperlab::fmp::model::{channel_dropout, net, Input, NetConfig};
-use paperlab::fmp::train::summed_loss;
 use paperlab::layers::background::mark_background;
 use paperlab::layers::color_shift::{shift_with, ColorShift};
 use paperlab::rng::Stream;
@@ -347,22 +345,6 @@ fn graham_dropout_drops_whole_channels_and_keeps_the_expectation() {
     let off = (&mean / &x - 0.7).abs().max().double_value(&[]);
     assert!(off < 0.04, "mean kept fraction off by {off}");
     assert!(channel_dropout(&x, 0.0, true).equal(&x));
-}
-
-/// Graham's optimizer gets the summed loss's gradient; train_loss stays the
-/// per-image mean.
-#[test]
-fn the_summed_loss_has_the_means_value_and_the_sums_gradient() {
-    tch::manual_seed(6);
-    let logits = Tensor::randn([5, 3], (Kind::Double, CPU)).set_requires_grad(true);
-    let labels = Tensor::from_slice(&[0i64, 2, 1, 1, 0]);
-    let mean = logits.cross_entropy_for_logits(&labels);
-    let grad_mean = Tensor::run_backward(&[&mean], &[&logits], false, false).remove(0);
-    let loss = summed_loss(&logits, &labels);
-    assert_eq!(loss.double_value(&[]), mean.double_value(&[]));
-    let grad = Tensor::run_backward(&[&loss], &[&logits], false, false).remove(0);
-    // cross_entropy_for_logits computes in f32.
-    assert!(grad.allclose(&(grad_mean * 5.0), 1e-6, 1e-9, false));
 }
 
 /// A shift without distortion moves the image by whole pixels; the colour
