@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := target/release/paperlab
 DEMO_NAME := demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup data-mnist build demo test bench-fmp bench-ops bench-inception bench-loader bench-update bench-ddp bench-slurm bench-gpu bench-parzen sweep-fmp sweep-gan sweep-wn reproduce reproduce-fmp reproduce-wn reproduce-gan-norm reproduce-gan-mlp
+.PHONY: setup data-mnist build demo test bench-fmp bench-ops bench-inception bench-loader bench-update bench-ddp bench-slurm bench-gpu bench-parzen bench-train trace-screenshot sweep-fmp sweep-gan sweep-wn reproduce reproduce-fmp reproduce-wn reproduce-gan-norm reproduce-gan-mlp
 
 # Sweeps: JOBS runs at a time (default 1: each run takes every core; with JOBS=N each takes 1/N),
 # EPOCHS and SET="key=value ..." override every run's flags, SEEDS=N repeats
@@ -55,6 +55,16 @@ bench-fmp: setup
 # matter. Installs timm into .venv for Inception. See BENCHMARKS.md.
 bench-ops: build
 	scripts/bench_ops.sh
+
+# Whole training runs of the FMP net and the MLP GAN on the CPU against
+# PyTorch eager, images/s (BENCH_ROUNDS, BENCH_THREADS). See BENCHMARKS.md.
+bench-train: build
+	scripts/bench_train.sh
+
+# docs/profiling/trace.png: a --profile trace in a browser (speedscope in
+# headless Chromium; installs both the first time). See docs/profiling.md.
+trace-screenshot: build
+	scripts/trace_screenshot.sh
 
 # Inception-v4 / Inception-ResNet-v2 forward+backward at 299x299 against timm
 # (PyTorch eager) on this machine; installs timm into .venv for it. See BENCHMARKS.md.

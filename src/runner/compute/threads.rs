@@ -7,7 +7,11 @@
 //!
 //! The CPUs a process may run on are `std::thread::available_parallelism`'s:
 //! on Linux the CPUs in its affinity mask (sched_getaffinity: taskset,
-//! cpusets, Slurm's task binding), capped by a cgroup CPU quota.
+//! cpusets, Slurm's task binding), capped by a cgroup CPU quota. Slurm's
+//! count is capped by them too: it describes the job's request, and an
+//! srun step inside a job (some Slurm releases, 22.05 to 23.02, pass the
+//! job's value to its steps) may bind each task to fewer CPUs.
+//! OMP_NUM_THREADS is taken as set: a user or launcher chose it.
 
 use crate::error::{usage, Result};
 use crate::runner::dist::launch;
@@ -67,7 +71,7 @@ pub fn decide(
     let (intra, source) = match (flag, omp, slurm) {
         (Some(n), _, _) => (n, Source::Flag),
         (None, Some(n), _) => (n, Source::OmpNumThreads),
-        (None, None, Some(n)) => (n, Source::SlurmCpusPerTask),
+        (None, None, Some(n)) => (n.min(cpus.max(1)), Source::SlurmCpusPerTask),
         (None, None, None) => ((cpus / local_world.max(1)).max(1), Source::Cpus),
     };
     Ok(Threads {
@@ -165,6 +169,9 @@ mod tests {
             (3, Source::OmpNumThreads)
         );
         assert_eq!(threads(Some(6), &[omp, slurm], 8, 2), (6, Source::Flag));
+        // Slurm's count, never above the CPUs the task is bound to.
+        assert_eq!(threads(None, &[slurm], 2, 1), (2, Source::SlurmCpusPerTask));
+        assert_eq!(threads(None, &[omp], 2, 1), (3, Source::OmpNumThreads));
         // Above the CPUs too: apply() warns, the count stands.
         assert_eq!(threads(Some(99), &[], 8, 1), (99, Source::Flag));
     }

@@ -42,11 +42,13 @@
 
 mod bin;
 mod close;
+mod fake;
 mod own_process;
 mod tiny;
 
 pub use bin::*;
 pub use close::*;
+pub use fake::*;
 pub(crate) use own_process::{alone, run_alone};
 pub use tiny::*;
 
@@ -380,30 +382,5 @@ pub fn imagenet_folder_of(ws: &Path, train: i64, jpeg: bool) {
                 tch::vision::image::save(&img, dir.join(format!("img{i}.{ext}"))).unwrap();
             }
         }
-    }
-}
-
-/// The configuration of a fake trainer (engine/fake_trainer.rs, engine/controls.rs):
-/// the shared flags alone, run directories under <out>/fake/.
-#[derive(clap::Parser, Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct FakeConfig {
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub common: paperlab::runner::args::Common,
-}
-
-impl paperlab::runner::engine::session::RunConfig for FakeConfig {
-    const COMMAND: &'static str = "fake";
-    fn common(&self) -> &paperlab::runner::args::Common {
-        &self.common
-    }
-    fn global_batch(&self) -> i64 {
-        1
-    }
-    fn common_mut(&mut self) -> &mut paperlab::runner::args::Common {
-        &mut self.common
-    }
-    fn checked(self) -> paperlab::error::Result<Self> {
-        Ok(self)
     }
 }

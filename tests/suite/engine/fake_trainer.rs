@@ -7,10 +7,10 @@
 use crate::common;
 
 use clap::Parser;
-use common::{alone, csv_rows, FakeConfig as Config};
+use common::{alone, csv_rows, Counting, FakeConfig as Config};
 use paperlab::data::batches::{epoch_order, Batch};
 use paperlab::data::examples::Examples;
-use paperlab::error::{data, Result};
+use paperlab::error::Result;
 use paperlab::optim::schedule::{At, ExpDecay, Schedule};
 use paperlab::runner::engine::epochs::{header, train, EpochEnd, Steps};
 use paperlab::runner::engine::session::Session;
@@ -21,46 +21,13 @@ use paperlab::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 fn config(out: &Path, extra: &[&str]) -> Config {
     let mut argv = vec!["fake", "--quiet", "--device", "cpu", "--seed", "3"];
     argv.extend(["--out", out.to_str().unwrap()]);
     argv.extend(extra);
     Config::parse_from(argv)
-}
-
-/// Examples 0..n; a batch's "images" are the indices themselves.
-#[derive(Clone)]
-struct Counting {
-    n: i64,
-    /// Held by every handle the engine's loader takes: while it is shared
-    /// by more than the trainer, a loader is alive.
-    live: Arc<()>,
-    /// Loading a batch with this example fails.
-    unreadable: Option<i64>,
-    /// How long a load takes (a loader thread still loading when its run stops).
-    slow: Duration,
-}
-
-impl Examples for Counting {
-    fn len(&self) -> i64 {
-        self.n
-    }
-    fn batch(&self, indices: &[i64], _seed: u64, device: Device) -> Result<Batch> {
-        std::thread::sleep(self.slow);
-        if let Some(bad) = self.unreadable.filter(|i| indices.contains(i)) {
-            return Err(data(format!("example {bad} is unreadable")));
-        }
-        let t = Tensor::from_slice(indices).to_device(device);
-        Ok(Batch {
-            images: t.to_kind(Kind::Double),
-            labels: t,
-        })
-    }
-    fn share(&self) -> Box<dyn Examples + Send> {
-        Box::new(self.clone())
-    }
 }
 
 /// A "model" w: each step adds lr * (sum of the step's indices) to it, so
@@ -83,12 +50,7 @@ struct Fake {
 
 fn fake(k: i64, goal: Goal) -> Fake {
     Fake {
-        examples: Counting {
-            n: 10,
-            live: Arc::new(()),
-            unreadable: None,
-            slow: Duration::ZERO,
-        },
+        examples: Counting::new(10),
         batch_size: 3,
         k,
         per_epoch: None,

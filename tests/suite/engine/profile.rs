@@ -22,7 +22,7 @@ use paperlab::runner::record::summary::Selection;
 use paperlab::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use serde_json::Value;
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// Each trainer's ops a step at its tiny configuration (default settings,
 /// one CPU thread), as measured when set: lower them when a step gets
@@ -149,30 +149,10 @@ fn profile_takes_a_positive_number_of_steps() {
     }
 }
 
-/// Examples 0..n; a batch's images are the indices.
-#[derive(Clone)]
-struct Indices(i64);
-
-impl Examples for Indices {
-    fn len(&self) -> i64 {
-        self.0
-    }
-    fn batch(&self, indices: &[i64], _seed: u64, device: Device) -> Result<Batch> {
-        let t = Tensor::from_slice(indices).to_device(device);
-        Ok(Batch {
-            images: t.to_kind(Kind::Double),
-            labels: t,
-        })
-    }
-    fn share(&self) -> Box<dyn Examples + Send> {
-        Box::new(self.clone())
-    }
-}
-
 /// A trainer whose step adds its batch's sum to w, and with `read` also
 /// reads w back (one item: two ops, one host read).
 struct Reader {
-    examples: Indices,
+    examples: Counting,
     w: Tensor,
     read: bool,
 }
@@ -241,7 +221,7 @@ fn a_host_read_in_the_step_is_counted_and_an_epoch_ends_reads_are_not() {
         ctrl_c_exits();
         let mut s = Session::open(&cfg, &header(&["mean_index"])).unwrap();
         let mut trainer = Reader {
-            examples: Indices(10),
+            examples: Counting::new(10),
             w: Tensor::from(0.0f64),
             read,
         };
