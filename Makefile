@@ -132,9 +132,9 @@ sweep-gan: build
 # into results/reproduce, each paper's claims judged from them
 # (experiments/claims/), then REPRODUCTION.md from the verdicts. One target
 # per paper (reproduce-fmp, -wn, -gan-norm, -gan-mlp) runs it in pieces, each
-# rewriting REPRODUCTION.md with what the folder holds so far. Estimated from
-# single runs' CPU times (not timed end to end): 55-85 minutes on 2 quiet
-# cores, FMP 24-38, WN 13-21, DCGANs 11-18, MLP GAN 5-8.
+# rewriting REPRODUCTION.md with what the folder holds so far. Measured
+# piece by piece on the 2-core machine (2026-12-06): 45 minutes in all, FMP
+# 20, WN 12, DCGANs 9, MLP GAN 4.
 REPRODUCE = OUT=$(or $(OUT),results/reproduce) JOBS=$(JOBS) SEEDS=$(SEEDS) scripts/reproduce.sh
 reproduce: build data-mnist
 	$(REPRODUCE)

@@ -27,7 +27,7 @@ ours() {
       --train-limit 3000 --test-limit 500 --tests 1 --threads "$threads" --name "$name" --out "$work" --quiet ;;
     gan_mlp) "$bin" train-gan --config experiments/gan-mlp.toml --dataset fashion-mnist --epochs 2 \
       --train-limit 3000 --valid-size 1000 --parzen-every 0 --threads "$threads" --name "$name" --out "$work" --quiet ;;
-  esac >/dev/null
+  esac >/dev/null 2>"$work/$name.err" || { cat "$work/$name.err" >&2; exit 1; }
   local dir
   dir=$(ls -d "$work"/*/"$name")
   "$py" -c 'import csv, sys; print(list(csv.DictReader(open(sys.argv[1])))[-1]["images_per_sec"])' "$dir/metrics.csv"

@@ -6,8 +6,8 @@
 # gan-mlp; default all). Finished runs and evaluations are skipped, so an
 # interrupted run continues. OUT (default results/reproduce) and JOBS as
 # for the sweeps; SEEDS=N runs seeds 1 to N instead of the sweep files'
-# [1, 2, 3]. About 55-85 minutes on 2 quiet cores (estimated from single
-# runs' CPU times; the Makefile's reproduce target has the split).
+# [1, 2, 3]. About 45 minutes on 2 cores (the Makefile's reproduce target
+# has the pieces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/paperlab

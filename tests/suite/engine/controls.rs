@@ -19,38 +19,19 @@ use paperlab::runner::engine::sums::{Means, RunningSums};
 use paperlab::runner::record::summary::{Figures, Goal, Selection};
 use paperlab::runner::store::checkpoint::{Checkpoint, CheckpointFile};
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
-
-/// Ten examples, each batch's labels its indices.
-#[derive(Clone)]
-struct Ten;
-
-impl Examples for Ten {
-    fn len(&self) -> i64 {
-        10
-    }
-    fn batch(&self, indices: &[i64], _seed: u64, device: Device) -> Result<Batch> {
-        let t = Tensor::from_slice(indices).to_device(device);
-        Ok(Batch {
-            images: t.to_kind(Kind::Double),
-            labels: t,
-        })
-    }
-    fn share(&self) -> Box<dyn Examples + Send> {
-        Box::new(Ten)
-    }
-}
+use tch::{Kind, Tensor};
 
 /// A trainer whose selection metric (lower is better) after epoch e is
 /// `scores[e - 1]`; two steps an epoch; it counts the steps it took.
 struct Scripted {
+    examples: Counting,
     scores: Vec<f64>,
     steps: i64,
 }
 
 impl Steps for Scripted {
     fn examples(&self) -> &dyn Examples {
-        &Ten
+        &self.examples
     }
     fn batch_size(&self) -> i64 {
         5
@@ -101,6 +82,7 @@ fn scripted(out: &Path, scores: &[f64], name: &str, extra: &[&str]) -> (bool, i6
     common::ctrl_c_exits();
     let mut s = Session::open(&cfg, &header(&["score"])).unwrap();
     let mut t = Scripted {
+        examples: Counting::new(10),
         scores: scores.to_vec(),
         steps: 0,
     };
@@ -215,30 +197,6 @@ fn determinism_flags_set_libtorchs_global_state() {
     assert!(!off.deterministic_cudnn && !off.benchmark_cudnn && !off.deterministic_algorithms);
 }
 
-/// A tiny train-fmp run (600 images, batch 50, 12 steps an epoch).
-fn tiny_fmp<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut argv = vec![
-        "train-fmp",
-        "--name",
-        name,
-        "--train-limit",
-        "600",
-        "--test-limit",
-        "200",
-        "--filters",
-        "4",
-        "--batch-size",
-        "50",
-        "--epochs",
-        "2",
-        "--threads",
-        "1",
-        "--quiet",
-    ];
-    argv.extend(extra);
-    argv
-}
-
 #[test]
 fn resume_auto_starts_a_missing_run_and_continues_an_existing_one() {
     let ws = workspace();
@@ -269,7 +227,8 @@ fn resume_auto_starts_a_missing_run_and_continues_an_existing_one() {
 fn bad_control_flags_exit_2_naming_the_flag_and_write_nothing() {
     let ws = workspace();
     let gan = ["train-gan", "--model", "mlp", "--early-stop", "3"];
-    let cases: [(Vec<&str>, &str); 6] = [
+    let owned = |argv: &[&str]| -> Vec<String> { argv.iter().map(|a| a.to_string()).collect() };
+    let cases: [(Vec<String>, &str); 6] = [
         (tiny_fmp("bad", &["--early-stop", "0"]), "--early-stop"),
         (
             tiny_fmp("bad", &["--early-stop", "2", "--min-delta", "-0.1"]),
@@ -280,9 +239,9 @@ fn bad_control_flags_exit_2_naming_the_flag_and_write_nothing() {
             tiny_fmp("bad", &["--deterministic", "--cudnn-benchmark"]),
             "--cudnn-benchmark",
         ),
-        (gan.to_vec(), "--early-stop"),
+        (owned(&gan), "--early-stop"),
         (
-            [gan.as_slice(), &["--parzen-every", "4", "--epochs", "10"]].concat(),
+            owned(&[gan.as_slice(), &["--parzen-every", "4", "--epochs", "10"]].concat()),
             "--parzen-every",
         ),
     ];
