@@ -325,3 +325,72 @@ impl RunningSums {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(v: f64) -> Tensor {
+        Tensor::from(v as f32)
+    }
+
+    /// Watch `losses`, one step each, from step 10; a log point after the
+    /// second step and an epoch end after the third must not matter.
+    fn first_bad(losses: &[f64]) -> Option<i64> {
+        let mut s = RunningSums::new(10, Device::Cpu, true);
+        for (i, &v) in losses.iter().enumerate() {
+            s.watch(&scalar(v));
+            match i {
+                1 => drop(s.window()),
+                2 => s.reset(),
+                _ => {}
+            }
+            s.advance();
+        }
+        s.first_bad_step().unwrap()
+    }
+
+    #[test]
+    fn the_watch_names_the_first_step_whose_loss_was_not_finite() {
+        assert_eq!(first_bad(&[1.0, 2.0, 3.0, 4.0]), None);
+        assert_eq!(first_bad(&[1.0, 2.0, 3.0, f64::NAN, 1.0]), Some(13));
+        assert_eq!(first_bad(&[f64::NAN]), Some(10));
+        // +inf then -inf sum to NaN: still the first bad step.
+        assert_eq!(
+            first_bad(&[1.0, f64::INFINITY, f64::NEG_INFINITY, 2.0]),
+            Some(11)
+        );
+    }
+
+    /// Steps add 1, 2, ... 7 (weight 1 each); log points after steps 2 and
+    /// 5, an epoch end after step 4: each window and each epoch's mean is
+    /// the plain mean of its steps, windows spanning the epoch end included.
+    #[test]
+    fn epochs_and_log_windows_take_each_value_once() {
+        let mut s = RunningSums::new(0, Device::Cpu, true);
+        let (mut windows, mut epochs) = (vec![], vec![]);
+        for step in 1..=7 {
+            s.add("x", &scalar(step as f64), 1.0);
+            if step == 2 || step == 5 {
+                windows.push(s.window().unwrap());
+            }
+            if step == 4 || step == 7 {
+                epochs.push(s.means().unwrap().get("x"));
+                s.reset();
+            }
+        }
+        let means: Vec<f64> = read(&windows, Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .map(|w| w[0].1)
+            .collect();
+        // Windows: steps 1-2 and 3-5; epochs: steps 1-4 and 5-7.
+        assert_eq!(means, [1.5, 4.0]);
+        assert_eq!(epochs, [2.5, 6.0]);
+        // What the window holds after step 5: steps 6 and 7.
+        assert_eq!(
+            read(&[s.window().unwrap()], Device::Cpu).unwrap()[0][0].1,
+            6.5
+        );
+    }
+}
